@@ -1,0 +1,262 @@
+// dmc.h: the compiler's one header, a section per source file (as chibicc does).
+//
+// Pipeline (compiler/main.c shows it in one function):
+//   source -> lexer.l/parser.y -> AST (Node) -> sema.c evaluates the AST at compile
+//   time, inlining defs and unrolling loops, and builds the graph IR (Graph of IrNode)
+//   with every shape checked -> verify.c -> printers (ir text, dot, report).
+#ifndef DMC_H
+#define DMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+//
+// arena.c: bump allocation for everything the compiler builds; freed whole at exit.
+//
+void *arena_alloc(size_t n);   // zeroed
+char *arena_strdup(const char *s);
+char *arena_strndup(const char *s, size_t n);
+char *arena_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void arena_free_all(void);
+
+// A growable array of pointers, arena-backed.
+typedef struct {
+  void **items;
+  int len, cap;
+} Vec;
+void vec_push(Vec *v, void *item);
+
+//
+// diag.c: located diagnostics (user errors) and compiler bugs.
+//
+typedef struct {
+  const char *name;      // path as given
+  const char *text;      // whole file, NUL-terminated
+  size_t len;
+} SrcFile;
+
+typedef struct {
+  SrcFile *file;
+  int line, col;         // 1-based; col counts bytes
+  int end_col;           // exclusive end on the same line (0: one caret)
+} Loc;
+
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void diag_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int diag_error_count(void);
+void diag_set_max_errors(int n);
+// A compiler bug, not the user's fault: prints where and aborts.
+#define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
+_Noreturn void die_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+SrcFile *src_load(const char *path);   // NULL (and a message) if unreadable
+SrcFile *src_from_string(const char *name, const char *text);
+
+//
+// ast.c: syntax tree built by the parser's actions and nothing else.
+//
+typedef enum {
+  // expressions
+  ND_NUM, ND_STR, ND_IDENT, ND_CALL, ND_LIST, ND_BINOP, ND_UNOP, ND_INDEX,
+  ND_ARG,        // call argument: name (NULL if positional), a = value
+  // statements
+  ND_MODEL, ND_DATA, ND_FEATURE, ND_LABEL, ND_TABLE, ND_PARAMDECL, ND_DEF,
+  ND_ASSIGN, ND_OUTPUT, ND_LOSS, ND_TRAIN, ND_FOR, ND_IF, ND_RETURN,
+  // parts of statements
+  ND_OPTION,     // name [a = value]
+  ND_COLUMN,     // a column name (str); b set for a numbered range "x1..x5"
+  ND_DEFPARAM,   // name, shape (list of ND_IDENT/ND_NUM dims or NULL), a = default
+} NodeKind;
+
+typedef struct Node Node;
+struct Node {
+  NodeKind kind;
+  Loc loc;
+  const char *name;   // identifier, callee, operator spelling, option or statement name
+  const char *str;    // string literal, feature kind, column name
+  double num;
+  bool is_int;
+  bool has_shape;     // ND_DEFPARAM with [dims]; ND_DEF with -> [shape]
+  Node *a, *b, *c;    // children, by kind (see parser.y)
+  Node *list;         // first of a list (args, elements, statements, options)
+  Node *list2;        // second list (feature source columns, def shape)
+  Node *next;         // sibling in a list
+};
+
+Node *ast_new(NodeKind kind, Loc loc);
+Node *ast_append(Node *list, Node *item);   // returns the list head
+int ast_count(Node *list);
+const char *ast_kind_name(NodeKind k);
+
+//
+// parse.c: reads one file into a statement list. NULL file -> message printed.
+//
+Node *parse_file(SrcFile *f);
+
+//
+// ops.def / ir.c: the graph IR. Every op is one row of ops.def.
+//
+#define MAX_RANK 4
+#define AXIS_ALL 99      // reduce over every non-batch axis
+
+typedef enum { DT_F32, DT_I32 } DType;
+
+typedef struct {
+  int rank;
+  int dim[MAX_RANK];   // the batch dimension is implicit and not stored
+} Shape;
+
+typedef enum {
+#define OP(name, text, arity, shape_rule, kind) OP_##name,
+#include "ops.def"
+#undef OP
+  OP__COUNT
+} Op;
+
+typedef enum { OK_LEAF, OK_ELEMWISE, OK_REDUCE, OK_MATMUL, OK_GATHER, OK_MOVE, OK_LOSS, OK_SPECIAL } OpKind;
+
+typedef struct IrNode IrNode;
+struct IrNode {
+  int id;
+  Op op;
+  DType dt;
+  Shape shape;
+  bool batched;          // has the implicit batch dimension
+  IrNode *in[4];
+  int nin;
+  int axis;              // reductions, concat, softmax, slice, expand
+  int start, len;        // slice; expand count in len
+  double fval;           // constants, rates
+  const char *name;      // params, inputs, outputs
+  const void *ref;       // Feature* for inputs, Param* for params
+  Loc loc;               // the source that created it
+  const char *scope;     // the layer call that created it ("mlp_0/dense_1"), or ""
+  bool live;             // reached from an output or a loss (dce.c)
+};
+
+typedef struct Graph Graph;
+
+typedef struct {
+  const char *name;
+  Op op;                 // unused for rows, kept for printing
+  int arity;             // -1: variadic
+  OpKind kind;
+} OpInfo;
+extern const OpInfo op_info[OP__COUNT];
+
+char *shape_str(Shape s);                 // "[5,10]"
+bool shape_eq(Shape a, Shape b);
+int shape_numel(Shape s);
+
+// Node construction: computes the result shape with the op's rule. On a shape
+// error returns NULL and sets *err to a message (the caller locates it).
+IrNode *ir_add(Graph *g, Op op, IrNode **in, int nin, const IrNode *attrs, Loc loc, const char **err);
+IrNode *ir_leaf(Graph *g, Op op, DType dt, Shape s, bool batched, const char *name, const void *ref, Loc loc);
+IrNode *ir_const(Graph *g, double v, Loc loc);
+
+//
+// Model-level declarations collected by sema, owned by the graph.
+//
+typedef enum { FK_ID, FK_HASH, FK_FLOAT, FK_WEIGHTED, FK_CROSS, FK_NEGATIVE, FK_LABEL } FeatureKind;
+
+typedef struct Feature Feature;
+struct Feature {
+  const char *name;
+  FeatureKind kind;
+  int len;                  // list length; 0 for a scalar feature
+  bool is_list;
+  Vec columns;              // const char* column names
+  const char *sep;          // delimiter inside one list column, NULL if several columns
+  const char *kv;           // weighted: separator between id and value
+  int64_t vocab;            // id/weighted: vocabulary size; hash/cross: buckets
+  int min_count;
+  bool normalize, log1p, next_row;
+  double dflt;
+  bool has_default;
+  Vec sources;              // Feature* for cross and negative
+  Loc loc;
+  IrNode *node;             // ids (i32) or values (f32)
+  IrNode *weights;          // weighted lists: the values
+  IrNode *mask;             // list features: [len] of 0/1
+};
+
+typedef struct {            // a config record such as adam(lr=0.001) or normal(0.01)
+  const char *name;
+  int n;
+  const char *keys[8];      // NULL for positional
+  double vals[8];
+  const char *svals[8];     // string arguments (checkpoint file names)
+  Loc loc;
+} Record;
+
+typedef struct Param Param;
+struct Param {
+  const char *name;         // hierarchical: "mlp_0/dense_1/w"
+  Shape shape;
+  bool is_table;            // embedding table: row-sparse updates
+  Record *init;
+  Record *optimizer;        // per-table override, or NULL
+  IrNode *node;
+  Loc loc;
+  bool lagged;              // a target-network copy
+  int lag_every;
+  const char *lag_of;       // the parameter it copies
+};
+
+typedef struct {
+  const char *name;
+  IrNode *node;
+  Loc loc;
+} Output;
+
+struct Graph {
+  const char *model_name;
+  const char *format;       // "csv" or "tsv"
+  char delimiter;
+  const char *next_by, *next_order;   // DRN: pair each row with the user's next one
+  Vec nodes;                // IrNode*, in creation (topological) order
+  Vec features;             // Feature* (labels included, kind FK_LABEL)
+  Vec params;               // Param*
+  Vec outputs;              // Output*
+  Vec losses;               // Output* (per-example loss terms, summed)
+  Record *optimizer, *sparse_optimizer;
+  int batch, epochs, seed;
+  double l2;
+};
+
+Graph *ir_graph_new(void);
+
+//
+// dce.c: keeps the nodes that reach an output or a loss, renumbered in order.
+//
+void ir_dce(Graph *g);
+
+//
+// verify.c: structural invariants of a graph; a failure is a compiler bug.
+//
+void ir_verify(Graph *g);
+
+//
+// sema.c: evaluates a checked program into a graph. Errors go through diag.
+//
+Graph *sema_build(Node *prog, Node *stdlib);
+
+//
+// print.c: deterministic text of the graph; dot.c: Graphviz; report.c: costs.
+//
+void ir_print(Graph *g, FILE *out);
+void ir_print_dot(Graph *g, FILE *out);
+void ir_report(Graph *g, FILE *out);
+double ir_node_flops(IrNode *n);
+
+//
+// columns.c: `dmc check --data FILE` checks column bindings against a header.
+//
+int check_columns(Graph *g, const char *data_path);
+
+#endif

@@ -1,0 +1,173 @@
+// main.c: the dmc driver. The whole pipeline is in compile() below, one call
+// per stage: parse, sema, verify, dce, verify, then the requested output.
+//
+//   dmc check FILE.model [--data FILE.csv]   check the model (and its columns)
+//   dmc FILE.model --emit=ir|dot [-o OUT]    print the graph IR or a Graphviz drawing
+//   dmc FILE.model --report                  parameters and FLOPs per example
+#include "dmc.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DMC_VERSION "0.1.0"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dmc check FILE.model [--data DATA.csv]\n"
+          "       dmc FILE.model --emit=ir|dot [-o OUT]\n"
+          "       dmc FILE.model --report\n"
+          "\n"
+          "  --emit=ir      the graph IR as text (deterministic, for diffs)\n"
+          "  --emit=dot     the model drawn for Graphviz: dmc m.model --emit=dot | dot -Tsvg > m.svg\n"
+          "  --report       parameters and bytes per table and layer, FLOPs per example\n"
+          "  --data FILE    (check) also check the column bindings against FILE's header\n"
+          "  --stdlib DIR   where stdlib/*.model are (default: $DMC_STDLIB, then next to bin/)\n"
+          "  --max-errors N stop reporting after N errors (default 20)\n"
+          "  -o OUT         write the output to OUT instead of stdout\n"
+          "  -h, --help     this text;  --version  the version\n");
+}
+
+// The stdlib directory: --stdlib, $DMC_STDLIB, <exe>/../stdlib, ./stdlib.
+static const char *find_stdlib(const char *given) {
+  if (given) return given;
+  const char *env = getenv("DMC_STDLIB");
+  if (env && *env) return env;
+  static char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
+  if (n > 0) {
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+      strcpy(slash, "/../stdlib");
+      DIR *d = opendir(buf);
+      if (d) {
+        closedir(d);
+        return buf;
+      }
+    }
+  }
+  return "stdlib";
+}
+
+static int has_suffix(const struct dirent *e) {
+  size_t n = strlen(e->d_name);
+  return n > 6 && !strcmp(e->d_name + n - 6, ".model");
+}
+
+// Parses every stdlib/*.model in name order into one statement list.
+static Node *load_stdlib(const char *dir) {
+  struct dirent **list;
+  int n = scandir(dir, &list, has_suffix, alphasort);
+  if (n < 0) {
+    diag_plain("cannot read the standard library in '%s' (set DMC_STDLIB or --stdlib)", dir);
+    return NULL;
+  }
+  Node *all = NULL;
+  for (int i = 0; i < n; i++) {
+    SrcFile *f = src_load(arena_printf("%s/%s", dir, list[i]->d_name));
+    if (f) all = ast_append(all, parse_file(f));
+    free(list[i]);
+  }
+  free(list);
+  return all;
+}
+
+typedef struct {
+  const char *input, *output, *emit, *data, *stdlib;
+  bool check, report;
+} Options;
+
+static int compile(Options *o) {
+  Node *lib = load_stdlib(find_stdlib(o->stdlib));
+  if (diag_error_count()) {
+    diag_plain("the standard library has errors (above)");
+    return 1;
+  }
+  SrcFile *src = src_load(o->input);
+  if (!src) return 1;
+  Node *prog = parse_file(src);
+  if (diag_error_count()) return 1;
+  Graph *g = sema_build(prog, lib);
+  if (diag_error_count()) return 1;
+  ir_verify(g);
+  ir_dce(g);
+  ir_verify(g);
+  if (o->data && check_columns(g, o->data)) return 1;
+
+  FILE *out = stdout;
+  if (o->output && (o->emit || o->report)) {
+    out = fopen(o->output, "w");
+    if (!out) {
+      diag_plain("cannot write '%s'", o->output);
+      return 1;
+    }
+  }
+  if (o->emit && !strcmp(o->emit, "ir")) ir_print(g, out);
+  else if (o->emit && !strcmp(o->emit, "dot")) ir_print_dot(g, out);
+  if (o->report) ir_report(g, out);
+  if (o->check && !o->emit && !o->report)
+    printf("%s: ok (model %s: %d features, %d parameters tensors, %d graph nodes)\n", o->input, g->model_name,
+           g->features.len, g->params.len, g->nodes.len);
+  if (out != stdout && fclose(out)) {
+    diag_plain("cannot write '%s'", o->output);
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  Options o = {0};
+  static const struct option longopts[] = {
+      {"emit", required_argument, 0, 'e'},   {"report", no_argument, 0, 'r'},
+      {"data", required_argument, 0, 'd'},   {"stdlib", required_argument, 0, 's'},
+      {"max-errors", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
+  };
+  int argi = 1;
+  if (argc > 1 && !strcmp(argv[1], "check")) {
+    o.check = true;
+    argi = 2;
+  }
+  optind = argi;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'e':
+      if (strcmp(optarg, "ir") && strcmp(optarg, "dot")) {
+        fprintf(stderr, "dmc: --emit takes ir or dot (C and LLVM code generation are not built yet)\n");
+        return 2;
+      }
+      o.emit = optarg;
+      break;
+    case 'r': o.report = true; break;
+    case 'd': o.data = optarg; break;
+    case 's': o.stdlib = optarg; break;
+    case 'm': diag_set_max_errors(atoi(optarg) > 0 ? atoi(optarg) : 1); break;
+    case 'o': o.output = optarg; break;
+    case 'h': usage(stdout); return 0;
+    case 'V': printf("dmc %s\n", DMC_VERSION); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    usage(stderr);
+    return 2;
+  }
+  o.input = argv[optind];
+  if (o.data && !o.check) {
+    fprintf(stderr, "dmc: --data goes with `dmc check`\n");
+    return 2;
+  }
+  if (!o.check && !o.emit && !o.report) {
+    fprintf(stderr, "dmc: compiling to a program is not built yet; use `dmc check`, --emit=ir|dot or --report\n");
+    return 2;
+  }
+  int rc = compile(&o);
+  if (rc && diag_error_count())
+    fprintf(stderr, "%d error%s\n", diag_error_count(), diag_error_count() == 1 ? "" : "s");
+  arena_free_all();
+  return rc;
+}

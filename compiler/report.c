@@ -1,0 +1,89 @@
+// report.c: what an architecture costs before it is trained (`dmc --report`):
+// parameters and bytes per table and layer, and forward FLOPs per example by
+// layer. FLOPs count multiply-adds as 2; lookups and moves count 0 (they cost
+// memory traffic, reported as bytes gathered).
+#include "dmc.h"
+
+#include <string.h>
+
+double ir_node_flops(IrNode *n) {
+  if (!n->batched) return 0;
+  double out = shape_numel(n->shape);
+  switch (op_info[n->op].kind) {
+  case OK_MATMUL: {
+    Shape a = n->in[0]->shape;
+    int k = a.dim[a.rank - 1];
+    return 2.0 * out * k;
+  }
+  case OK_ELEMWISE: return n->op == OP_STOPGRAD ? 0 : out;
+  case OK_REDUCE: return n->op == OP_SOFTMAX ? 4.0 * out : shape_numel(n->in[0]->shape);
+  case OK_LOSS: return n->op == OP_SAMPLED_SOFTMAX ? 2.0 * (n->len + 1) * n->in[0]->shape.dim[0] : 4.0 * shape_numel(n->in[0]->shape);
+  default: return 0;
+  }
+}
+
+static void thousands(char *buf, size_t cap, double v) {
+  char tmp[32];
+  snprintf(tmp, sizeof tmp, "%.0f", v);
+  int len = (int)strlen(tmp), o = 0;
+  for (int i = 0; i < len && o + 2 < (int)cap; i++) {
+    if (i && (len - i) % 3 == 0) buf[o++] = ',';
+    buf[o++] = tmp[i];
+  }
+  buf[o] = 0;
+}
+
+static const char *bytes_str(double b) {
+  if (b >= 1 << 20) return arena_printf("%.1f MiB", b / (1 << 20));
+  if (b >= 1 << 10) return arena_printf("%.1f KiB", b / (1 << 10));
+  return arena_printf("%.0f B", b);
+}
+
+static const char *top_scope(const char *s) {
+  if (!s || !s[0]) return "(top level)";
+  const char *e = strchr(s, '/');
+  return e ? arena_strndup(s, (size_t)(e - s)) : s;
+}
+
+void ir_report(Graph *g, FILE *out) {
+  char a[32], b[32];
+  double total = 0;
+  for (int i = 0; i < g->params.len; i++) total += shape_numel(((Param *)g->params.items[i])->shape);
+  thousands(a, sizeof a, total);
+  fprintf(out, "model %s: %s parameters, %s (f32)\n\n", g->model_name, a, bytes_str(4 * total));
+  fprintf(out, "  %-36s %-14s %12s %10s\n", "parameter", "shape", "count", "bytes");
+  for (int i = 0; i < g->params.len; i++) {
+    Param *p = g->params.items[i];
+    double n = shape_numel(p->shape);
+    thousands(a, sizeof a, n);
+    fprintf(out, "  %-36s %-14s %12s %10s%s\n", p->name, shape_str(p->shape), a, bytes_str(4 * n),
+            p->is_table ? "  table" : p->lagged ? "  target copy" : "");
+  }
+  // forward cost per top-level layer, in order of first appearance
+  Vec scopes = {0};
+  double flops[256] = {0}, gathered[256] = {0}, all = 0, all_bytes = 0;
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    const char *s = top_scope(n->scope);
+    int k = 0;
+    while (k < scopes.len && strcmp(scopes.items[k], s)) k++;
+    if (k == scopes.len) {
+      if (k == 256) k = 255;
+      else vec_push(&scopes, (void *)s);
+    }
+    double f = ir_node_flops(n);
+    double by = n->op == OP_GATHER && n->batched ? 4.0 * shape_numel(n->shape) : 0;
+    flops[k] += f;
+    gathered[k] += by;
+    all += f;
+    all_bytes += by;
+  }
+  fprintf(out, "\n  %-36s %16s %14s\n", "forward, per example", "FLOPs", "gathered");
+  for (int k = 0; k < scopes.len; k++) {
+    if (flops[k] == 0 && gathered[k] == 0) continue;
+    thousands(a, sizeof a, flops[k]);
+    fprintf(out, "  %-36s %16s %14s\n", (char *)scopes.items[k], a, bytes_str(gathered[k]));
+  }
+  thousands(b, sizeof b, all);
+  fprintf(out, "  %-36s %16s %14s\n", "total", b, bytes_str(all_bytes));
+}

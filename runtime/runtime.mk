@@ -1,0 +1,40 @@
+# runtime/runtime.mk -- builds the generic runtime library and its tests.
+#
+# Included by the top-level Makefile, with paths relative to the repository
+# root. Uses CC, CFLAGS, LDFLAGS and BUILD; defines RT_SRCS, RT_OBJS, RT_LIB,
+# RT_INC (the -I flag for code that includes the runtime headers) and
+# RT_LDLIBS (what a program linking RT_LIB also needs), and the targets
+# $(RT_LIB) and test-runtime (builds and runs $(BUILD)/tests/test_runtime).
+# Every object depends on every runtime header: the headers are few.
+
+BUILD ?= build
+
+RT_SRCS := $(wildcard runtime/*.c)
+RT_HDRS := $(wildcard runtime/*.h)
+RT_OBJS := $(RT_SRCS:runtime/%.c=$(BUILD)/runtime/%.o)
+RT_LIB := $(BUILD)/libdmcrt.a
+RT_INC := -Iruntime
+RT_LDLIBS := -lxxhash -lz -ljansson -lm
+CFLAGS += $(RT_INC) # for the including Makefile; recipes here add it too,
+                   # so `make CFLAGS=...` on the command line still works
+
+RT_TEST_SRCS := $(wildcard tests/runtime/*.c)
+RT_TEST_HDRS := $(wildcard tests/runtime/*.h)
+RT_TEST_BIN := $(BUILD)/tests/test_runtime
+
+$(BUILD)/runtime/%.o: runtime/%.c $(RT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(RT_INC) -c $< -o $@
+
+$(RT_LIB): $(RT_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $(RT_OBJS)
+
+$(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(RT_INC) $(LDFLAGS) -o $@ $(RT_TEST_SRCS) $(RT_LIB) -lcunit $(RT_LDLIBS)
+
+.PHONY: test-runtime
+test-runtime: $(RT_TEST_BIN)
+	$(RT_TEST_BIN)

@@ -1,0 +1,30 @@
+/* test.h -- shared helpers of the runtime's CUnit tests (tests/runtime/).
+ *
+ * main.c runs every suite; each test_*.c file registers one suite with its
+ * add_*_tests function. Tests put files in one temporary directory that
+ * main.c creates with mkdtemp and removes, with its contents, at the end.
+ */
+#ifndef TEST_H
+#define TEST_H
+
+#include <stddef.h>
+
+/* A path name inside the temporary directory (one of 8 rotating buffers). */
+const char *tmp_path(const char *name);
+/* Writes n bytes to path; fails the current test if it cannot. */
+void write_file(const char *path, const void *data, size_t n);
+/* Reads a whole file into a malloc'd buffer (NUL-terminated); *n its size. */
+char *read_whole(const char *path, size_t *n);
+
+/* A string that starts with prefix (the error's first line, say). */
+int starts_with(const char *s, const char *prefix);
+int contains(const char *s, const char *part);
+
+void add_csv_tests(void);
+void add_hash_tests(void);
+void add_vocab_tests(void);
+void add_normalize_tests(void);
+void add_metrics_tests(void);
+void add_checkpoint_tests(void);
+
+#endif
