@@ -324,12 +324,12 @@ static Value *bi_embed(Ctx *c, Args *a, const Builtin *b) {
     if (a->given[2] && !init) return NULL;
     Value *nm = name_arg(a, "name");
     const char *base = c->prefix[0] ? arena_printf("%s/", c->prefix) : "";
-    const char *name = nm ? arena_printf("%s%s", base, nm->s) : NULL;
-    for (int k = 0; !name; k++) {   // a fresh table per call: <feature>_emb, <feature>_emb_1, ...
-      const char *cand = arena_printf("%s%s_emb%s", base, f->name, k ? arena_printf("_%d", k) : "");
-      bool used = false;
-      for (int i = 0; i < c->g->params.len && !used; i++) used = !strcmp(((Param *)c->g->params.items[i])->name, cand);
-      if (!used) name = cand;
+    const char *name;
+    if (nm) {
+      name = arena_printf("%s%s", base, nm->s);
+    } else {   // a fresh table per call: <feature>_emb, <feature>_emb_1, ...
+      int k = layer_number(c, arena_printf("%s_emb", f->name));
+      name = arena_printf("%s%s_emb%s", base, f->name, k ? arena_printf("_%d", k) : "");
     }
     Shape s = {2, {(int)f->vocab, (int)d->num}};
     table = get_param(c, name, s, init, true, a->call->loc);

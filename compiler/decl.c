@@ -38,6 +38,16 @@ static bool read_options(Ctx *c, Node *s, const OptSpec *spec, int nspec, Node *
     }
     char t = spec[i].type;
     Node *v = o->a;
+    // `next_by uid`: a bare name after a string option is its value, unless it is an option itself
+    if (t == 's' && !v && o->next && !o->next->a) {
+      int j = 0;
+      while (j < nspec && strcmp(spec[j].name, o->next->name)) j++;
+      if (j == nspec) {
+        v = ast_new(ND_STR, o->next->loc);
+        v->str = o->next->name;
+        o = o->next;
+      }
+    }
     const char *want = NULL;
     if (t == 'f' && v) want = "no value";
     if (t != 'f' && !v) want = t == 's' ? "a string" : t == 'r' ? "a call such as normal(0.01)" : "a number";

@@ -16,6 +16,7 @@ static int max_errors = 20;
 static bool suppressed;   // past max_errors: stay quiet, notes and hints included
 
 int diag_error_count(void) { return nerrors; }
+void diag_reset(void) { nerrors = 0, suppressed = false; }
 void diag_set_max_errors(int n) { max_errors = n; }
 
 static void print_source_line(Loc loc) {

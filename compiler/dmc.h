@@ -48,6 +48,7 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void diag_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void diag_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int diag_error_count(void);
+void diag_reset(void);            // tests: forget counted errors
 void diag_set_max_errors(int n);
 // A compiler bug, not the user's fault: prints where and aborts.
 #define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)

@@ -78,7 +78,7 @@ void ir_print_dot(Graph *g, FILE *out) {
       fprintf(out, "  n%d [label=<<b>%s</b><br/><font point-size=\"9\">%s</font>>, shape=cylinder, fillcolor=\"#fdf1d8\"];\n",
               n->id, n->name, dims(n));
     } else {
-      fprintf(out, "  n%d [label=\"%s\", shape=ellipse, fillcolor=\"#ffffff\"];\n", n->id, op_info[n->op].name);
+      fprintf(out, "  n%d [label=\"%s\", shape=ellipse, fillcolor=\"#ffffff\"];\n", n->id, n->op == OP_GATHER ? "embed" : op_info[n->op].name);
     }
   }
   // edges between distinct boxes, once each

@@ -167,26 +167,26 @@ Value *to_tensor(Ctx *c, Value *v, Loc loc) {
   }
 }
 
-// Path of the next layer created here: "<prefix>/<kind>_<k>", or the given name.
+int layer_number(Ctx *c, const char *kind) {
+  Counters *k = c->counters;
+  for (int i = 0; i < k->kinds.len; i++)
+    if (!strcmp(k->kinds.items[i], kind)) {
+      intptr_t n = (intptr_t)k->counts.items[i];
+      k->counts.items[i] = (void *)(n + 1);
+      return (int)n;
+    }
+  vec_push(&k->kinds, (void *)kind);
+  vec_push(&k->counts, (void *)(intptr_t)1);
+  return 0;
+}
+
+// Path of the next layer created here: "<prefix>/<kind>_<k>", numbered within the
+// enclosing layer instance (so a shared layer names its parts the same each call),
+// or "<prefix>/<name>" when the call gives name="...".
 const char *layer_prefix(Ctx *c, const char *kind, Value *name_arg) {
   const char *base = c->prefix[0] ? arena_printf("%s/", c->prefix) : "";
   if (name_arg && name_arg->kind == V_STR) return arena_printf("%s%s", base, name_arg->s);
-  for (int k = 0;; k++) {
-    const char *p = arena_printf("%s%s_%d", base, kind, k);
-    bool used = false;
-    for (int i = 0; i < c->g->params.len && !used; i++) {
-      const char *pn = ((Param *)c->g->params.items[i])->name;
-      size_t n = strlen(p);
-      used = !strncmp(pn, p, n) && (pn[n] == '/' || pn[n] == 0);
-    }
-    // a layer without parameters still takes its number, via the scope list
-    for (int i = 0; i < c->g->nodes.len && !used; i++) {
-      const char *s = ((IrNode *)c->g->nodes.items[i])->scope;
-      size_t n = strlen(p);
-      used = !strncmp(s, p, n) && (s[n] == '/' || s[n] == 0);
-    }
-    if (!used) return p;
-  }
+  return arena_printf("%s%s_%d", base, kind, layer_number(c, kind));
 }
 
 static Param *find_param(Graph *g, const char *name) {
@@ -346,6 +346,7 @@ static Value *call_def(Ctx *c, Node *def, Scope *env, Node *call, Value **pos, L
     bind(body, p->name, v, p->loc);
   }
   inner.prefix = layer_prefix(c, def->name, name_arg);
+  inner.counters = arena_alloc(sizeof(Counters));
   exec_block(&inner, def->a->list);
   if (!inner.returned) {
     if (diag_error_count() == 0) sema_error(c, def->loc, "'%s' ends without `return`", def->name);
@@ -716,7 +717,8 @@ static void exec_stmt(Ctx *c, Node *s) {
     bool found;
     Loc *where;
     Value *old = lookup(c, s->name, &found, &where);
-    if (found && old && (old->kind == V_FEATURE || (old->kind == V_TENSOR && old->param))) {
+    if (found && old && ((old->kind == V_FEATURE && !strcmp(old->f->name, s->name)) ||
+                          (old->kind == V_TENSOR && old->param && !strcmp(old->param->name, s->name)))) {
       sema_error(c, s->loc, "cannot assign to '%s': it is a %s", s->name, old->kind == V_FEATURE ? "feature" : "declared parameter");
       diag_note(*where, "'%s' is declared here", s->name);
       return;
@@ -830,6 +832,7 @@ Graph *sema_build(Node *prog, Node *stdlib) {
   c.g = ir_graph_new();
   c.globals = c.scope = scope_new(NULL);
   c.prefix = "";
+  c.counters = arena_alloc(sizeof(Counters));
   for (Node *s = stdlib; s; s = s->next) exec_stmt(&c, s);
   // the user's own defs may replace stdlib ones: forget stdlib names' locations
   Scope *user = scope_new(c.globals);

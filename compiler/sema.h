@@ -39,11 +39,17 @@ struct Frame {
   Loc call;
 };
 
+typedef struct {            // layer numbering within one layer instance
+  Vec kinds;                // const char*
+  Vec counts;               // (intptr_t) next number
+} Counters;
+
 typedef struct {
   Graph *g;
   Scope *scope;
   Scope *globals;
   const char *prefix;       // parameter path of the current layer call ("" at top level)
+  Counters *counters;       // numbering of the layers created inside it
   Frame *frame;
   Value *ret;
   bool returned;
@@ -80,6 +86,7 @@ Value *to_tensor(Ctx *c, Value *v, Loc loc);    // numbers and float features be
 IrNode *emit(Ctx *c, Op op, IrNode **in, int nin, const IrNode *attrs, Loc loc);
 IrNode *get_param(Ctx *c, const char *name, Shape s, Record *init, bool is_table, Loc loc);
 const char *layer_prefix(Ctx *c, const char *kind, Value *name_arg);
+int layer_number(Ctx *c, const char *kind);   // 0, 1, 2... per kind within this layer
 Value *call_function(Ctx *c, Value *fn, Node *call, Value **pos, Loc *pos_loc, int npos,
                      const char **kw, Value **kwv, Loc *kw_loc, int nkw);
 int64_t feature_size(Feature *f);   // vocabulary or buckets

@@ -16,7 +16,7 @@ typedef struct DMC_YYLTYPE {
   SrcFile *file;
 } DMC_YYLTYPE;
 #define DMC_YYLTYPE_IS_DECLARED 1
-struct LexState { SrcFile *file; int line, col, depth, eof_done; Node *result; };
+struct LexState { SrcFile *file; int line, col, depth, eof_done, err_line; Node *result; };
 }
 
 %code {
@@ -48,7 +48,9 @@ static Node *binop(const char *op, Node *a, Node *b, DMC_YYLTYPE l) {
   return n;
 }
 static void dmc_yyerror(DMC_YYLTYPE *l, void *scanner, struct LexState *st, const char *msg) {
-  (void)scanner; (void)st;
+  (void)scanner;
+  if (st->err_line == l->first_line) return;   // the lexer already reported this line
+  st->err_line = l->first_line;
   diag_error(L(*l), "%s", msg);
 }
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test suite (each prints its own summary), then one closing line.
+# Exit status: non-zero if any suite failed.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pass=0; fail=0; failed=()
+suite() {   # suite NAME COMMAND...
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); fi
+  echo
+}
+suite "compiler unit tests" "$BUILD/tests/test_compiler"
+[ -x "$BUILD/tests/test_runtime" ] && suite "runtime unit tests" "$BUILD/tests/test_runtime"
+[ -x tests/golden.sh ] && suite "golden error cases" tests/golden.sh bin/dmc
+suite "IR golden tests" tests/ir_golden.sh bin/dmc
+suite "examples check" tests/check_examples.sh bin/dmc
+[ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
+echo "suites: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
