@@ -109,7 +109,9 @@ static Value *bi_dropout(Ctx *c, Args *a, const Builtin *b) {
   }
   IrNode attrs = {0};
   attrs.fval = r->num;
-  return val_tensor(emit(c, OP_DROPOUT, &x->t, 1, &attrs, a->call->loc), x->mask);
+  IrNode *m = emit(c, OP_DROPMASK, &x->t, 1, &attrs, a->call->loc);   // the mask is what backward reuses
+  IrNode *in[2] = {x->t, m};
+  return m ? val_tensor(emit(c, OP_MUL, in, 2, NULL, a->call->loc), x->mask) : NULL;
 }
 
 // ---- reductions ----
@@ -735,7 +737,7 @@ const Builtin builtins[] = {
     {"abs", "x", bi_unary, OP_ABS},
     {"square", "x", bi_unary, OP_MUL},
     {"identity", "x", bi_unary, OP_INPUT},
-    {"dropout", "x,rate", bi_dropout, OP_DROPOUT},
+    {"dropout", "x,rate", bi_dropout, OP_DROPMASK},
     {"stop_gradient", "x", bi_stop_gradient, OP_STOPGRAD},
     {"standardize", "x", bi_standardize, OP_STANDARDIZE},
     {"mask", "x", bi_mask, OP_MASK},

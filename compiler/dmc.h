@@ -113,7 +113,7 @@ typedef struct {
 } Shape;
 
 typedef enum {
-#define OP(name, text, arity, shape_rule, kind) OP_##name,
+#define OP(name, text, arity, shape_rule, kind, grad) OP_##name,
 #include "ops.def"
 #undef OP
   OP__COUNT
@@ -138,6 +138,8 @@ struct IrNode {
   Loc loc;               // the source that created it
   const char *scope;     // the layer call that created it ("mlp_0/dense_1"), or ""
   bool live;             // reached from an output or a loss (dce.c)
+  bool is_grad;          // part of the backward pass (autodiff.c)
+  int slot;              // lower.c: where its value lives
 };
 
 typedef struct Graph Graph;
@@ -228,7 +230,17 @@ struct Graph {
   Record *optimizer, *sparse_optimizer;
   int batch, epochs, seed;
   double l2;
+  // filled by autodiff.c
+  IrNode *total_loss;       // per-example sum of the losses
+  Vec grads;                // per param (same order): its dense gradient node, or NULL
+  Vec sparse;               // SparseGrad*: table gradients as looked-up rows
 };
+
+typedef struct {            // d(loss)/d(rows of a table) for one lookup of ids
+  Param *param;
+  IrNode *ids;              // an INPUT node
+  IrNode *rows;             // [.., dim] gradient of the looked-up rows (batched)
+} SparseGrad;
 
 Graph *ir_graph_new(void);
 
@@ -236,6 +248,24 @@ Graph *ir_graph_new(void);
 // dce.c: keeps the nodes that reach an output or a loss, renumbered in order.
 //
 void ir_dce(Graph *g);
+
+//
+// autodiff.c: reverse mode. Appends gradient nodes to the same graph; a
+// missing rule is a compiler bug reported by op name.
+//
+void ad_build(Graph *g);
+
+//
+// interp.c: the reference interpreter, in double precision: the oracle that
+// gradients (finite differences) and generated code are checked against.
+//
+typedef struct Interp Interp;
+Interp *interp_new(Graph *g, int batch);
+void *interp_buffer(Interp *it, IrNode *n);   // int32_t* for ids, double* otherwise
+void interp_run(Interp *it, bool training);   // every node in order (forward, then backward)
+void interp_free(Interp *it);
+struct DmcKernel;
+void kernel_describe(const IrNode *n, struct DmcKernel *k);   // the node as a kernel call
 
 //
 // verify.c: structural invariants of a graph; a failure is a compiler bug.

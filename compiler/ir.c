@@ -8,18 +8,18 @@
 
 typedef const char *ShapeRule(IrNode *n);
 
-#define OP(name, text, arity, rule, kind) static ShapeRule rule;
+#define OP(name, text, arity, rule, kind, grad) static ShapeRule rule;
 #include "ops.def"
 #undef OP
 
 const OpInfo op_info[OP__COUNT] = {
-#define OP(name, text, arity, rule, kind) {text, OP_##name, arity, kind},
+#define OP(name, text, arity, rule, kind, grad) {text, OP_##name, arity, kind},
 #include "ops.def"
 #undef OP
 };
 
 static ShapeRule *const shape_rules[OP__COUNT] = {
-#define OP(name, text, arity, rule, kind) rule,
+#define OP(name, text, arity, rule, kind, grad) rule,
 #include "ops.def"
 #undef OP
 };
@@ -107,6 +107,7 @@ IrNode *ir_add(Graph *g, Op op, IrNode **in, int nin, const IrNode *attrs, Loc l
   }
   n->batched = batched;
   n->dt = DT_F32;
+  n->is_grad = attrs && attrs->is_grad;
   const char *msg = shape_rules[op](n);
   if (msg) {
     *err = msg;
@@ -325,5 +326,55 @@ static const char *shape_sampled_softmax(IrNode *n) {
     return arena_printf("shape mismatch: user vector %s against item table %s", shape_str(u), shape_str(t));
   if (n->in[2]->dt != DT_I32 || n->in[2]->shape.rank != 0) return "sampled_softmax expects one target id per example";
   n->shape = (Shape){0, {0}};
+  return NULL;
+}
+
+static const char *broadcastable(Shape from, Shape to) {
+  if (from.rank > to.rank) return "rank";
+  for (int i = 0; i < from.rank; i++) {
+    int f = from.dim[i], t = to.dim[to.rank - from.rank + i];
+    if (f != t && f != 1) return "dim";
+  }
+  return NULL;
+}
+
+// sum over the axes along which attrs.shape was broadcast (and over the batch
+// when the result is not batched: attrs.axis = 0)
+static const char *shape_sum_to(IrNode *n) {
+  if (broadcastable(n->shape, n->in[0]->shape))
+    return arena_printf("cannot sum %s to %s", shape_str(n->in[0]->shape), shape_str(n->shape));
+  n->batched = n->in[0]->batched && n->axis;
+  return NULL;
+}
+
+static const char *shape_broadcast(IrNode *n) {
+  if (broadcastable(n->in[0]->shape, n->shape))
+    return arena_printf("cannot broadcast %s to %s", shape_str(n->in[0]->shape), shape_str(n->shape));
+  n->batched = n->in[0]->batched || n->axis;
+  return NULL;
+}
+
+// a [P.., k], b [P.., n] -> [k, n], summed over P (and the batch unless attrs.axis)
+static const char *shape_matmul_tn(IrNode *n) {
+  Shape a = n->in[0]->shape, b = n->in[1]->shape;
+  bool ok = a.rank == b.rank && a.rank >= 1;
+  for (int i = 0; ok && i < a.rank - 1; i++) ok = a.dim[i] == b.dim[i];
+  if (!ok) return arena_printf("shape mismatch: %s^T @ %s", shape_str(a), shape_str(b));
+  n->shape = (Shape){2, {a.dim[a.rank - 1], b.dim[b.rank - 1]}};
+  n->batched = n->batched && n->axis;
+  return NULL;
+}
+
+static const char *shape_pad(IrNode *n) {
+  Shape x = n->in[0]->shape;
+  if (n->axis < 0 || n->axis >= x.rank || n->start < 0 || n->start + x.dim[n->axis] > n->len)
+    return arena_printf("cannot pad %s to %d along axis %d", shape_str(x), n->len, n->axis);
+  n->shape = x;
+  n->shape.dim[n->axis] = n->len;
+  return NULL;
+}
+
+static const char *shape_like0(IrNode *n) {
+  n->shape = n->in[0]->shape;
   return NULL;
 }

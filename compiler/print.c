@@ -68,7 +68,7 @@ void ir_print(Graph *g, FILE *out) {
     if (n->op == OP_CONST) fprintf(out, " %g", n->fval);
     for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : " ", n->in[k]->id);
     switch (n->op) {
-    case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_SOFTMAX: case OP_CONCAT:
+    case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_SOFTMAX: case OP_CONCAT: case OP_SOFTMAX_GRAD: case OP_RMAX_GRAD:
       if (n->axis == AXIS_ALL) fprintf(out, " axis=all");
       else fprintf(out, " axis=%d", n->axis);
       break;
@@ -76,7 +76,10 @@ void ir_print(Graph *g, FILE *out) {
     case OP_EXPAND: fprintf(out, " axis=%d n=%d", n->axis, n->len); break;
     case OP_SCATTER: fprintf(out, " len=%d", n->len); break;
     case OP_SAMPLED_SOFTMAX: fprintf(out, " samples=%d", n->len); break;
-    case OP_DROPOUT: fprintf(out, " rate=%g", n->fval); break;
+    case OP_DROPMASK: fprintf(out, " rate=%g", n->fval); break;
+    case OP_PAD: fprintf(out, " axis=%d start=%d len=%d", n->axis, n->start, n->len); break;
+    case OP_SUM_TO: case OP_BROADCAST: fprintf(out, " to=%s%s", n->axis ? "B" : "", shape_str(n->shape)); break;
+    case OP_MATMUL_TN: if (n->axis) fprintf(out, " batched"); break;
     default: break;
     }
     fprintf(out, " : ");

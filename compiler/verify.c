@@ -20,7 +20,7 @@ void ir_verify(Graph *g) {
       IrNode *in = n->in[k];
       if (!in || in->id >= i || g->nodes.items[in->id] != in)
         die("%%%d: operand %d is not an earlier node of the graph", i, k);
-      if (in->batched && !n->batched) die("%%%d: a batched operand but an unbatched result", i);
+      if (in->batched && !n->batched && n->op != OP_SUM_TO && n->op != OP_MATMUL_TN) die("%%%d: a batched operand but an unbatched result", i);
     }
   }
   for (int i = 0; i < g->outputs.len; i++) {

@@ -1,10 +1,12 @@
 # tests.mk: the test suites, run by `make test` through tests/run_all.sh, which
 # runs every suite, prints each summary and exits non-zero if any failed.
-UNIT_SRCS := $(wildcard tests/unit/*.c)
-
-$(BUILD)/tests/test_compiler: $(UNIT_SRCS) $(BUILD)/libdmc.a
+$(BUILD)/tests/test_compiler: tests/unit/test_front.c $(BUILD)/libdmc.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libdmc.a -lcunit -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdmc.a -lcunit -lm
 
-test: deps bin/dmc $(BUILD)/tests/test_compiler $(if $(wildcard runtime/runtime.mk),$(BUILD)/tests/test_runtime)
+$(BUILD)/tests/test_grad: tests/unit/test_grad.c $(BUILD)/libdmc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdmc.a -lcunit -lm
+
+test: deps bin/dmc $(BUILD)/tests/test_compiler $(BUILD)/tests/test_grad $(if $(wildcard runtime/runtime.mk),$(BUILD)/tests/test_runtime)
 	@BUILD=$(BUILD) tests/run_all.sh

@@ -1,0 +1,129 @@
+// dmc_abi.h: the contract between a compiled model and the generic runtime.
+//
+// The compiler emits one `const DmcModel dmc_model` describing the model (its
+// features and their column bindings, inputs, parameters, outputs, losses, the
+// training configuration) and two entry points, forward and backward. The runtime
+// (train/eval/predict/info/synth, data pipeline, optimizers, checkpoints) knows
+// nothing about any model beyond this descriptor.
+//
+// Dimension legend: B rows in the batch (<= max_batch), E = per-example elements.
+// Every buffer is row-major with the batch dimension first.
+#ifndef DMC_ABI_H
+#define DMC_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DMC_ABI_VERSION 1
+
+typedef enum {
+  DMC_FEAT_ID,        // ids through a vocabulary learned on the training pass
+  DMC_FEAT_HASH,      // strings/ints hashed into buckets
+  DMC_FEAT_FLOAT,     // numbers, optionally log1p'd and z-scored
+  DMC_FEAT_WEIGHTED,  // id:value pairs: ids (vocabulary) and weights
+  DMC_FEAT_CROSS,     // hash of the raw values of several single-valued features
+  DMC_FEAT_NEGATIVE,  // ids sampled uniformly from 2..vocab-1 where the source is not padding
+  DMC_FEAT_LABEL      // a float target
+} DmcFeatureKind;
+
+typedef struct {
+  const char *name;
+  DmcFeatureKind kind;
+  int len;                     // list length; 0 for a single value
+  int ncolumns;
+  const char *const *columns;  // data columns read (one delimited column, or several)
+  char sep;                    // delimiter inside one list column, 0 if several columns
+  char kv;                     // weighted: separator between id and value (':')
+  int64_t vocab;               // vocabulary size (id, weighted, negative) or buckets (hash, cross)
+  int min_count;               // vocabulary: minimum count on the training pass
+  int normalize, log1p, has_default;
+  float default_value;
+  int next_row;                // taken from the same user's next row (DescModel.next_by)
+  int nsources;
+  const int *sources;          // cross/negative: indices into DmcModel.features
+  int input;                   // index into DmcModel.inputs of its ids or values, -1 if unused
+  int weights_input;           // weighted: index of its values input, -1 otherwise
+} DmcFeature;
+
+typedef enum { DMC_I32, DMC_F32 } DmcDType;
+
+typedef struct {
+  const char *name;
+  DmcDType dtype;
+  int64_t size;                // per-example elements (E)
+} DmcInput;
+
+typedef struct {               // an optimizer or an initialiser, e.g. adam(lr=0.001)
+  const char *name;            // NULL: not given (runtime default)
+  int n;
+  const char *const *keys;
+  const double *values;
+  const char *const *strings;  // checkpoint("file", "tensor") arguments, else NULL entries
+} DmcRecord;
+
+typedef struct {
+  const char *name;
+  int rank;
+  int64_t shape[4];
+  int64_t size;                // elements
+  int64_t offset;              // in floats, within the one parameter block
+  int is_table;                // embedding table: sparse row updates
+  DmcRecord init;
+  DmcRecord optimizer;         // per-parameter override, name NULL if none
+  int lag_of;                  // a target copy: index of the parameter it copies, else -1
+  int lag_every;               // copy every N training steps
+} DmcParam;
+
+typedef struct {               // rows of a table touched by one lookup: the table's gradient
+  int param;                   // the table (index into params)
+  int ids_input;               // the ids that were looked up (index into inputs)
+  int64_t ids_per_example;     // lookups per example
+  int64_t dim;                 // row width
+  int64_t grad_offset;         // where backward leaves d(loss)/d(row) [B, ids_per_example, dim], in floats of the workspace
+} DmcSparseGrad;
+
+typedef struct {
+  const char *name;
+  int64_t size;                // per-example elements
+  int64_t offset;              // in floats of the workspace, [B, size]
+} DmcOutput;
+
+typedef struct {
+  int batch;                   // rows in this batch, 1..max_batch
+  int training;                // 1: dropout active, batch statistics updated
+  uint64_t seed;               // randomness of this step (dropout)
+  const void *const *inputs;   // [ninputs] each [B, E]: int32_t ids or float values
+  float *params;               // the parameter block (forward reads; running statistics may update)
+  float *grads;                // dense gradients, same layout as params (backward adds; tables untouched)
+  float *workspace;            // workspace_floats(max_batch) floats
+  float *loss;                 // [B] per-example sum of the losses (forward writes)
+} DmcCtx;
+
+typedef struct {
+  int abi_version;
+  const char *name;
+  uint64_t signature;          // hash of the model's structure: a checkpoint must match it
+  char delimiter;              // ',' or '\t'
+  const char *next_by, *next_order;
+  int nfeatures;
+  const DmcFeature *features;
+  int ninputs;
+  const DmcInput *inputs;
+  int nparams;
+  const DmcParam *params;
+  int64_t params_size;         // floats in the parameter block
+  int noutputs;
+  const DmcOutput *outputs;
+  int nsparse;
+  const DmcSparseGrad *sparse;
+  DmcRecord optimizer, sparse_optimizer;
+  int batch, epochs, seed;
+  double l2;
+  int64_t (*workspace_floats)(int max_batch);
+  void (*forward)(const DmcCtx *ctx);
+  void (*backward)(const DmcCtx *ctx);   // after forward on the same ctx: d(mean loss)/d(params)
+} DmcModel;
+
+extern const DmcModel dmc_model;
+
+#endif

@@ -1,0 +1,459 @@
+// kernels_impl.h: the body of the op kernels, included with REAL (float or
+// double) and KFN (the entry point's name) defined. See kernels.h.
+// Conventions: a shape excludes the batch; a batched buffer is [B, numel];
+// an unbatched operand broadcasts over the batch; numpy broadcasting on
+// trailing axes; reductions with a mask operand (axis 0) skip padded steps.
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define KSTATIC static
+
+KSTATIC int64_t K_(numel)(const DmcKShape *s) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) n *= s->dim[i];
+  return n;
+}
+
+KSTATIC const REAL *K_(real)(const void *const *in, int i) { return (const REAL *)in[i]; }
+KSTATIC const int32_t *K_(ids)(const void *const *in, int i) { return (const int32_t *)in[i]; }
+
+// Offset in operand `x` of output element `flat` (per-example index) under
+// numpy broadcasting of x's shape against the output's.
+KSTATIC int64_t K_(bcast)(const DmcKShape *x, const DmcKShape *out, int64_t flat) {
+  int64_t off = 0, stride = 1;
+  for (int i = out->rank - 1, j = x->rank - 1; i >= 0; i--, j--) {
+    int64_t c = flat % out->dim[i];
+    flat /= out->dim[i];
+    if (j >= 0) {
+      if (x->dim[j] != 1) off += c * stride;
+      stride *= x->dim[j];
+    }
+  }
+  return off;
+}
+
+KSTATIC REAL K_(binop)(int op, REAL a, REAL b) {
+  switch (op) {
+  case DMC_OP_ADD: return a + b;
+  case DMC_OP_SUB: return a - b;
+  case DMC_OP_MUL: return a * b;
+  case DMC_OP_DIV: return a / b;
+  case DMC_OP_MAX: return a > b ? a : b;
+  case DMC_OP_MIN: return a < b ? a : b;
+  default: return a >= b ? (REAL)1 : (REAL)0;   // GE
+  }
+}
+
+KSTATIC REAL K_(unop)(int op, REAL x) {
+  switch (op) {
+  case DMC_OP_NEG: return -x;
+  case DMC_OP_EXP: return exp(x);
+  case DMC_OP_LOG: return log(x);
+  case DMC_OP_SQRT: return sqrt(x);
+  case DMC_OP_ABS: return fabs(x);
+  case DMC_OP_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+  case DMC_OP_TANH: return tanh(x);
+  case DMC_OP_RELU: return x > 0 ? x : 0;
+  case DMC_OP_STEP: return x > 0 ? 1 : 0;
+  case DMC_OP_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
+  default: return x;   // STOPGRAD
+  }
+}
+
+// splitmix64: dropout's randomness, a function of (seed, element)
+KSTATIC double K_(uniform)(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Splits a shape around `axis`: outer * n * inner elements.
+KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n, int64_t *inner) {
+  *outer = 1, *inner = 1;
+  for (int i = 0; i < axis; i++) *outer *= s->dim[i];
+  *n = s->dim[axis];
+  for (int i = axis + 1; i < s->rank; i++) *inner *= s->dim[i];
+}
+
+#define P_CLAMP(p) ((p) < (REAL)1e-7 ? (REAL)1e-7 : (p) > (REAL)(1 - 1e-7) ? (REAL)(1 - 1e-7) : (p))
+
+void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training) {
+  const DmcKShape *o = &k->out;
+  int64_t on = K_(numel)(o);
+  int ob = o->batched ? B : 1;
+  switch (k->op) {
+  case DMC_OP_CONST:
+    for (int64_t i = 0; i < on; i++) out[i] = (REAL)k->fval;
+    return;
+  case DMC_OP_SEED:
+    for (int b = 0; b < ob; b++) out[b] = (REAL)1 / B;
+    return;
+  case DMC_OP_ADD: case DMC_OP_SUB: case DMC_OP_MUL: case DMC_OP_DIV:
+  case DMC_OP_MAX: case DMC_OP_MIN: case DMC_OP_GE: {
+    const DmcKShape *sa = &k->in[0], *sb = &k->in[1];
+    const REAL *a = K_(real)(in, 0), *bb = K_(real)(in, 1);
+    int64_t na = K_(numel)(sa), nb = K_(numel)(sb);
+    for (int b = 0; b < ob; b++) {
+      const REAL *ab = a + (sa->batched ? b * na : 0), *bbp = bb + (sb->batched ? b * nb : 0);
+      REAL *y = out + b * on;
+      if (na == on && nb == on)
+        for (int64_t i = 0; i < on; i++) y[i] = K_(binop)(k->op, ab[i], bbp[i]);
+      else
+        for (int64_t i = 0; i < on; i++)
+          y[i] = K_(binop)(k->op, ab[K_(bcast)(sa, o, i)], bbp[K_(bcast)(sb, o, i)]);
+    }
+    return;
+  }
+  case DMC_OP_NEG: case DMC_OP_EXP: case DMC_OP_LOG: case DMC_OP_SQRT: case DMC_OP_ABS:
+  case DMC_OP_SIGMOID: case DMC_OP_TANH: case DMC_OP_RELU: case DMC_OP_STEP: case DMC_OP_SIGN:
+  case DMC_OP_STOPGRAD: {
+    const REAL *x = K_(real)(in, 0);
+    int64_t n = (k->in[0].batched ? B : 1) * on;
+    for (int64_t i = 0; i < n; i++) out[i] = K_(unop)(k->op, x[i]);
+    return;
+  }
+  case DMC_OP_DROPMASK: {
+    int64_t n = ob * on;
+    double keep = 1 - k->fval;
+    for (int64_t i = 0; i < n; i++)
+      out[i] = !training ? (REAL)1 : K_(uniform)(seed, (uint64_t)i) < keep ? (REAL)(1 / keep) : (REAL)0;
+    return;
+  }
+  case DMC_OP_MASK: {
+    const int32_t *ids = K_(ids)(in, 0);
+    for (int64_t i = 0; i < ob * on; i++) out[i] = ids[i] != 0;
+    return;
+  }
+  case DMC_OP_SUM: case DMC_OP_MEAN: case DMC_OP_RMAX: {
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    const REAL *m = k->nin == 2 ? K_(real)(in, 1) : NULL;
+    int64_t xn = K_(numel)(s);
+    int xb = s->batched ? B : 1;
+    for (int b = 0; b < xb; b++) {
+      const REAL *xe = x + b * xn;
+      REAL *y = out + (o->batched ? b * on : 0);
+      if (k->axis == DMC_AXIS_ALL) {
+        REAL acc = k->op == DMC_OP_RMAX ? xe[0] : 0;
+        for (int64_t i = 0; i < xn; i++) acc = k->op == DMC_OP_RMAX ? (xe[i] > acc ? xe[i] : acc) : acc + xe[i];
+        y[0] = k->op == DMC_OP_MEAN ? acc / xn : acc;
+        continue;
+      }
+      int64_t outer, n, inner;
+      K_(split)(s, k->axis, &outer, &n, &inner);
+      const REAL *me = m ? m + b * n : NULL;
+      REAL count = 0;
+      for (int64_t t = 0; t < n; t++) count += me ? me[t] : 1;
+      for (int64_t p = 0; p < outer; p++)
+        for (int64_t q = 0; q < inner; q++) {
+          REAL acc = 0;
+          int seen = 0;
+          for (int64_t t = 0; t < n; t++) {
+            if (me && me[t] == 0) continue;
+            REAL v = xe[(p * n + t) * inner + q];
+            if (k->op == DMC_OP_RMAX) acc = seen ? (v > acc ? v : acc) : v;
+            else acc += v;
+            seen = 1;
+          }
+          if (k->op == DMC_OP_MEAN) acc /= count > 1 ? count : 1;
+          y[p * inner + q] = acc;
+        }
+    }
+    return;
+  }
+  case DMC_OP_SOFTMAX: case DMC_OP_SOFTMAX_GRAD: case DMC_OP_RMAX_GRAD: {
+    // softmax (x[, mask]); softmax_grad (y, dy[, mask]); reduce_max_grad (x, dy[, mask])
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    const REAL *dy = k->op != DMC_OP_SOFTMAX ? K_(real)(in, 1) : NULL;
+    int mi = k->op == DMC_OP_SOFTMAX ? 1 : 2;
+    const REAL *m = k->nin == mi + 1 ? K_(real)(in, mi) : NULL;
+    int64_t xn = K_(numel)(s), outer, n, inner;
+    K_(split)(s, k->axis, &outer, &n, &inner);
+    int64_t dyn = dy ? (k->op == DMC_OP_RMAX_GRAD ? outer * inner : xn) : 0;
+    for (int b = 0; b < ob; b++) {
+      const REAL *xe = x + (s->batched ? b * xn : 0);
+      const REAL *me = m ? m + b * n : NULL;
+      const REAL *de = dy ? dy + b * dyn : NULL;
+      REAL *y = out + b * xn;
+      for (int64_t p = 0; p < outer; p++)
+        for (int64_t q = 0; q < inner; q++) {
+#define AT(t) ((p * n + (t)) * inner + q)
+#define ON(t) (!me || me[t] != 0)
+          if (k->op == DMC_OP_SOFTMAX) {
+            REAL mx = -INFINITY, sum = 0;
+            for (int64_t t = 0; t < n; t++)
+              if (ON(t) && xe[AT(t)] > mx) mx = xe[AT(t)];
+            for (int64_t t = 0; t < n; t++) {
+              y[AT(t)] = ON(t) ? exp(xe[AT(t)] - mx) : 0;
+              sum += y[AT(t)];
+            }
+            for (int64_t t = 0; t < n; t++) y[AT(t)] = sum > 0 ? y[AT(t)] / sum : 0;
+          } else if (k->op == DMC_OP_SOFTMAX_GRAD) {
+            REAL dot = 0;
+            for (int64_t t = 0; t < n; t++) dot += xe[AT(t)] * de[AT(t)];
+            for (int64_t t = 0; t < n; t++) y[AT(t)] = ON(t) ? xe[AT(t)] * (de[AT(t)] - dot) : 0;
+          } else {
+            int64_t best = -1;
+            for (int64_t t = 0; t < n; t++)
+              if (ON(t) && (best < 0 || xe[AT(t)] > xe[AT(best)])) best = t;
+            for (int64_t t = 0; t < n; t++) y[AT(t)] = t == best ? de[p * inner + q] : 0;
+          }
+#undef AT
+#undef ON
+        }
+    }
+    return;
+  }
+  case DMC_OP_STANDARDIZE: case DMC_OP_STANDARDIZE_GRAD: {
+    // per feature over the batch: xhat = (x - mean) / sqrt(var + 1e-5)
+    const REAL *x = K_(real)(in, 0);
+    const REAL *dy = k->op == DMC_OP_STANDARDIZE_GRAD ? K_(real)(in, 1) : NULL;
+    for (int64_t i = 0; i < on; i++) {
+      double mean = 0, var = 0;
+      for (int b = 0; b < B; b++) mean += x[b * on + i];
+      mean /= B;
+      for (int b = 0; b < B; b++) var += (x[b * on + i] - mean) * (x[b * on + i] - mean);
+      var /= B;
+      double inv = 1 / sqrt(var + 1e-5);
+      if (!dy) {
+        for (int b = 0; b < B; b++) out[b * on + i] = (REAL)((x[b * on + i] - mean) * inv);
+        continue;
+      }
+      double mdy = 0, mdyx = 0;
+      for (int b = 0; b < B; b++) {
+        double xh = (x[b * on + i] - mean) * inv;
+        mdy += dy[b * on + i];
+        mdyx += dy[b * on + i] * xh;
+      }
+      mdy /= B, mdyx /= B;
+      for (int b = 0; b < B; b++) {
+        double xh = (x[b * on + i] - mean) * inv;
+        out[b * on + i] = (REAL)(inv * (dy[b * on + i] - mdy - xh * mdyx));
+      }
+    }
+    return;
+  }
+  case DMC_OP_SUM_TO: {
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int64_t xn = K_(numel)(s);
+    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    for (int b = 0; b < (s->batched ? B : 1); b++)
+      for (int64_t i = 0; i < xn; i++) out[(o->batched ? b * on : 0) + K_(bcast)(o, s, i)] += x[b * xn + i];
+    return;
+  }
+  case DMC_OP_BROADCAST: {
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int64_t xn = K_(numel)(s);
+    for (int b = 0; b < ob; b++)
+      for (int64_t i = 0; i < on; i++) out[b * on + i] = x[(s->batched ? b * xn : 0) + K_(bcast)(s, o, i)];
+    return;
+  }
+  case DMC_OP_MATMUL: {   // a [P.., k] @ w [k, n]; w per example or shared
+    const DmcKShape *sa = &k->in[0], *sw = &k->in[1];
+    const REAL *a = K_(real)(in, 0), *w = K_(real)(in, 1);
+    int kk = sw->dim[0], nn = sw->dim[1];
+    int64_t rows = K_(numel)(sa) / kk;
+    int ab = sa->batched, wb = sw->batched;
+    if (!wb) {   // one GEMM over every row of the batch
+      int64_t total = (ab ? B : 1) * rows;
+      for (int64_t r = 0; r < total; r++) {
+        REAL *y = out + r * nn;
+        for (int j = 0; j < nn; j++) y[j] = 0;
+        for (int p = 0; p < kk; p++) {
+          REAL av = a[r * kk + p];
+          const REAL *wr = w + p * nn;
+          for (int j = 0; j < nn; j++) y[j] += av * wr[j];
+        }
+      }
+      if (!ab && o->batched)
+        for (int b = 1; b < B; b++) memcpy(out + b * on, out, sizeof(REAL) * (size_t)on);
+      return;
+    }
+    for (int b = 0; b < B; b++) {
+      const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (int64_t)b * kk * nn;
+      for (int64_t r = 0; r < rows; r++) {
+        REAL *y = out + b * on + r * nn;
+        for (int j = 0; j < nn; j++) y[j] = 0;
+        for (int p = 0; p < kk; p++)
+          for (int j = 0; j < nn; j++) y[j] += ae[r * kk + p] * we[p * nn + j];
+      }
+    }
+    return;
+  }
+  case DMC_OP_MATMUL_TN: {   // sum_p a[p, k] b[p, n]; per example when the output is batched
+    const DmcKShape *sa = &k->in[0], *sb = &k->in[1];
+    const REAL *a = K_(real)(in, 0), *bm = K_(real)(in, 1);
+    int kk = o->dim[0], nn = o->dim[1];
+    int64_t rows = K_(numel)(sa) / kk;
+    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    for (int b = 0; b < B; b++) {
+      if (!sa->batched && !sb->batched && b > 0) break;
+      const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
+      REAL *y = out + (o->batched ? b * on : 0);
+      for (int64_t r = 0; r < rows; r++)
+        for (int p = 0; p < kk; p++) {
+          REAL av = ae[r * kk + p];
+          for (int j = 0; j < nn; j++) y[p * nn + j] += av * be[r * nn + j];
+        }
+    }
+    return;
+  }
+  case DMC_OP_GATHER: {   // table [V, D] or per-example vector [V]; ids any shape
+    const DmcKShape *st = &k->in[0], *si = &k->in[1];
+    const REAL *t = K_(real)(in, 0);
+    const int32_t *ids = K_(ids)(in, 1);
+    int64_t nid = K_(numel)(si), V = st->dim[0], D = st->rank == 2 ? st->dim[1] : 1, tn = K_(numel)(st);
+    for (int b = 0; b < ob; b++)
+      for (int64_t i = 0; i < nid; i++) {
+        int64_t id = ids[(si->batched ? b * nid : 0) + i];
+        if (id < 0 || id >= V) id = 0;   // the runtime maps ids into range; never read outside
+        const REAL *row = t + (st->batched ? b * tn : 0) + id * D;
+        for (int64_t d = 0; d < D; d++) out[b * on + i * D + d] = row[d];
+      }
+    return;
+  }
+  case DMC_OP_SCATTER: {   // out[ids[t]] += vals[t]
+    const DmcKShape *si = &k->in[0];
+    const int32_t *ids = K_(ids)(in, 0);
+    const REAL *v = K_(real)(in, 1);
+    int64_t nid = K_(numel)(si);
+    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    for (int b = 0; b < ob; b++)
+      for (int64_t i = 0; i < nid; i++) {
+        int32_t id = ids[b * nid + i];
+        if (id >= 0 && id < on) out[b * on + id] += v[(k->in[1].batched ? b * nid : 0) + i];
+      }
+    return;
+  }
+  case DMC_OP_CONCAT: {
+    int64_t outer, n, inner;
+    K_(split)(o, k->axis, &outer, &n, &inner);
+    for (int b = 0; b < ob; b++) {
+      int64_t at = 0;
+      for (int j = 0; j < k->nin; j++) {
+        const DmcKShape *s = &k->in[j];
+        const REAL *x = K_(real)(in, j);
+        int64_t xn = K_(numel)(s), w = s->dim[k->axis] * inner;
+        const REAL *xe = x + (s->batched ? b * xn : 0);
+        for (int64_t p = 0; p < outer; p++) memcpy(out + b * on + p * n * inner + at, xe + p * w, sizeof(REAL) * (size_t)w);
+        at += w;
+      }
+    }
+    return;
+  }
+  case DMC_OP_SLICE: case DMC_OP_PAD: {
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int64_t xn = K_(numel)(s), outer, nx, inner, no, dummy;
+    K_(split)(s, k->axis, &outer, &nx, &inner);
+    K_(split)(o, k->axis, &dummy, &no, &inner);
+    if (k->op == DMC_OP_PAD) memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    int64_t w = (k->op == DMC_OP_SLICE ? no : nx) * inner;
+    for (int b = 0; b < ob; b++) {
+      const REAL *xe = x + (s->batched ? b * xn : 0);
+      for (int64_t p = 0; p < outer; p++) {
+        if (k->op == DMC_OP_SLICE) memcpy(out + b * on + p * no * inner, xe + (p * nx + k->start) * inner, sizeof(REAL) * (size_t)w);
+        else memcpy(out + b * on + (p * no + k->start) * inner, xe + p * nx * inner, sizeof(REAL) * (size_t)w);
+      }
+    }
+    return;
+  }
+  case DMC_OP_RESHAPE: {
+    const DmcKShape *s = &k->in[0];
+    if (s->is_ids) {   // a reshaped id tensor stays ids: copy the bits
+      memcpy(out, in[0], sizeof(int32_t) * (size_t)(ob * on));
+      return;
+    }
+    if (!s->batched && o->batched) {
+      for (int b = 0; b < B; b++) memcpy(out + b * on, in[0], sizeof(REAL) * (size_t)on);
+      return;
+    }
+    memcpy(out, in[0], sizeof(REAL) * (size_t)(ob * on));
+    return;
+  }
+  case DMC_OP_TRANSPOSE: {
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int r = s->dim[s->rank - 2], c = s->dim[s->rank - 1];
+    int64_t mats = on / ((int64_t)r * c);
+    for (int b = 0; b < ob; b++)
+      for (int64_t m = 0; m < mats; m++) {
+        const REAL *xe = x + (s->batched ? b * on : 0) + m * r * c;
+        REAL *y = out + b * on + m * r * c;
+        for (int i = 0; i < r; i++)
+          for (int j = 0; j < c; j++) y[j * r + i] = xe[i * c + j];
+      }
+    return;
+  }
+  case DMC_OP_EXPAND: {   // insert axis `axis` of size len
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int64_t xn = K_(numel)(s), outer, n, inner;
+    K_(split)(o, k->axis, &outer, &n, &inner);
+    for (int b = 0; b < ob; b++) {
+      const REAL *xe = x + (s->batched ? b * xn : 0);
+      for (int64_t p = 0; p < outer; p++)
+        for (int64_t t = 0; t < n; t++)
+          memcpy(out + b * on + (p * n + t) * inner, xe + p * inner, sizeof(REAL) * (size_t)inner);
+    }
+    return;
+  }
+  case DMC_OP_BCE: case DMC_OP_MSE: case DMC_OP_BCE_GRAD: {
+    // per example: mean over elements of -(y log p + (1-y) log(1-p)), or of (p - y)^2
+    const DmcKShape *sp = &k->in[0], *sy = &k->in[1];
+    const REAL *p = K_(real)(in, 0), *yv = K_(real)(in, 1);
+    const REAL *dl = k->op == DMC_OP_BCE_GRAD ? K_(real)(in, 2) : NULL;
+    int64_t n = K_(numel)(sp);
+    for (int b = 0; b < ob; b++) {
+      const REAL *pe = p + (sp->batched ? b * n : 0), *ye = yv + (sy->batched ? b * n : 0);
+      if (dl) {
+        for (int64_t i = 0; i < n; i++) {
+          REAL q = P_CLAMP(pe[i]);
+          out[b * n + i] = dl[b] / n * (q - ye[i]) / (q * (1 - q));
+        }
+        continue;
+      }
+      REAL acc = 0;
+      for (int64_t i = 0; i < n; i++) {
+        if (k->op == DMC_OP_MSE) {
+          acc += (pe[i] - ye[i]) * (pe[i] - ye[i]);
+        } else {
+          REAL q = P_CLAMP(pe[i]);
+          acc -= ye[i] * log(q) + (1 - ye[i]) * log(1 - q);
+        }
+      }
+      out[b] = acc / n;
+    }
+    return;
+  }
+  case DMC_OP_SOFTMAX_CE: case DMC_OP_SOFTMAX_CE_GRAD: {
+    const REAL *l = K_(real)(in, 0);
+    const int32_t *id = K_(ids)(in, 1);
+    const REAL *dl = k->op == DMC_OP_SOFTMAX_CE_GRAD ? K_(real)(in, 2) : NULL;
+    int64_t n = k->in[0].dim[0];
+    for (int b = 0; b < ob; b++) {
+      const REAL *le = l + b * n;
+      REAL mx = le[0], sum = 0;
+      for (int64_t i = 1; i < n; i++) mx = le[i] > mx ? le[i] : mx;
+      for (int64_t i = 0; i < n; i++) sum += exp(le[i] - mx);
+      int64_t t = id[b] >= 0 && id[b] < n ? id[b] : 0;
+      if (dl)
+        for (int64_t i = 0; i < n; i++) out[b * n + i] = dl[b] * (exp(le[i] - mx) / sum - (i == t));
+      else
+        out[b] = mx + log(sum) - le[t];
+    }
+    return;
+  }
+  default:
+    // INPUT, PARAM and SAMPLED_SOFTMAX never reach a kernel; the compiler rejects them
+    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    return;
+  }
+}

@@ -1,0 +1,180 @@
+// test_grad.c: every differentiable op's gradient rule against finite
+// differences, in the double-precision interpreter. Each case is a small model
+// that routes parameters through a family of ops; the analytic gradient of the
+// batch's mean loss (dense and sparse) must match central differences.
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmc.h"
+
+static Graph *compile_text(const char *text) {
+  diag_reset();
+  Node *prog = parse_file(src_from_string("grad.model", text));
+  if (diag_error_count()) return NULL;
+  Graph *g = sema_build(prog, NULL);
+  if (diag_error_count()) return NULL;
+  ir_dce(g);
+  ad_build(g);
+  ir_dce(g);
+  ir_verify(g);
+  return g;
+}
+
+static double urand(unsigned *s) {
+  *s = *s * 1103515245u + 12345u;
+  return ((*s >> 8) & 0xffff) / 65536.0;
+}
+
+static void fill(Interp *it, Graph *g, int B, unsigned seed) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    if (n->op != OP_INPUT && n->op != OP_PARAM) continue;
+    int64_t count = (int64_t)shape_numel(n->shape) * (n->batched ? B : 1);
+    if (n->dt == DT_I32) {
+      Feature *f = (Feature *)n->ref;
+      int32_t *v = interp_buffer(it, n);
+      for (int64_t k = 0; k < count; k++) {
+        int32_t id = 1 + (int32_t)(urand(&seed) * (double)(f->vocab - 1));
+        v[k] = (f->is_list && urand(&seed) < 0.25) ? 0 : id;   // some padding in lists
+      }
+      if (f->is_list)
+        for (int b = 0; b < B; b++) v[(int64_t)b * f->len] = 1 + b % 3;   // never an empty list
+    } else {
+      double *v = interp_buffer(it, n);
+      bool label = n->op == OP_INPUT && ((Feature *)n->ref)->kind == FK_LABEL;
+      for (int64_t k = 0; k < count; k++) v[k] = label ? (urand(&seed) < 0.5) : 2 * urand(&seed) - 1;
+    }
+  }
+}
+
+static double mean_loss(Interp *it, Graph *g, int B) {
+  interp_run(it, false);
+  double *l = interp_buffer(it, g->total_loss);
+  double s = 0;
+  for (int b = 0; b < B; b++) s += l[b];
+  return s / B;
+}
+
+// The analytic gradient of parameter p, dense or gathered from sparse rows.
+static double *analytic(Interp *it, Graph *g, int pi, int B) {
+  Param *p = g->params.items[pi];
+  int64_t n = shape_numel(p->shape);
+  double *out = calloc((size_t)n, sizeof(double));
+  IrNode *gn = g->grads.items[pi];
+  if (gn) memcpy(out, interp_buffer(it, gn), sizeof(double) * (size_t)n);
+  for (int s = 0; s < g->sparse.len; s++) {
+    SparseGrad *sg = g->sparse.items[s];
+    if (sg->param != p) continue;
+    int D = p->shape.dim[1];
+    int64_t per = shape_numel(sg->ids->shape);
+    int32_t *ids = interp_buffer(it, sg->ids);
+    double *rows = interp_buffer(it, sg->rows);
+    for (int64_t r = 0; r < per * B; r++)
+      for (int d = 0; d < D; d++) out[(int64_t)ids[r] * D + d] += rows[r * D + d];
+  }
+  return out;
+}
+
+static void check_model(const char *name, const char *text) {
+  Graph *g = compile_text(text);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  const int B = 3;
+  Interp *it = interp_new(g, B);
+  fill(it, g, B, 7);
+  mean_loss(it, g, B);
+  double worst = 0;
+  const char *worst_p = "";
+  for (int pi = 0; pi < g->params.len; pi++) {
+    Param *p = g->params.items[pi];
+    if (p->lagged) continue;
+    double *an = analytic(it, g, pi, B);
+    double *w = interp_buffer(it, p->node);
+    int64_t n = shape_numel(p->shape);
+    for (int64_t k = 0; k < n; k++) {
+      double keep = w[k], h = 1e-6;
+      w[k] = keep + h;
+      double up = mean_loss(it, g, B);
+      w[k] = keep - h;
+      double down = mean_loss(it, g, B);
+      w[k] = keep;
+      double num = (up - down) / (2 * h);
+      double err = fabs(num - an[k]) / fmax(1e-4, fabs(num) + fabs(an[k]));
+      if (err > worst) worst = err, worst_p = p->name;
+    }
+    free(an);
+    mean_loss(it, g, B);   // restore every buffer to the unperturbed state
+  }
+  if (worst > 1e-5) printf("\n  %s: worst relative gradient error %.3g in %s\n", name, worst, worst_p);
+  CU_ASSERT(worst <= 1e-5);
+  interp_free(it);
+}
+
+#define HEAD "model m\nfeature u : id from u vocab 7\nfeature h : id[4] from h1..h4 vocab 9\n" \
+             "feature s : float[3] from a, b, c\nlabel y from y\n"
+
+static void test_elementwise(void) {
+  check_model("elementwise", HEAD
+              "w1 = param([3])\nw2 = param([3])\nw3 = param([3])\n"
+              "a = w1 * s\nb = w2 * s\nc = w3 * s\n"
+              "z = tanh(a) + exp(0 - abs(b)) / (2 + relu(c)) - max(a, b) * min(a, c) + sqrt(square(a) + 1) + log(2 + b) - sigmoid(-c)\n"
+              "p = sigmoid(sum(z))\noutput p\nloss bce(p, y)\n");
+}
+
+static void test_dense_and_moves(void) {
+  check_model("dense and moves", HEAD
+              "e = embed(h, 2)\nx = concat(embed(u, 3), s, sum(e, axis=0))\n"
+              "t = transpose(reshape(dense(x, 6), [2, 3]))\n"
+              "k = slice(t, 0, 1, 2)\n"
+              "q = expand(sum(k, axis=1), 1, 4)\n"
+              "p = sigmoid(mean(dense(reshape(q, [8]), 1)))\noutput p\nloss bce(p, y)\n");
+}
+
+static void test_masked_reductions(void) {
+  check_model("masked reductions", HEAD
+              "e = embed(h, 3)\nq = embed(u, 3)\n"
+              "w = softmax(sum(e * q, axis=1), axis=0)\n"
+              "v = sum(e * reshape(w, [4, 1]), axis=0) + mean(e, axis=0) + max(e, axis=0)\n"
+              "p = sigmoid(sum(v) + sum(standardize(s)))\noutput p\nloss bce(p, y)\n");
+}
+
+static void test_batched_matmul(void) {
+  check_model("batched matmul", HEAD
+              "e = embed(h, 3)\nm = dense(e, 3)\n"
+              "o = transpose(e) @ m\n"
+              "p = sigmoid(sum(o) / 10)\noutput p\nloss mse(p, y)\n");
+}
+
+static void test_losses(void) {
+  check_model("losses", HEAD
+              "feature w : weighted[3] from ws sep \",\" vocab 6\n"
+              "logits = dense(s, 7)\n"
+              "r = dense(densify(w), 6)\n"
+              "p = sigmoid(sum(r))\noutput p\n"
+              "loss softmax_ce(logits, u)\nloss masked_mse(r, w)\nloss 0.5 * mse(p, y)\n");
+}
+
+static void test_shared_table(void) {
+  check_model("shared table", HEAD
+              "table items[9, 2]\n"
+              "a = embed(u, items)\nb = embed(h, items)\n"
+              "p = sigmoid(sum(a * sum(b, axis=0)))\noutput p\nloss bce(p, y)\n");
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+  CU_pSuite s = CU_add_suite("gradients", NULL, NULL);
+  CU_add_test(s, "elementwise", test_elementwise);
+  CU_add_test(s, "dense and moves", test_dense_and_moves);
+  CU_add_test(s, "masked reductions", test_masked_reductions);
+  CU_add_test(s, "batched matmul", test_batched_matmul);
+  CU_add_test(s, "losses", test_losses);
+  CU_add_test(s, "shared table", test_shared_table);
+  CU_basic_set_mode(CU_BRM_NORMAL);
+  CU_basic_run_tests();
+  unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+  CU_cleanup_registry();
+  arena_free_all();
+  return failures ? 1 : 0;
+}
