@@ -6,7 +6,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Wpedantic
-CFLAGS  += $(OPT) $(WARN) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -I$(BUILD)/grammar
+CFLAGS  += $(OPT) $(WARN) -D_POSIX_C_SOURCE=200809L -Icompiler -iquote runtime -I$(BUILD)/grammar
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

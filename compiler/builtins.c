@@ -311,6 +311,31 @@ static Value *bi_expand(Ctx *c, Args *a, const Builtin *b) {
 
 // ---- layers that own parameters ----
 
+static Feature *vocab_find(Feature *f) {
+  while (f->vocab_of && f->vocab_of != f) f = f->vocab_of;
+  return f;
+}
+
+// Features looked up in one declared table must number their ids the same way:
+// they share one vocabulary (built by the runtime over all their columns).
+static bool share_vocabulary(Ctx *c, Feature *f, Param *table, Loc loc) {
+  if (f->kind != FK_ID && f->kind != FK_WEIGHTED && f->kind != FK_NEGATIVE) return true;
+  if (!table->vocab_owner) {
+    table->vocab_owner = f;
+    return true;
+  }
+  Feature *ra = vocab_find(f), *rb = vocab_find(table->vocab_owner);
+  if (ra == rb) return true;
+  if (ra->vocab != rb->vocab) {
+    sema_error(c, loc, "'%s' (vocab %lld) and '%s' (vocab %lld) share table '%s', so they share one vocabulary",
+               f->name, (long long)ra->vocab, table->vocab_owner->name, (long long)rb->vocab, table->name);
+    diag_hint("give both features the same `vocab N`");
+    return false;
+  }
+  ra->vocab_of = rb;
+  return true;
+}
+
 static Value *bi_embed(Ctx *c, Args *a, const Builtin *b) {
   (void)b;
   Feature *f = arg_feature(c, a, 0, true);
@@ -346,6 +371,7 @@ static Value *bi_embed(Ctx *c, Args *a, const Builtin *b) {
       table = get_param(c, d->param->name, d->param->shape, d->param->init, true, a->loc[1]);
       if (!table) return NULL;
     }
+    if (!share_vocabulary(c, f, d->param, a->loc[0])) return NULL;
     if (table->shape.dim[0] < f->vocab) {
       sema_error(c, a->loc[1], "table '%s' has %d rows but feature '%s' has %lld ids", d->param->name,
                  table->shape.dim[0], f->name, (long long)f->vocab);

@@ -202,6 +202,7 @@ static void decl_derived_feature(Ctx *c, Node *s, Feature *f) {
     if (!read_options(c, s, NULL, 0, opt, "a negative feature")) return;
     Feature *src = f->sources.items[0];
     f->kind = FK_NEGATIVE;
+    f->vocab_of = src;   // negatives are drawn in the source's id space
     f->vocab = src->vocab;
     f->is_list = src->is_list;
     f->len = src->len;
@@ -352,6 +353,7 @@ Feature *feature_next(Ctx *c, Feature *f, Loc loc) {
   *n = *f;
   n->name = name;
   n->next_row = true;
+  n->vocab_of = f;   // the same ids as the feature it comes from
   n->loc = loc;
   make_feature_nodes(c, n);
   vec_push(&c->g->features, n);

@@ -186,6 +186,7 @@ struct Feature {
   IrNode *node;             // ids (i32) or values (f32)
   IrNode *weights;          // weighted lists: the values
   IrNode *mask;             // list features: [len] of 0/1
+  Feature *vocab_of;        // union-find: features sharing a table share one vocabulary
 };
 
 typedef struct {            // a config record such as adam(lr=0.001) or normal(0.01)
@@ -207,6 +208,7 @@ struct Param {
   IrNode *node;
   Loc loc;
   bool lagged;              // a target-network copy
+  Feature *vocab_owner;     // the features looked up in it share this one's vocabulary
   int lag_every;
   const char *lag_of;       // the parameter it copies
 };
@@ -266,6 +268,38 @@ void interp_run(Interp *it, bool training);   // every node in order (forward, t
 void interp_free(Interp *it);
 struct DmcKernel;
 void kernel_describe(const IrNode *n, struct DmcKernel *k);   // the node as a kernel call
+
+//
+// lower.c: the graph as a list of kernel calls with every buffer placed: the one
+// lowered form that both backends print. Workspace buffers are placed at
+// fixed + per_row * B floats (B: the batch at hand), without reuse for now.
+//
+typedef enum { BUF_INPUT, BUF_PARAM, BUF_WORK } BufKind;
+typedef struct {
+  BufKind kind;
+  int64_t index;            // input number, or float offset in the parameter block
+  int64_t fixed, per_row;   // workspace place
+} Buf;
+
+typedef struct {
+  Graph *g;
+  Buf *buf;                 // by node id
+  Vec forward, backward;    // IrNode* to run, in order
+  Vec inputs;               // IrNode* (INPUT nodes, in input order)
+  int64_t ws_fixed, ws_per_row;
+  int64_t params_size;
+  int64_t *param_offset;    // by param index
+  uint64_t signature;
+} Lowered;
+
+Lowered *lower_graph(Graph *g);
+uint64_t ir_signature(Graph *g);
+
+//
+// emit_c.c: the lowered model as a C file against runtime/dmc_abi.h.
+//
+void cgen_emit(Lowered *l, const char *source_name, FILE *out);
+bool cgen_check_supported(Graph *g);   // reports ops code generation lacks
 
 //
 // verify.c: structural invariants of a graph; a failure is a compiler bug.

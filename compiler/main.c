@@ -1,13 +1,16 @@
 // main.c: the dmc driver. The whole pipeline is in compile() below, one call
 // per stage: parse, sema, verify, dce, verify, then the requested output.
 //
+//   dmc FILE.model -o PROG                   compile to a program (train/eval/predict...)
 //   dmc check FILE.model [--data FILE.csv]   check the model (and its columns)
-//   dmc FILE.model --emit=ir|dot [-o OUT]    print the graph IR or a Graphviz drawing
+//   dmc FILE.model --emit=ir|dot|c [-o OUT]  print the graph IR, a Graphviz drawing, or the C
 //   dmc FILE.model --report                  parameters and FLOPs per example
+#define _DEFAULT_SOURCE   // mkstemps
 #include "dmc.h"
 
 #include <dirent.h>
 #include <getopt.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,24 +19,30 @@
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: dmc check FILE.model [--data DATA.csv]\n"
-          "       dmc FILE.model --emit=ir|dot [-o OUT]\n"
+          "usage: dmc FILE.model -o PROG\n"
+          "       dmc check FILE.model [--data DATA.csv]\n"
+          "       dmc FILE.model --emit=ir|dot|c [-o OUT]\n"
           "       dmc FILE.model --report\n"
           "\n"
+          "  -o PROG        compile a program that trains, evaluates and predicts the model\n"
+          "  --portable     build PROG for any x86-64 (default: -march=native)\n"
+          "  --cc CC        the C compiler for PROG (default: $CC, then cc)\n"
+          "  --emit=c       the generated C (what -o compiles), with shapes in comments\n"
           "  --emit=ir      the graph IR as text (deterministic, for diffs)\n"
           "  --emit=dot     the model drawn for Graphviz: dmc m.model --emit=dot | dot -Tsvg > m.svg\n"
           "  --report       parameters and bytes per table and layer, FLOPs per example\n"
           "  --data FILE    (check) also check the column bindings against FILE's header\n"
           "  --stdlib DIR   where stdlib/*.model are (default: $DMC_STDLIB, then next to bin/)\n"
+          "  --home DIR     where runtime/ and build/libdmcrt.a are (default: $DMC_HOME, then bin/..)\n"
           "  --max-errors N stop reporting after N errors (default 20)\n"
           "  -o OUT         write the output to OUT instead of stdout\n"
           "  -h, --help     this text;  --version  the version\n");
 }
 
-// The stdlib directory: --stdlib, $DMC_STDLIB, <exe>/../stdlib, ./stdlib.
-static const char *find_stdlib(const char *given) {
+// The project's home (runtime/, build/, stdlib/): --home, $DMC_HOME, <exe>/.., ".".
+static const char *find_home(const char *given) {
   if (given) return given;
-  const char *env = getenv("DMC_STDLIB");
+  const char *env = getenv("DMC_HOME");
   if (env && *env) return env;
   static char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
@@ -41,15 +50,19 @@ static const char *find_stdlib(const char *given) {
     buf[n] = 0;
     char *slash = strrchr(buf, '/');
     if (slash) {
-      strcpy(slash, "/../stdlib");
-      DIR *d = opendir(buf);
-      if (d) {
-        closedir(d);
-        return buf;
-      }
+      strcpy(slash, "/..");
+      return buf;
     }
   }
-  return "stdlib";
+  return ".";
+}
+
+// The stdlib directory: --stdlib, $DMC_STDLIB, <home>/stdlib.
+static const char *find_stdlib(const char *given, const char *home) {
+  if (given) return given;
+  const char *env = getenv("DMC_STDLIB");
+  if (env && *env) return env;
+  return arena_printf("%s/stdlib", home);
 }
 
 static int has_suffix(const struct dirent *e) {
@@ -76,12 +89,75 @@ static Node *load_stdlib(const char *dir) {
 }
 
 typedef struct {
-  const char *input, *output, *emit, *data, *stdlib;
-  bool check, report;
+  const char *input, *output, *emit, *data, *stdlib, *home, *cc;
+  bool check, report, emit_c, program, portable;
 } Options;
 
+static int write_c(Options *o, Lowered *l) {
+  FILE *out = o->output ? fopen(o->output, "w") : stdout;
+  if (!out) {
+    diag_plain("cannot write '%s'", o->output);
+    return 1;
+  }
+  cgen_emit(l, o->input, out);
+  if (out != stdout && fclose(out)) {
+    diag_plain("cannot write '%s'", o->output);
+    return 1;
+  }
+  return 0;
+}
+
+// Runs argv, returns its exit status (or 127 if it could not start).
+static int run(char *const argv[]) {
+  pid_t pid = fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  int st;
+  if (waitpid(pid, &st, 0) < 0) return 127;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+// Writes the C to a temporary file and compiles it with the runtime library.
+static int build_program(Options *o, Lowered *l) {
+  const char *home = find_home(o->home);
+  const char *lib = arena_printf("%s/build/libdmcrt.a", home);
+  if (access(lib, R_OK)) {
+    diag_plain("the runtime library '%s' is missing; run `make` in %s (or set DMC_HOME)", lib, home);
+    return 1;
+  }
+  char cpath[] = "/tmp/dmc-XXXXXX.c";
+  int fd = mkstemps(cpath, 2);
+  if (fd < 0) {
+    diag_plain("cannot create a temporary file in /tmp");
+    return 1;
+  }
+  FILE *out = fdopen(fd, "w");
+  cgen_emit(l, o->input, out);
+  if (fclose(out)) {
+    diag_plain("cannot write '%s'", cpath);
+    unlink(cpath);
+    return 1;
+  }
+  const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+  char *argv[] = {
+      (char *)cc, "-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w",
+      "-iquote", arena_printf("%s/runtime", home), "-iquote", arena_printf("%s/compiler", home), cpath, (char *)lib,
+      "-lxxhash", "-lz", "-ljansson", "-lm", "-lpthread", "-o", (char *)o->output, NULL,
+  };
+  int rc = run(argv);
+  unlink(cpath);
+  if (rc) {
+    diag_plain("compiling the generated program with '%s' failed (exit %d)", cc, rc);
+    return 1;
+  }
+  return 0;
+}
+
 static int compile(Options *o) {
-  Node *lib = load_stdlib(find_stdlib(o->stdlib));
+  Node *lib = load_stdlib(find_stdlib(o->stdlib, find_home(o->home)));
   if (diag_error_count()) {
     diag_plain("the standard library has errors (above)");
     return 1;
@@ -96,6 +172,14 @@ static int compile(Options *o) {
   ir_dce(g);
   ir_verify(g);
   if (o->data && check_columns(g, o->data)) return 1;
+  if (o->emit_c || o->program) {
+    if (!cgen_check_supported(g)) return 1;
+    ad_build(g);
+    ir_dce(g);
+    ir_verify(g);
+    Lowered *l = lower_graph(g);
+    return o->program ? build_program(o, l) : write_c(o, l);
+  }
 
   FILE *out = stdout;
   if (o->output && (o->emit || o->report)) {
@@ -124,7 +208,9 @@ int main(int argc, char **argv) {
       {"emit", required_argument, 0, 'e'},   {"report", no_argument, 0, 'r'},
       {"data", required_argument, 0, 'd'},   {"stdlib", required_argument, 0, 's'},
       {"max-errors", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
-      {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
+      {"version", no_argument, 0, 'V'},      {"home", required_argument, 0, 'H'},
+      {"portable", no_argument, 0, 'p'},     {"cc", required_argument, 0, 'c'},
+      {0, 0, 0, 0},
   };
   int argi = 1;
   if (argc > 1 && !strcmp(argv[1], "check")) {
@@ -136,12 +222,16 @@ int main(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'e':
-      if (strcmp(optarg, "ir") && strcmp(optarg, "dot")) {
-        fprintf(stderr, "dmc: --emit takes ir or dot (C and LLVM code generation are not built yet)\n");
+      if (strcmp(optarg, "ir") && strcmp(optarg, "dot") && strcmp(optarg, "c")) {
+        fprintf(stderr, "dmc: --emit takes ir, dot or c (the LLVM backend is not built yet)\n");
         return 2;
       }
-      o.emit = optarg;
+      if (!strcmp(optarg, "c")) o.emit_c = true;
+      else o.emit = optarg;
       break;
+    case 'H': o.home = optarg; break;
+    case 'p': o.portable = true; break;
+    case 'c': o.cc = optarg; break;
     case 'r': o.report = true; break;
     case 'd': o.data = optarg; break;
     case 's': o.stdlib = optarg; break;
@@ -161,9 +251,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dmc: --data goes with `dmc check`\n");
     return 2;
   }
-  if (!o.check && !o.emit && !o.report) {
-    fprintf(stderr, "dmc: compiling to a program is not built yet; use `dmc check`, --emit=ir|dot or --report\n");
-    return 2;
+  if (!o.check && !o.emit && !o.report && !o.emit_c) {
+    if (!o.output) {
+      fprintf(stderr, "dmc: say what to make: -o PROG, --emit=ir|dot|c, --report, or `dmc check`\n");
+      return 2;
+    }
+    o.program = true;
   }
   int rc = compile(&o);
   if (rc && diag_error_count())

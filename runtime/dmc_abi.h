@@ -41,6 +41,9 @@ typedef struct {
   int next_row;                // taken from the same user's next row (DescModel.next_by)
   int nsources;
   const int *sources;          // cross/negative: indices into DmcModel.features
+  int vocab_of;                // ids: the feature whose vocabulary this one uses: itself, or the
+                               // first of the features that look ids up in one shared table (their
+                               // vocabulary is built over all their columns), or a negative's source
   int input;                   // index into DmcModel.inputs of its ids or values, -1 if unused
   int weights_input;           // weighted: index of its values input, -1 otherwise
 } DmcFeature;
@@ -79,13 +82,14 @@ typedef struct {               // rows of a table touched by one lookup: the tab
   int ids_input;               // the ids that were looked up (index into inputs)
   int64_t ids_per_example;     // lookups per example
   int64_t dim;                 // row width
-  int64_t grad_offset;         // where backward leaves d(loss)/d(row) [B, ids_per_example, dim], in floats of the workspace
+  int64_t grad_fixed, grad_per_row;   // where backward leaves d(loss)/d(row) [B, ids_per_example, dim]:
+                                      // workspace + grad_fixed + grad_per_row * batch (see dmc_ws_at)
 } DmcSparseGrad;
 
 typedef struct {
   const char *name;
   int64_t size;                // per-example elements
-  int64_t offset;              // in floats of the workspace, [B, size]
+  int64_t fixed, per_row;      // [B, size] at workspace + fixed + per_row * batch (see dmc_ws_at)
 } DmcOutput;
 
 typedef struct {
@@ -125,5 +129,11 @@ typedef struct {
 } DmcModel;
 
 extern const DmcModel dmc_model;
+
+// Workspace buffers are laid out for the batch at hand: a buffer's place is
+// fixed + per_row * batch floats from the start of the workspace.
+static inline float *dmc_ws_at(const DmcCtx *ctx, int64_t fixed, int64_t per_row) {
+  return ctx->workspace + fixed + per_row * ctx->batch;
+}
 
 #endif

@@ -12,10 +12,12 @@ suite() {   # suite NAME COMMAND...
   echo
 }
 suite "compiler unit tests" "$BUILD/tests/test_compiler"
+suite "gradient checks" "$BUILD/tests/test_grad"
 [ -x "$BUILD/tests/test_runtime" ] && suite "runtime unit tests" "$BUILD/tests/test_runtime"
 [ -x tests/golden.sh ] && suite "golden error cases" tests/golden.sh bin/dmc
 suite "IR golden tests" tests/ir_golden.sh bin/dmc
 suite "examples check" tests/check_examples.sh bin/dmc
+suite "C backend vs interpreter" tests/backend.sh bin/dmc
 [ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
 echo "suites: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,283 @@
+// emit_c.c: prints the lowered model as C (`dmc --emit=c`, and what `dmc -o`
+// compiles). The file defines the descriptor of runtime/dmc_abi.h and the
+// forward and backward entry points: one kernel call per node, each preceded by
+// the node's IR line as a comment, every buffer pointer with its shape.
+// Limits: no fusion and no workspace reuse yet; kernels are the runtime's
+// generic ones (runtime/kernels.h).
+#include "dmc.h"
+
+#include <string.h>
+
+#include "kernels.h"
+
+static const char *feature_kinds[] = {"DMC_FEAT_ID", "DMC_FEAT_HASH", "DMC_FEAT_FLOAT", "DMC_FEAT_WEIGHTED",
+                                      "DMC_FEAT_CROSS", "DMC_FEAT_NEGATIVE", "DMC_FEAT_LABEL"};
+
+static void c_string(FILE *out, const char *s) {
+  if (!s) {
+    fprintf(out, "NULL");
+    return;
+  }
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fprintf(out, "\\%c", *s);
+    else if ((unsigned char)*s < 32 || (unsigned char)*s > 126) fprintf(out, "\\%03o", (unsigned char)*s);
+    else fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
+static void c_char(FILE *out, const char *s) {
+  if (!s) fprintf(out, "0");
+  else if (*s == '\t') fprintf(out, "'\\t'");
+  else if (*s == '\'' || *s == '\\') fprintf(out, "'\\%c'", *s);
+  else fprintf(out, "'%c'", *s);
+}
+
+static void shape_comment(FILE *out, IrNode *n) {
+  fprintf(out, "%s[%s", n->dt == DT_I32 ? "i32" : "f32", n->batched ? "B" : "");
+  for (int i = 0; i < n->shape.rank; i++) fprintf(out, "%s%d", (i || n->batched) ? "," : "", n->shape.dim[i]);
+  fputc(']', out);
+}
+
+// The C expression for a node's buffer.
+static const char *buf_expr(Lowered *l, IrNode *n) {
+  Buf *b = &l->buf[n->id];
+  switch (b->kind) {
+  case BUF_INPUT: return arena_printf("ctx->inputs[%lld]", (long long)b->index);
+  case BUF_PARAM: return arena_printf("(ctx->params + %lld)", (long long)b->index);
+  default:
+    if (b->per_row) return arena_printf("(W + %lld + %lld * (int64_t)B)", (long long)b->fixed, (long long)b->per_row);
+    return arena_printf("(W + %lld)", (long long)b->fixed);
+  }
+}
+
+static void kshape(FILE *out, const DmcKShape *s) {
+  fprintf(out, "{%d, {%d, %d, %d, %d}, %d, %d}", s->rank, s->dim[0], s->dim[1], s->dim[2], s->dim[3], s->batched, s->is_ids);
+}
+
+static const char *op_enum_name(Op op) {
+  static const char *names[] = {
+#define OP(name, text, arity, shape_rule, kind, grad) #name,
+#include "ops.def"
+#undef OP
+  };
+  return names[op];
+}
+
+static void emit_kernels(Lowered *l, FILE *out) {
+  for (int pass = 0; pass < 2; pass++) {
+    Vec *v = pass ? &l->backward : &l->forward;
+    for (int i = 0; i < v->len; i++) {
+      IrNode *n = v->items[i];
+      DmcKernel k;
+      kernel_describe(n, &k);
+      fprintf(out, "static const DmcKernel k%d = {DMC_OP_%s, ", n->id, op_enum_name(n->op));
+      kshape(out, &k.out);
+      fprintf(out, ", %d, {", k.nin);
+      for (int j = 0; j < 4; j++) {
+        if (j) fprintf(out, ", ");
+        kshape(out, &k.in[j]);
+      }
+      fprintf(out, "}, %d, %d, %d, %.17g};\n", k.axis, k.start, k.len, k.fval);
+    }
+  }
+}
+
+static void emit_calls(Lowered *l, Vec *v, FILE *out) {
+  for (int i = 0; i < v->len; i++) {
+    IrNode *n = v->items[i];
+    fprintf(out, "  // %%%d = %s", n->id, op_info[n->op].name);
+    for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : " ", n->in[k]->id);
+    fprintf(out, " : ");
+    shape_comment(out, n);
+    if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
+    fprintf(out, "\n  {\n");
+    if (n->nin) {
+      fprintf(out, "    const void *in[%d] = {", n->nin);
+      for (int k = 0; k < n->nin; k++) fprintf(out, "%s%s", k ? ", " : "", buf_expr(l, n->in[k]));
+      fprintf(out, "};\n");
+    } else {
+      fprintf(out, "    const void *const *in = NULL;\n");
+    }
+    fprintf(out, "    dmc_kernel_f32(&k%d, B, %s, in, ctx->seed, ctx->training);\n  }\n", n->id, buf_expr(l, n));
+  }
+}
+
+static void emit_record(FILE *out, const char *name, const Record *r) {
+  if (!r) {
+    fprintf(out, "{NULL, 0, NULL, NULL, NULL}");
+    return;
+  }
+  fprintf(out, "{");
+  c_string(out, r->name);
+  fprintf(out, ", %d, %s_keys, %s_vals, %s_strs}", r->n, name, name, name);
+}
+
+static void emit_record_arrays(FILE *out, const char *name, const Record *r) {
+  if (!r) return;
+  int n = r->n ? r->n : 1;
+  fprintf(out, "static const char *const %s_keys[%d] = {", name, n);
+  for (int i = 0; i < r->n; i++) {
+    if (i) fprintf(out, ", ");
+    c_string(out, r->keys[i]);
+  }
+  fprintf(out, "%s};\nstatic const double %s_vals[%d] = {", r->n ? "" : "NULL", name, n);
+  for (int i = 0; i < r->n; i++) fprintf(out, "%s%.17g", i ? ", " : "", r->vals[i]);
+  fprintf(out, "%s};\nstatic const char *const %s_strs[%d] = {", r->n ? "" : "0", name, n);
+  for (int i = 0; i < r->n; i++) {
+    if (i) fprintf(out, ", ");
+    c_string(out, r->svals[i]);
+  }
+  fprintf(out, "%s};\n", r->n ? "" : "NULL");
+}
+
+static Feature *vocab_root(Feature *f) {
+  while (f->vocab_of && f->vocab_of != f) f = f->vocab_of;
+  return f;
+}
+
+static int feature_index(Graph *g, Feature *f) {
+  for (int i = 0; i < g->features.len; i++)
+    if (g->features.items[i] == f) return i;
+  die("feature %s is not in the graph", f->name);
+}
+
+static int input_index(Lowered *l, IrNode *n) {
+  for (int i = 0; n && i < l->inputs.len; i++)
+    if (l->inputs.items[i] == n) return i;
+  return -1;
+}
+
+void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
+  Graph *g = l->g;
+  fprintf(out,
+          "// %s: generated by dmc from %s. Do not edit: change the model and recompile.\n"
+          "// Dimension legend: B = rows in the batch; every shape below is per example\n"
+          "// ([B,...] batched, [...] one copy for the whole batch).\n"
+          "#include <stdint.h>\n#include <string.h>\n\n#include \"dmc_abi.h\"\n#include \"kernels.h\"\n\n",
+          g->model_name, source_name);
+  emit_kernels(l, out);
+  fprintf(out, "\nstatic void dmc_forward(const DmcCtx *ctx) {\n  const int B = ctx->batch;\n  float *const W = ctx->workspace;\n");
+  emit_calls(l, &l->forward, out);
+  fprintf(out, "  memcpy(ctx->loss, %s, sizeof(float) * (size_t)B);   // the per-example total loss\n}\n\n",
+          buf_expr(l, g->total_loss));
+  fprintf(out, "static void dmc_backward(const DmcCtx *ctx) {\n  const int B = ctx->batch;\n  float *const W = ctx->workspace;\n");
+  emit_calls(l, &l->backward, out);
+  for (int i = 0; i < g->params.len; i++) {
+    IrNode *gn = g->grads.items[i];
+    Param *p = g->params.items[i];
+    if (!gn) continue;
+    fprintf(out, "  memcpy(ctx->grads + %lld, %s, sizeof(float) * %d);   // d/d %s\n", (long long)l->param_offset[i],
+            buf_expr(l, gn), shape_numel(p->shape), p->name);
+  }
+  fprintf(out, "}\n\nstatic int64_t dmc_workspace_floats(int max_batch) {\n  return %lld + %lld * (int64_t)max_batch;\n}\n\n",
+          (long long)l->ws_fixed, (long long)l->ws_per_row);
+
+  // features
+  for (int i = 0; i < g->features.len; i++) {
+    Feature *f = g->features.items[i];
+    fprintf(out, "static const char *const f%d_columns[%d] = {", i, f->columns.len ? f->columns.len : 1);
+    for (int k = 0; k < f->columns.len; k++) {
+      if (k) fprintf(out, ", ");
+      c_string(out, f->columns.items[k]);
+    }
+    fprintf(out, "%s};\n", f->columns.len ? "" : "NULL");
+    fprintf(out, "static const int f%d_sources[%d] = {", i, f->sources.len ? f->sources.len : 1);
+    for (int k = 0; k < f->sources.len; k++) fprintf(out, "%s%d", k ? ", " : "", feature_index(g, f->sources.items[k]));
+    fprintf(out, "%s};\n", f->sources.len ? "" : "0");
+  }
+  fprintf(out, "static const DmcFeature features[%d] = {\n", g->features.len ? g->features.len : 1);
+  for (int i = 0; i < g->features.len; i++) {
+    Feature *f = g->features.items[i];
+    Feature *root = vocab_root(f->kind == FK_NEGATIVE ? (Feature *)f->sources.items[0] : f);
+    fprintf(out, "  {");
+    c_string(out, f->name);
+    fprintf(out, ", %s, %d, %d, f%d_columns, ", feature_kinds[f->kind], f->is_list ? f->len : 0, f->columns.len, i);
+    c_char(out, f->sep);
+    fprintf(out, ", ");
+    c_char(out, f->kv);
+    fprintf(out, ", %lld, %d, %d, %d, %d, (float)%.9g, %d, %d, f%d_sources, %d, %d, %d},\n", (long long)f->vocab, f->min_count,
+            f->normalize, f->log1p, f->has_default, f->dflt, f->next_row, f->sources.len, i, feature_index(g, root),
+            input_index(l, f->node && f->node->live ? f->node : NULL),
+            input_index(l, f->weights && f->weights->live ? f->weights : NULL));
+  }
+  fprintf(out, "};\n\nstatic const DmcInput inputs[%d] = {\n", l->inputs.len ? l->inputs.len : 1);
+  for (int i = 0; i < l->inputs.len; i++) {
+    IrNode *n = l->inputs.items[i];
+    fprintf(out, "  {");
+    c_string(out, n->name);
+    fprintf(out, ", %s, %d},\n", n->dt == DT_I32 ? "DMC_I32" : "DMC_F32", shape_numel(n->shape));
+  }
+  fprintf(out, "};\n\n");
+
+  // parameters
+  for (int i = 0; i < g->params.len; i++) {
+    Param *p = g->params.items[i];
+    emit_record_arrays(out, arena_printf("p%d_init", i), p->init);
+    emit_record_arrays(out, arena_printf("p%d_opt", i), p->optimizer);
+  }
+  fprintf(out, "static const DmcParam params[%d] = {\n", g->params.len ? g->params.len : 1);
+  for (int i = 0; i < g->params.len; i++) {
+    Param *p = g->params.items[i];
+    int lag_of = -1;
+    for (int k = 0; p->lagged && k < g->params.len; k++)
+      if (!strcmp(((Param *)g->params.items[k])->name, p->lag_of)) lag_of = k;
+    fprintf(out, "  {");
+    c_string(out, p->name);
+    fprintf(out, ", %d, {%d, %d, %d, %d}, %d, %lld, %d, ", p->shape.rank, p->shape.dim[0], p->shape.dim[1],
+            p->shape.dim[2], p->shape.dim[3], shape_numel(p->shape), (long long)l->param_offset[i], p->is_table);
+    emit_record(out, arena_printf("p%d_init", i), p->init);
+    fprintf(out, ", ");
+    emit_record(out, arena_printf("p%d_opt", i), p->optimizer);
+    fprintf(out, ", %d, %d},\n", lag_of, p->lag_every);
+  }
+  fprintf(out, "};\n\nstatic const DmcOutput outputs[%d] = {\n", g->outputs.len ? g->outputs.len : 1);
+  for (int i = 0; i < g->outputs.len; i++) {
+    Output *o = g->outputs.items[i];
+    Buf *b = &l->buf[o->node->id];
+    if (b->kind != BUF_WORK) die("output %s is not computed", o->name);
+    fprintf(out, "  {");
+    c_string(out, o->name);
+    fprintf(out, ", %d, %lld, %lld},\n", shape_numel(o->node->shape), (long long)b->fixed, (long long)b->per_row);
+  }
+  fprintf(out, "};\n\nstatic const DmcSparseGrad sparse[%d] = {\n", g->sparse.len ? g->sparse.len : 1);
+  for (int i = 0; i < g->sparse.len; i++) {
+    SparseGrad *s = g->sparse.items[i];
+    int pi = 0;
+    while (((Param *)g->params.items[pi]) != s->param) pi++;
+    Buf *b = &l->buf[s->rows->id];
+    fprintf(out, "  {%d, %d, %d, %d, %lld, %lld},\n", pi, input_index(l, s->ids), shape_numel(s->ids->shape),
+            s->param->shape.dim[1], (long long)b->fixed, (long long)b->per_row);
+  }
+  fprintf(out, "};\n\n");
+  emit_record_arrays(out, "opt_dense", g->optimizer);
+  emit_record_arrays(out, "opt_sparse", g->sparse_optimizer);
+  fprintf(out, "const DmcModel dmc_model = {\n  DMC_ABI_VERSION, ");
+  c_string(out, g->model_name);
+  fprintf(out, ", 0x%016llxULL, ", (unsigned long long)l->signature);
+  c_char(out, (char[]){g->delimiter, 0});
+  fprintf(out, ", ");
+  c_string(out, g->next_by);
+  fprintf(out, ", ");
+  c_string(out, g->next_order);
+  fprintf(out, ",\n  %d, features, %d, inputs, %d, params, %lld, %d, outputs, %d, sparse,\n  ", g->features.len,
+          l->inputs.len, g->params.len, (long long)l->params_size, g->outputs.len, g->sparse.len);
+  emit_record(out, "opt_dense", g->optimizer);
+  fprintf(out, ", ");
+  emit_record(out, "opt_sparse", g->sparse_optimizer);
+  fprintf(out, ",\n  %d, %d, %d, %.17g,\n  dmc_workspace_floats, dmc_forward, dmc_backward,\n};\n", g->batch, g->epochs,
+          g->seed, g->l2);
+}
+
+bool cgen_check_supported(Graph *g) {
+  bool ok = true;
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    if (n->op == OP_SAMPLED_SOFTMAX) {
+      diag_error(n->loc, "sampled_softmax cannot be compiled to a program yet (it checks and reports)");
+      ok = false;
+    }
+  }
+  return ok;
+}

@@ -1,0 +1,79 @@
+// lower.c: places every value and orders the kernel calls. Requires: a graph
+// after autodiff and dce (verified). Produces the Lowered form both backends
+// print: parameters in one block (in declaration order), inputs by first
+// appearance, every other node in the workspace at fixed + per_row * B.
+// Forward runs the nodes outside the backward pass, backward the rest.
+#include "dmc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t ir_signature(Graph *g) {
+  // FNV-1a over the graph's text without its training settings: a checkpoint
+  // fits any program with the same features, parameters and computation.
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  if (!m) die("open_memstream");
+  ir_print(g, m);
+  fclose(m);
+  char *train = strstr(text, "\ntrain ");
+  size_t n = train ? (size_t)(train - text) : len;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)text[i]) * 1099511628211ULL;
+  free(text);
+  return h;
+}
+
+Lowered *lower_graph(Graph *g) {
+  Lowered *l = arena_alloc(sizeof *l);
+  l->g = g;
+  l->buf = arena_alloc(sizeof(Buf) * (size_t)(g->nodes.len + 1));
+  l->param_offset = arena_alloc(sizeof(int64_t) * (size_t)(g->params.len + 1));
+  for (int i = 0; i < g->params.len; i++) {
+    Param *p = g->params.items[i];
+    l->param_offset[i] = l->params_size;
+    l->params_size += shape_numel(p->shape);
+  }
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    Buf *b = &l->buf[i];
+    if (n->op == OP_INPUT) {
+      b->kind = BUF_INPUT;
+      b->index = l->inputs.len;
+      vec_push(&l->inputs, n);
+    } else if (n->op == OP_PARAM) {
+      int pi = 0;
+      while (pi < g->params.len && ((Param *)g->params.items[pi])->node != n) pi++;
+      if (pi == g->params.len) die("parameter node %%%d has no Param", i);
+      b->kind = BUF_PARAM;
+      b->index = l->param_offset[pi];
+    } else {
+      b->kind = BUF_WORK;
+      int64_t size = shape_numel(n->shape);
+      if (n->batched) {
+        b->fixed = l->ws_fixed;   // fixed part is resolved below, once all fixed sizes are known
+        b->per_row = l->ws_per_row;
+        l->ws_per_row += size;
+      } else {
+        b->fixed = l->ws_fixed;
+        b->per_row = -1;   // marks an unbatched buffer until resolved
+        l->ws_fixed += size;
+      }
+      vec_push(n->is_grad ? &l->backward : &l->forward, n);
+    }
+  }
+  // unbatched buffers first, then the batched ones: fixed = all unbatched floats
+  for (int i = 0; i < g->nodes.len; i++) {
+    Buf *b = &l->buf[i];
+    if (b->kind != BUF_WORK) continue;
+    if (b->per_row < 0) {
+      b->per_row = 0;
+    } else {
+      b->fixed = l->ws_fixed;
+      // a batched buffer starts after the batched ones before it: per_row * B
+    }
+  }
+  l->signature = ir_signature(g);
+  return l;
+}

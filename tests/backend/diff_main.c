@@ -1,0 +1,134 @@
+// diff_main.c: checks a generated model against the reference interpreter.
+// Linked with one model's generated C (dmc_model), the compiler library (for
+// the interpreter) and the runtime's kernels. Builds the same graph from the
+// .model file, feeds both the same random inputs and parameters, runs forward
+// and backward, and compares the loss, every output, every dense gradient and
+// every table's row gradients. Exit 1 on any difference beyond tolerance.
+//   usage: diff_main MODEL.model STDLIB_DIR [BATCH]
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+
+#include "dmc.h"
+#include "dmc_abi.h"
+
+static double worst;
+static const char *worst_what = "";
+
+static void compare(const char *what, const float *got, const double *want, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    double err = fabs(got[i] - want[i]) / fmax(1e-3, fabs(want[i]));
+    if (err > worst) worst = err, worst_what = what;
+  }
+}
+
+static Node *load_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  struct dirent *e;
+  char *names[64];
+  int n = 0;
+  while ((e = readdir(d)) && n < 64) {
+    size_t len = strlen(e->d_name);
+    if (len > 6 && !strcmp(e->d_name + len - 6, ".model")) names[n++] = arena_strdup(e->d_name);
+  }
+  closedir(d);
+  for (int i = 0; i < n; i++)   // name order, as dmc loads them
+    for (int j = i + 1; j < n; j++)
+      if (strcmp(names[i], names[j]) > 0) {
+        char *t = names[i];
+        names[i] = names[j], names[j] = t;
+      }
+  Node *all = NULL;
+  for (int i = 0; i < n; i++) all = ast_append(all, parse_file(src_load(arena_printf("%s/%s", dir, names[i]))));
+  return all;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s MODEL.model STDLIB_DIR [BATCH]\n", argv[0]);
+    return 2;
+  }
+  int B = argc > 3 ? atoi(argv[3]) : 4;
+  Node *lib = load_dir(argv[2]);
+  Graph *g = sema_build(parse_file(src_load(argv[1])), lib);
+  if (diag_error_count()) return 2;
+  ir_dce(g);
+  ad_build(g);
+  ir_dce(g);
+  Lowered *l = lower_graph(g);
+  const DmcModel *m = &dmc_model;
+  if (m->signature != l->signature || m->ninputs != l->inputs.len || m->params_size != l->params_size) {
+    fprintf(stderr, "%s: the generated program does not match this model\n", argv[1]);
+    return 1;
+  }
+  Interp *it = interp_new(g, B);
+  unsigned seed = 42;
+  // inputs: ids within their vocabulary (padding in lists), floats in [-1, 1], labels 0/1
+  void **inputs = calloc((size_t)m->ninputs, sizeof(void *));
+  for (int i = 0; i < m->ninputs; i++) {
+    IrNode *n = l->inputs.items[i];
+    Feature *f = (Feature *)n->ref;
+    int64_t count = m->inputs[i].size * B;
+    inputs[i] = calloc((size_t)count, 4);
+    for (int64_t k = 0; k < count; k++) {
+      seed = seed * 1103515245u + 12345u;
+      double u = ((seed >> 8) & 0xffff) / 65536.0;
+      if (n->dt == DT_I32) {
+        int32_t id = 1 + (int32_t)(u * (double)(f->vocab - 1));
+        if (f->is_list && k % f->len >= 2 && (seed & 0x30000) == 0) id = 0;   // padding after 2 items
+        ((int32_t *)inputs[i])[k] = id;
+        ((int32_t *)interp_buffer(it, n))[k] = id;
+      } else {
+        float v = f->kind == FK_LABEL ? (float)(u < 0.5) : (float)(2 * u - 1);
+        ((float *)inputs[i])[k] = v;
+        ((double *)interp_buffer(it, n))[k] = v;
+      }
+    }
+  }
+  float *params = calloc((size_t)m->params_size, sizeof(float));
+  for (int i = 0; i < g->params.len; i++) {
+    Param *p = g->params.items[i];
+    double *d = interp_buffer(it, p->node);
+    for (int64_t k = 0; k < shape_numel(p->shape); k++) {
+      seed = seed * 1103515245u + 12345u;
+      float v = (float)((((seed >> 8) & 0xffff) / 65536.0 - 0.5) * 0.5);
+      params[l->param_offset[i] + k] = v;
+      d[k] = v;
+    }
+  }
+  float *grads = calloc((size_t)m->params_size, sizeof(float));
+  float *ws = calloc((size_t)m->workspace_floats(B), sizeof(float));
+  float *loss = calloc((size_t)B, sizeof(float));
+  DmcCtx ctx = {B, 0, 7, (const void *const *)inputs, params, grads, ws, loss};
+  m->forward(&ctx);
+  m->backward(&ctx);
+  interp_run(it, false);
+
+  compare("loss", loss, interp_buffer(it, g->total_loss), B);
+  for (int i = 0; i < m->noutputs; i++)
+    compare(m->outputs[i].name, dmc_ws_at(&ctx, m->outputs[i].fixed, m->outputs[i].per_row),
+            interp_buffer(it, ((Output *)g->outputs.items[i])->node), m->outputs[i].size * B);
+  for (int i = 0; i < g->params.len; i++) {
+    IrNode *gn = g->grads.items[i];
+    if (gn) compare(((Param *)g->params.items[i])->name, grads + l->param_offset[i], interp_buffer(it, gn),
+                    shape_numel(gn->shape));
+  }
+  for (int i = 0; i < m->nsparse; i++) {
+    const DmcSparseGrad *s = &m->sparse[i];
+    SparseGrad *sg = g->sparse.items[i];
+    compare(m->params[s->param].name, dmc_ws_at(&ctx, s->grad_fixed, s->grad_per_row), interp_buffer(it, sg->rows),
+            s->ids_per_example * s->dim * B);
+  }
+  int dense = 0;
+  for (int i = 0; i < g->grads.len; i++) dense += g->grads.items[i] != NULL;
+  printf("%s: %d outputs, %d dense gradients, %d table lookups; worst relative difference %.2g (%s)\n", argv[1],
+         m->noutputs, dense, m->nsparse, worst, worst_what);
+  interp_free(it);
+  for (int i = 0; i < m->ninputs; i++) free(inputs[i]);
+  free(inputs), free(params), free(grads), free(ws), free(loss);
+  arena_free_all();
+  return worst > 1e-4 ? 1 : 0;
+}
