@@ -360,6 +360,8 @@ Feature *feature_next(Ctx *c, Feature *f, Loc loc) {
   return n;
 }
 
+static void decl_one(Ctx *c, Node *s);
+
 // ---- the other declarations ----
 
 static bool eval_shape(Ctx *c, Node *dims, Shape *s, const char *what) {
@@ -381,6 +383,7 @@ static bool eval_shape(Ctx *c, Node *dims, Shape *s, const char *what) {
 }
 
 static void decl_param(Ctx *c, Node *s, bool is_table) {
+  if (!decl_name_free(c, s->name, s->loc)) return;
   Shape shape;
   if (!eval_shape(c, s->list2, &shape, is_table ? "a table" : "a parameter")) return;
   if (is_table && shape.rank != 2) {
@@ -388,7 +391,7 @@ static void decl_param(Ctx *c, Node *s, bool is_table) {
     return;
   }
   static const OptSpec spec[] = {{"init", 'r'}, {"optimizer", 'r'}};
-  Node *opt[2];
+  Node *opt[2] = {NULL, NULL};
   if (!read_options(c, s, spec, is_table ? 2 : 1, opt, is_table ? "a table" : "a parameter")) return;
   Record *init = option_record(c, opt[0], "initializer");
   Record *optim = option_record(c, opt[1], "optimizer");
@@ -418,12 +421,17 @@ static void decl_train(Ctx *c, Node *s) {
       if (r) *(a->name[0] == 'o' ? &c->g->optimizer : &c->g->sparse_optimizer) = r;
     } else if (!strcmp(a->name, "batch") || !strcmp(a->name, "epochs") || !strcmp(a->name, "seed")) {
       if (v->kind != V_INT || v->num < (a->name[0] == 's' ? 0 : 1) || v->num > 1e8) {
-        sema_error(c, at, "'%s' must be a positive integer, got %s", a->name, val_kind_name(v));
+        sema_error(c, at, "'%s' must be a%s integer, got %s", a->name, a->name[0] == 's' ? " non-negative" : " positive",
+                   v->kind == V_INT ? arena_printf("%.0f", v->num) : val_kind_name(v));
         continue;
       }
       *(a->name[0] == 'b' ? &c->g->batch : a->name[0] == 'e' ? &c->g->epochs : &c->g->seed) = (int)v->num;
     } else if (!strcmp(a->name, "l2")) {
       if ((v->kind != V_INT && v->kind != V_FLOAT) || v->num < 0) {
+        sema_error(c, at, "'l2' must be a number >= 0");
+        continue;
+      }
+      if (false) {
         sema_error(c, at, "'l2' must be a number >= 0");
         continue;
       }
@@ -461,7 +469,15 @@ static void decl_data(Ctx *c, Node *s) {
   if (opt[2]) c->g->next_order = opt[2]->str;
 }
 
+// Declarations that fail leave their name poisoned, so later uses stay quiet.
 void decl_stmt(Ctx *c, Node *s) {
+  int before = diag_error_count();
+  decl_one(c, s);
+  bool named = s->kind == ND_FEATURE || s->kind == ND_LABEL || s->kind == ND_TABLE || s->kind == ND_PARAMDECL;
+  if (named && diag_error_count() > before) decl_poison(c, s->name, s->loc);
+}
+
+static void decl_one(Ctx *c, Node *s) {
   switch (s->kind) {
   case ND_MODEL: return;   // taken by sema_build
   case ND_DATA: decl_data(c, s); return;

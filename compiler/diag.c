@@ -7,26 +7,52 @@
 #include "dmc.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 
 static int nerrors;
 static int max_errors = 20;
-static bool suppressed;   // past max_errors: stay quiet, notes and hints included
+static bool suppressed;   // past max_errors, or a repeat: stay quiet, notes and hints included
+
+// Notes that belong after an error's hints ("in call to ..."): printed when the
+// next diagnostic starts, or by diag_flush().
+#define MAX_DEFERRED 8
+static struct {
+  Loc loc;
+  char text[256];
+} deferred[MAX_DEFERRED];
+static int ndeferred;
+
+// Errors already reported, so that a mistake inside an unrolled loop or a def
+// called many times is reported once.
+#define MAX_SEEN 512
+static char *seen[MAX_SEEN];
+static int nseen;
 
 int diag_error_count(void) { return nerrors; }
-void diag_reset(void) { nerrors = 0, suppressed = false; }
+
+void diag_reset(void) {
+  nerrors = 0, suppressed = false, ndeferred = 0;
+  for (int i = 0; i < nseen; i++) free(seen[i]);
+  nseen = 0;
+}
 void diag_set_max_errors(int n) { max_errors = n; }
 
 static void print_source_line(Loc loc) {
   if (!loc.file || loc.line <= 0) return;
-  const char *p = loc.file->text;
-  for (int l = 1; l < loc.line && *p; p++)
+  const char *p = loc.file->text, *stop = p + loc.file->len;
+  for (int l = 1; l < loc.line && p < stop; p++)
     if (*p == '\n') l++;
-  const char *end = strchr(p, '\n');
-  int n = end ? (int)(end - p) : (int)strlen(p);
-  fprintf(stderr, "%5d | %.*s\n      | ", loc.line, n, p);
+  const char *end = memchr(p, '\n', (size_t)(stop - p));
+  int n = end ? (int)(end - p) : (int)(stop - p);
+  fprintf(stderr, "%5d | ", loc.line);
+  for (int i = 0; i < n; i++) {   // control bytes would garble the terminal: show them as '?'
+    unsigned char ch = (unsigned char)p[i];
+    fputc(ch == '\t' || ch >= 32 ? ch : '?', stderr);
+  }
+  fprintf(stderr, "\n      | ");
   for (int i = 1; i < loc.col && i <= n; i++) fputc(p[i - 1] == '\t' ? '\t' : ' ', stderr);
   fputc('^', stderr);
   for (int i = loc.col + 1; i < loc.end_col && i <= n; i++) fputc('~', stderr);
@@ -43,17 +69,37 @@ static void vreport(Loc loc, const char *kind, const char *fmt, va_list ap) {
   print_source_line(loc);
 }
 
+void diag_flush(void) {
+  for (int i = 0; i < ndeferred; i++) {
+    if (!suppressed) diag_note(deferred[i].loc, "%s", deferred[i].text);
+  }
+  ndeferred = 0;
+}
+
 void diag_error(Loc loc, const char *fmt, ...) {
+  diag_flush();
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  char key[600];
+  snprintf(key, sizeof key, "%s:%d:%d:%s", loc.file ? loc.file->name : "", loc.line, loc.col, msg);
+  for (int i = 0; i < nseen; i++)
+    if (!strcmp(seen[i], key)) {   // the same error again (a loop, a def called twice)
+      suppressed = true;
+      return;
+    }
+  if (nseen < MAX_SEEN) seen[nseen++] = strdup(key);
   nerrors++;
   suppressed = nerrors > max_errors;
   if (suppressed) {
     if (nerrors == max_errors + 1) fprintf(stderr, "dmc: too many errors, stopping here\n");
     return;
   }
-  va_list ap;
-  va_start(ap, fmt);
-  vreport(loc, "error", fmt, ap);
-  va_end(ap);
+  if (loc.file) fprintf(stderr, "%s:%d:%d: error: %s\n", loc.file->name, loc.line, loc.col, msg);
+  else fprintf(stderr, "dmc: error: %s\n", msg);
+  print_source_line(loc);
 }
 
 void diag_note(Loc loc, const char *fmt, ...) {
@@ -62,6 +108,15 @@ void diag_note(Loc loc, const char *fmt, ...) {
   va_start(ap, fmt);
   vreport(loc, "note", fmt, ap);
   va_end(ap);
+}
+
+void diag_defer_note(Loc loc, const char *fmt, ...) {
+  if (suppressed || ndeferred == MAX_DEFERRED) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(deferred[ndeferred].text, sizeof deferred[ndeferred].text, fmt, ap);
+  va_end(ap);
+  deferred[ndeferred++].loc = loc;
 }
 
 void diag_hint(const char *fmt, ...) {
@@ -75,6 +130,7 @@ void diag_hint(const char *fmt, ...) {
 }
 
 void diag_plain(const char *fmt, ...) {
+  diag_flush();
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "dmc: ");
@@ -118,11 +174,6 @@ SrcFile *src_load(const char *path) {
   if (!buf) {
     fprintf(stderr, "dmc: out of memory\n");
     exit(2);
-  }
-  if (memchr(buf, '\0', len)) {
-    free(buf);
-    diag_plain("'%s' is not a text file (it contains a NUL byte)", path);
-    return NULL;
   }
   SrcFile *f = arena_alloc(sizeof *f);
   f->name = arena_strdup(path);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 //
 // arena.c: bump allocation for everything the compiler builds; freed whole at exit.
@@ -46,6 +47,8 @@ typedef struct {
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void diag_defer_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));   // after the hints
+void diag_flush(void);   // prints deferred notes
 void diag_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int diag_error_count(void);
 void diag_reset(void);            // tests: forget counted errors

@@ -259,8 +259,10 @@ int main(int argc, char **argv) {
     o.program = true;
   }
   int rc = compile(&o);
+  diag_flush();
   if (rc && diag_error_count())
     fprintf(stderr, "%d error%s\n", diag_error_count(), diag_error_count() == 1 ? "" : "s");
+  diag_reset();
   arena_free_all();
   return rc;
 }

@@ -26,7 +26,7 @@ void sema_error(Ctx *c, Loc loc, const char *fmt, ...) {
   va_end(ap);
   diag_error(loc, "%s", buf);
   int depth = 0;
-  for (Frame *f = c->frame; f && depth < 4; f = f->up, depth++) diag_note(f->call, "in call to '%s'", f->name);
+  for (Frame *f = c->frame; f && depth < 4; f = f->up, depth++) diag_defer_note(f->call, "in call to '%s'", f->name);
 }
 
 // ---- values ----
@@ -369,7 +369,23 @@ static Value *call_def(Ctx *c, Node *def, Scope *env, Node *call, Value **pos, L
       ok = dv && dv->kind == V_INT && (int)dv->num == s.dim[d];
     }
     if (!ok) {
-      sema_error(c, call->loc, "'%s' returns %s, but its declaration says otherwise", def->name, shape_str(s));
+      char decl[128] = "[", here[128] = "[";
+      bool all_known = true;
+      for (Node *dim = def->list2; dim; dim = dim->next) {
+        const char *sep = dim == def->list2 ? "" : ",";
+        int j = dim->kind == ND_NUM ? -1 : scope_index(body, dim->name);
+        Value *dv = j >= 0 ? body->vals.items[j] : NULL;
+        snprintf(decl + strlen(decl), sizeof decl - strlen(decl), "%s%s", sep,
+                 dim->kind == ND_NUM ? arena_printf("%d", (int)dim->num) : dim->name);
+        if (dim->kind == ND_NUM) snprintf(here + strlen(here), sizeof here - strlen(here), "%s%d", sep, (int)dim->num);
+        else if (dv && dv->kind == V_INT) snprintf(here + strlen(here), sizeof here - strlen(here), "%s%d", sep, (int)dv->num);
+        else all_known = false;
+      }
+      strcat(decl, "]"), strcat(here, "]");
+      if (all_known && strcmp(decl, here))
+        sema_error(c, call->loc, "'%s' returns %s, but it is declared to return %s (here %s)", def->name, shape_str(s), decl, here);
+      else
+        sema_error(c, call->loc, "'%s' returns %s, but it is declared to return %s", def->name, shape_str(s), decl);
       diag_note(def->loc, "the return shape is declared here");
       return NULL;
     }
@@ -463,7 +479,8 @@ static Value *eval_call(Ctx *c, Node *n) {
   }
   if (!fn) return NULL;
   if (fn->kind != V_FUNC) {
-    sema_error(c, n->loc, "'%s' is %s, not a function", n->name, val_kind_name(fn));
+    sema_error(c, n->loc, "'%s' is %s, not a function", n->name,
+               fn->kind == V_FEATURE ? "a feature" : val_kind_name(fn));
     return NULL;
   }
   if (fn->builtin && !strcmp(fn->builtin->name, "lagged")) return eval_lagged(c, n);
@@ -480,10 +497,9 @@ static Value *eval_call(Ctx *c, Node *n) {
     Value *v = eval(c, a->a);
     if (!v) bad = true;
     if (a->name) {
-      if (npos + nkw > 0 && false) {}
       kw[nkw] = a->name;
       kwv[nkw] = v;
-      kw_loc[nkw++] = a->a->loc;
+      kw_loc[nkw++] = a->loc;   // name=value: the caret starts at the name
     } else {
       if (nkw > 0) {
         sema_error(c, a->loc, "a positional argument cannot follow a keyword argument");
@@ -499,9 +515,9 @@ static Value *eval_call(Ctx *c, Node *n) {
 
 // ---- expressions ----
 
-static Value *binary_tensor(Ctx *c, Op op, Value *a, Value *b, Loc loc) {
-  a = to_tensor(c, a, loc);
-  b = to_tensor(c, b, loc);
+static Value *binary_tensor(Ctx *c, Op op, Value *a, Value *b, Loc loc, Loc la, Loc lb) {
+  a = to_tensor(c, a, la);
+  b = to_tensor(c, b, lb);
   if (!a || !b) return NULL;
   IrNode *in[2] = {a->t, b->t};
   IrNode *r = emit(c, op, in, 2, NULL, loc);
@@ -585,13 +601,13 @@ static Value *eval_binop(Ctx *c, Node *n) {
   }
   Op o = op[0] == '+' ? OP_ADD : op[0] == '-' ? OP_SUB : op[0] == '*' ? OP_MUL : op[0] == '/' ? OP_DIV : OP_MATMUL;
   if (o == OP_MATMUL) {
-    Value *ta = to_tensor(c, a, n->loc), *tb = to_tensor(c, b, n->loc);
+    Value *ta = to_tensor(c, a, n->a->loc), *tb = to_tensor(c, b, n->b->loc);
     if (!ta || !tb) return NULL;
     IrNode *in[2] = {ta->t, tb->t};
     IrNode *r = emit(c, OP_MATMUL, in, 2, NULL, n->loc);
     return val_tensor(r, ta->mask);
   }
-  return binary_tensor(c, o, a, b, n->loc);
+  return binary_tensor(c, o, a, b, n->loc, n->a->loc, n->b->loc);
 }
 
 static Value *eval_index(Ctx *c, Node *n) {
@@ -710,6 +726,20 @@ static bool top_level_only(Ctx *c, Node *s) {
 }
 
 void decl_define(Ctx *c, const char *name, Value *v, Loc loc) { define_once(c, name, v, loc); }
+
+bool decl_name_free(Ctx *c, const char *name, Loc loc) {
+  int i = scope_index(c->globals, name);
+  if (i < 0) return true;
+  Value *old = c->globals->vals.items[i];
+  if (old && old->kind != V_FEATURE && old->kind != V_FUNC && !(old->kind == V_TENSOR && old->param)) return true;
+  sema_error(c, loc, "duplicate definition of '%s'", name);
+  diag_note(*(Loc *)c->globals->locs.items[i], "'%s' was first defined here", name);
+  return false;
+}
+
+void decl_poison(Ctx *c, const char *name, Loc loc) {
+  if (scope_index(c->globals, name) < 0) bind(c->globals, name, NULL, loc);
+}
 
 static void exec_stmt(Ctx *c, Node *s) {
   switch (s->kind) {
@@ -849,7 +879,9 @@ Graph *sema_build(Node *prog, Node *stdlib) {
     }
   }
   if (!model && prog) {
-    sema_error(&c, prog->loc, "missing `model NAME` statement");
+    Loc first = prog->loc;
+    first.col = 1, first.end_col = 0;
+    sema_error(&c, first, "missing `model NAME` statement");
     diag_hint("start the file with e.g. `model deepfm`");
   }
   for (Node *s = prog; s; s = s->next) exec_stmt(&c, s);

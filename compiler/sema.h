@@ -92,6 +92,8 @@ Value *call_function(Ctx *c, Value *fn, Node *call, Value **pos, Loc *pos_loc, i
 int64_t feature_size(Feature *f);   // vocabulary or buckets
 Value *sema_eval(Ctx *c, Node *n);
 void decl_define(Ctx *c, const char *name, Value *v, Loc loc);   // a top-level name, once
+bool decl_name_free(Ctx *c, const char *name, Loc loc);          // reports a duplicate
+void decl_poison(Ctx *c, const char *name, Loc loc);             // a failed declaration's name
 
 // decl.c
 void decl_stmt(Ctx *c, Node *s);

@@ -16,10 +16,20 @@ typedef struct DMC_YYLTYPE {
   SrcFile *file;
 } DMC_YYLTYPE;
 #define DMC_YYLTYPE_IS_DECLARED 1
-struct LexState { SrcFile *file; int line, col, depth, eof_done, err_line; Node *result; };
+struct LexState {
+  SrcFile *file;
+  int line, col, depth, eof_done, err_line;
+  Loc open[64];          // unclosed ( [ {, innermost last
+  char open_ch[64];
+  int nopen;
+  Loc unclosed;          // a ( or [ left open when a statement keyword was met
+  char unclosed_ch;
+  Node *result;
+};
 }
 
 %code {
+#include <string.h>
 int dmc_yylex(DMC_YYSTYPE *yylval, DMC_YYLTYPE *yylloc, void *scanner);
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                                  \
   do {                                                               \
@@ -51,7 +61,18 @@ static void dmc_yyerror(DMC_YYLTYPE *l, void *scanner, struct LexState *st, cons
   (void)scanner;
   if (st->err_line == l->first_line) return;   // the lexer already reported this line
   st->err_line = l->first_line;
+  if (!strcmp(msg, "memory exhausted")) {
+    diag_error(L(*l), "expression is nested too deeply");
+    return;
+  }
   diag_error(L(*l), "%s", msg);
+  if (strstr(msg, "unexpected '('")) diag_hint("a call has no space before its '(': write f(x)");
+  if (st->unclosed_ch) {
+    diag_note(st->unclosed, "this '%c' is not closed", st->unclosed_ch);
+    st->unclosed_ch = 0;
+  } else if (strstr(msg, "end of file") && st->nopen > 0) {
+    diag_note(st->open[st->nopen - 1], "this '%c' is not closed", st->open_ch[st->nopen - 1]);
+  }
 }
 }
 
@@ -227,7 +248,7 @@ args: arg                                { $$ = $1; }
     | args ',' arg                       { $$ = ast_append($1, $3); }
     ;
 arg: expr                                { $$ = mk(ND_ARG, @1); $$->a = $1; }
-   | IDENT '=' expr                      { $$ = mk(ND_ARG, @1); $$->name = $1->name; $$->a = $3; }
+   | IDENT '=' expr                      { $$ = mk(ND_ARG, @$); $$->name = $1->name; $$->a = $3; }
    ;
 
 exprs_opt: %empty                        { $$ = NULL; }
