@@ -157,8 +157,8 @@ static void test_losses(void) {
 
 static void test_shared_table(void) {
   check_model("shared table", HEAD
-              "table items[9, 2]\n"
-              "a = embed(u, items)\nb = embed(h, items)\n"
+              "feature v : id from v vocab 9\ntable items[9, 2]\n"
+              "a = embed(v, items)\nb = embed(h, items)\n"
               "p = sigmoid(sum(a * sum(b, axis=0)))\noutput p\nloss bce(p, y)\n");
 }
 
