@@ -108,7 +108,13 @@ int check_columns(Graph *g, const char *path) {
         missing(&header, f->columns.items[k], f->loc,
                 arena_printf("%s '%s'", f->kind == FK_LABEL ? "label" : "feature", f->name), path);
   }
+  for (int i = 0; i < g->features.len; i++) {
+    Feature *f = g->features.items[i];
+    if (f->value_column && !has_column(&header, f->value_column))
+      missing(&header, f->value_column, f->loc, arena_printf("feature '%s'", f->name), path);
+  }
   Loc none = {0};
+  if (g->group_by && !has_column(&header, g->group_by)) missing(&header, g->group_by, none, "group_by", path);
   if (g->next_by && !has_column(&header, g->next_by)) missing(&header, g->next_by, none, "next_by", path);
   if (g->next_order && !has_column(&header, g->next_order)) missing(&header, g->next_order, none, "order", path);
   free(line);

@@ -92,6 +92,10 @@ static Record *option_record(Ctx *c, Node *v, const char *kind) {
 // Expands a source list (a, b, "c d", x1..x5) into column names.
 static bool read_columns(Ctx *c, Node *cols, Vec *out) {
   for (Node *col = cols; col; col = col->next) {
+    if (col->c) {
+      sema_error(c, col->loc, "an id:value pair of columns is only a source of a weighted feature");
+      return false;
+    }
     if (!col->b) {
       vec_push(out, (void *)col->str);
       continue;
@@ -252,6 +256,32 @@ static void decl_feature(Ctx *c, Node *s) {
   }
   if (f->kind == FK_WEIGHTED && !f->is_list) {
     sema_error(c, s->b->loc, "a weighted feature is a list: write weighted[N]");
+    return;
+  }
+  if (f->kind == FK_WEIGHTED && s->list2 && s->list2->c) {   // from IDCOL:VALCOL, one pair per grouped row
+    if (s->list2->next) {
+      sema_error(c, s->list2->next->loc, "a weighted feature reads one id:value pair of columns");
+      return;
+    }
+    if (!c->g->group_by) {
+      sema_error(c, s->list2->loc, "'%s:%s' takes one pair per row of a group, but rows are not grouped", s->list2->str,
+                 s->list2->c->name);
+      diag_hint("declare the grouping first: data csv group_by \"movieId\"");
+      return;
+    }
+    if (opt[2] || opt[3]) {
+      sema_error(c, s->loc, "`sep` and `kv` split one column; this feature reads a pair of columns");
+      return;
+    }
+    vec_push(&f->columns, (void *)s->list2->str);
+    f->value_column = s->list2->c->name;
+    f->vocab = (int64_t)(opt[0] ? opt[0]->num : 0);
+    f->min_count = opt[1] ? (int)opt[1]->num : 1;
+    if (!opt[0]) {
+      sema_error(c, s->loc, "weighted feature '%s' needs a vocabulary size", f->name);
+      return;
+    }
+    register_feature(c, f);
     return;
   }
   if (!read_columns(c, s->list2, &f->columns)) return;
@@ -449,9 +479,16 @@ static void decl_data(Ctx *c, Node *s) {
     diag_hint("formats are csv and tsv");
     return;
   }
-  static const OptSpec spec[] = {{"delimiter", 's'}, {"next_by", 's'}, {"order", 's'}};
-  Node *opt[3];
-  if (!read_options(c, s, spec, 3, opt, "data")) return;
+  static const OptSpec spec[] = {{"delimiter", 's'}, {"next_by", 's'}, {"order", 's'}, {"group_by", 's'}};
+  Node *opt[4];
+  if (!read_options(c, s, spec, 4, opt, "data")) return;
+  if (opt[3]) {
+    if (opt[1]) {
+      sema_error(c, opt[3]->loc, "`group_by` and `next_by` do not go together");
+      return;
+    }
+    c->g->group_by = opt[3]->str;
+  }
   c->g->format = s->name;
   c->g->delimiter = s->name[0] == 't' ? '\t' : ',';
   if (opt[0]) {

@@ -179,6 +179,7 @@ struct Feature {
   Vec columns;              // const char* column names
   const char *sep;          // delimiter inside one list column, NULL if several columns
   const char *kv;           // weighted: separator between id and value
+  const char *value_column; // weighted from IDCOL:VALCOL: one pair per row of a group
   int64_t vocab;            // id/weighted: vocabulary size; hash/cross: buckets
   int min_count;
   bool normalize, log1p, next_row;
@@ -227,6 +228,7 @@ struct Graph {
   const char *format;       // "csv" or "tsv"
   char delimiter;
   const char *next_by, *next_order;   // DRN: pair each row with the user's next one
+  const char *group_by;     // AutoRec: the rows sharing this column form one example
   Vec nodes;                // IrNode*, in creation (topological) order
   Vec features;             // Feature* (labels included, kind FK_LABEL)
   Vec params;               // Param*

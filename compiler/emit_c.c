@@ -272,6 +272,11 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
 
 bool cgen_check_supported(Graph *g) {
   bool ok = true;
+  if (g->group_by) {
+    Loc at = ((Feature *)g->features.items[0])->loc;
+    diag_error(at, "models over grouped rows (group_by) cannot be compiled to a program yet (they check and report)");
+    ok = false;
+  }
   for (int i = 0; i < g->nodes.len; i++) {
     IrNode *n = g->nodes.items[i];
     if (n->op == OP_SAMPLED_SOFTMAX) {

@@ -193,7 +193,7 @@ static int compile(Options *o) {
   else if (o->emit && !strcmp(o->emit, "dot")) ir_print_dot(g, out);
   if (o->report) ir_report(g, out);
   if (o->check && !o->emit && !o->report)
-    printf("%s: ok (model %s: %d features, %d parameters tensors, %d graph nodes)\n", o->input, g->model_name,
+    printf("%s: ok (model %s: %d features, %d parameter tensors, %d graph nodes)\n", o->input, g->model_name,
            g->features.len, g->params.len, g->nodes.len);
   if (out != stdout && fclose(out)) {
     diag_plain("cannot write '%s'", o->output);

@@ -29,6 +29,7 @@ static void print_feature(FILE *out, Feature *f) {
   if (f->columns.len) {
     fprintf(out, " from");
     for (int i = 0; i < f->columns.len; i++) fprintf(out, "%s %s", i ? "," : "", (char *)f->columns.items[i]);
+    if (f->value_column) fprintf(out, ":%s", f->value_column);
   }
   for (int i = 0; i < f->sources.len; i++) fprintf(out, "%s%s", i ? ", " : " of ", ((Feature *)f->sources.items[i])->name);
   if (f->sep) fprintf(out, " sep \"%s\"", f->sep);
@@ -45,6 +46,7 @@ static void print_feature(FILE *out, Feature *f) {
 void ir_print(Graph *g, FILE *out) {
   fprintf(out, "model %s\ndata %s", g->model_name ? g->model_name : "?", g->format);
   if (g->next_by) fprintf(out, " next_by \"%s\" order \"%s\"", g->next_by, g->next_order ? g->next_order : "");
+  if (g->group_by) fprintf(out, " group_by \"%s\"", g->group_by);
   fputc('\n', out);
   for (int i = 0; i < g->features.len; i++) print_feature(out, g->features.items[i]);
   for (int i = 0; i < g->params.len; i++) {

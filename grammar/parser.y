@@ -190,6 +190,7 @@ column: IDENT                            { $$ = mk(ND_COLUMN, @1); $$->str = $1-
       | keyword                          { $$ = mk(ND_COLUMN, @1); $$->str = $1->name; }
       | STRING                           { $$ = mk(ND_COLUMN, @1); $$->str = $1->str; }
       | IDENT DOTDOT IDENT               { $$ = mk(ND_COLUMN, @$); $$->str = $1->name; $$->b = $3; }
+      | IDENT ':' IDENT                  { $$ = mk(ND_COLUMN, @$); $$->str = $1->name; $$->c = $3; }
       ;
 
 /* a column may be named like a keyword (`from label`) */
