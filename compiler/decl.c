@@ -395,7 +395,7 @@ static void decl_one(Ctx *c, Node *s);
 // ---- the other declarations ----
 
 static bool eval_shape(Ctx *c, Node *dims, Shape *s, const char *what) {
-  s->rank = 0;
+  *s = (Shape){0, {0}};
   for (Node *d = dims; d; d = d->next) {
     if (s->rank == MAX_RANK) {
       sema_error(c, d->loc, "%s has more than %d dimensions", what, MAX_RANK);

@@ -71,6 +71,7 @@ static void attach(Graph *g, IrNode *n) {
 IrNode *ir_leaf(Graph *g, Op op, DType dt, Shape s, bool batched, const char *name, const void *ref, Loc loc) {
   IrNode *n = new_node(op, loc);
   n->dt = dt;
+  for (int i = s.rank; i < MAX_RANK; i++) s.dim[i] = 0;
   n->shape = s;
   n->batched = batched;
   n->name = name;
@@ -113,6 +114,7 @@ IrNode *ir_add(Graph *g, Op op, IrNode **in, int nin, const IrNode *attrs, Loc l
     *err = msg;
     return NULL;
   }
+  for (int i = n->shape.rank; i < MAX_RANK; i++) n->shape.dim[i] = 0;   // unused dims are 0: printed, compared
   attach(g, n);
   return n;
 }
@@ -146,7 +148,7 @@ static const char *binary_symbol(Op op) {
 static const char *shape_binary(IrNode *n) {
   const char *e = need_f32(n);
   if (e) return e;
-  Shape a = n->in[0]->shape, b = n->in[1]->shape, r;
+  Shape a = n->in[0]->shape, b = n->in[1]->shape, r = {0, {0}};
   r.rank = a.rank > b.rank ? a.rank : b.rank;
   for (int i = 0; i < r.rank; i++) {
     int da = i < r.rank - a.rank ? 1 : a.dim[i - (r.rank - a.rank)];
