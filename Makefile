@@ -48,6 +48,7 @@ bin/dmc: $(BUILD)/compiler/main.o $(BUILD)/libdmc.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
+-include compiler/llvm.mk
 -include runtime/runtime.mk
 -include tests/tests.mk
 

@@ -2,7 +2,8 @@
 # Every example checks; with ../shared/data present, its column bindings are
 # also checked against the header of the data set it names in its `data` line
 # (sparrow for csv, mllatest for tsv). Also every example draws (--emit=dot)
-# and reports (--report) without error.
+# and reports (--report) without error; with VALGRIND=1, check and draw run under
+# valgrind and must be clean.
 set -u
 cd "$(dirname "$0")/.."
 DMC=${1:-bin/dmc}
@@ -15,7 +16,9 @@ for f in examples/*.model; do
   if [ -d "$DATA" ]; then
     if grep -q '^data tsv' "$f"; then args=(--data "$DATA/mllatest/train.tsv"); else args=(--data "$DATA/sparrow/train.csv"); fi
   fi
-  if out=$("$DMC" check "$f" "${args[@]}" --stdlib stdlib 2>&1) && "$DMC" "$f" --emit=dot --stdlib stdlib >/dev/null 2>&1 \
+  vg=()
+  if [ "${VALGRIND:-}" = 1 ]; then vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite); fi
+  if out=$("${vg[@]}" "$DMC" check "$f" "${args[@]}" --stdlib stdlib 2>&1) && "${vg[@]}" "$DMC" "$f" --emit=dot --stdlib stdlib >/dev/null 2>&1 \
      && "$DMC" "$f" --report --stdlib stdlib >/dev/null 2>&1; then
     pass=$((pass+1))
   else

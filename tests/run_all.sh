@@ -14,7 +14,9 @@ suite() {   # suite NAME COMMAND...
 suite "compiler unit tests" "$BUILD/tests/test_compiler"
 suite "gradient checks" "$BUILD/tests/test_grad"
 [ -x "$BUILD/tests/test_runtime" ] && suite "runtime unit tests" "$BUILD/tests/test_runtime"
-[ -x tests/golden.sh ] && suite "golden error cases" tests/golden.sh bin/dmc
+# with valgrind installed, dmc must also be valgrind-clean on every error case
+if command -v valgrind >/dev/null; then export VALGRIND=1; fi
+suite "golden error cases" tests/golden.sh bin/dmc
 suite "IR golden tests" tests/ir_golden.sh bin/dmc
 suite "examples check" tests/check_examples.sh bin/dmc
 suite "C backend vs interpreter" tests/backend.sh bin/dmc
