@@ -183,12 +183,12 @@ int rt_model_check(const DmcModel *m, RtError *err) {
     if (s->param < 0 || s->param >= m->nparams || !m->params[s->param].is_table ||
         s->ids_input < 0 || s->ids_input >= m->ninputs || m->inputs[s->ids_input].dtype != DMC_I32 ||
         m->inputs[s->ids_input].size != s->ids_per_example ||
-        s->dim != m->params[s->param].shape[1] || s->grad_offset < 0)
+        s->dim != m->params[s->param].shape[1] || s->grad_fixed < 0 || s->grad_per_row < 0)
       return rt_error(err, BUG "sparse gradient %d is inconsistent", i);
   }
   if (m->noutputs < 1) return rt_error(err, BUG "no output");
   for (int i = 0; i < m->noutputs; i++)
-    if (m->outputs[i].size < 1 || m->outputs[i].offset < 0)
+    if (m->outputs[i].size < 1 || m->outputs[i].fixed < 0 || m->outputs[i].per_row < 0)
       return rt_error(err, BUG "output '%s' has a bad size or offset", m->outputs[i].name);
   return 0;
 }

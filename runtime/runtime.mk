@@ -4,8 +4,16 @@
 # root. Uses CC, CFLAGS, LDFLAGS and BUILD; defines RT_SRCS, RT_OBJS, RT_LIB,
 # RT_INC (the -I flag for code that includes the runtime headers) and
 # RT_LDLIBS (what a program linking RT_LIB also needs), and the targets
-# $(RT_LIB) and test-runtime (builds and runs $(BUILD)/tests/test_runtime).
-# Every object depends on every runtime header: the headers are few.
+# $(RT_LIB), $(RT_FIXTURE) and test-runtime (builds and runs
+# $(BUILD)/tests/test_runtime). Every object depends on every runtime
+# header: the headers are few.
+#
+# runtime/main.c holds main() and sits in the archive like every other
+# object: a program that defines no main (a compiled model) gets it, the
+# test programs keep their own. $(RT_FIXTURE) is a hand-written model
+# (tests/runtime/fixtures/lr_model.c) linked with the library: the whole
+# program train/eval/predict/info/synth, which test_runtime runs as a
+# child process; the same model is also linked into test_runtime itself.
 
 BUILD ?= build
 
@@ -13,14 +21,15 @@ RT_SRCS := $(wildcard runtime/*.c)
 RT_HDRS := $(wildcard runtime/*.h)
 RT_OBJS := $(RT_SRCS:runtime/%.c=$(BUILD)/runtime/%.o)
 RT_LIB := $(BUILD)/libdmcrt.a
-RT_INC := -Iruntime
-RT_LDLIBS := -lxxhash -lz -ljansson -lm
+RT_INC := -iquote runtime   # quote-only: no runtime header may shadow a system one
+RT_LDLIBS := -lxxhash -lz -ljansson -lm -lpthread
 CFLAGS += $(RT_INC) # for the including Makefile; recipes here add it too,
                    # so `make CFLAGS=...` on the command line still works
 
-RT_TEST_SRCS := $(wildcard tests/runtime/*.c)
+RT_TEST_SRCS := $(wildcard tests/runtime/*.c) tests/runtime/fixtures/lr_model.c
 RT_TEST_HDRS := $(wildcard tests/runtime/*.h)
 RT_TEST_BIN := $(BUILD)/tests/test_runtime
+RT_FIXTURE := $(BUILD)/tests/lr_fixture
 
 $(BUILD)/runtime/%.o: runtime/%.c $(RT_HDRS)
 	@mkdir -p $(@D)
@@ -31,9 +40,14 @@ $(RT_LIB): $(RT_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $(RT_OBJS)
 
-$(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB)
+$(RT_FIXTURE): tests/runtime/fixtures/lr_model.c $(RT_HDRS) $(RT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(RT_INC) $(LDFLAGS) -o $@ $(RT_TEST_SRCS) $(RT_LIB) -lcunit $(RT_LDLIBS)
+	$(CC) $(CFLAGS) $(RT_INC) $(LDFLAGS) -o $@ $< $(RT_LIB) $(RT_LDLIBS)
+
+$(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB) $(RT_FIXTURE)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(RT_INC) -DRT_FIXTURE_BIN='"$(RT_FIXTURE)"' $(LDFLAGS) -o $@ $(RT_TEST_SRCS) \
+	  $(RT_LIB) -lcunit $(RT_LDLIBS)
 
 .PHONY: test-runtime
 test-runtime: $(RT_TEST_BIN)

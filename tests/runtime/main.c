@@ -72,6 +72,9 @@ int main(void) {
   add_normalize_tests();
   add_metrics_tests();
   add_checkpoint_tests();
+  add_optim_tests();
+  add_encoder_tests();
+  add_cli_tests();
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures();

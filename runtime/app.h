@@ -1,0 +1,47 @@
+/* app.h -- the program's subcommands, as the command line fills them.
+ *
+ * cli.c parses argv into one RtOpts and calls a command; each command
+ * returns the process exit status: 0 done, 1 a user-facing error (bad data,
+ * a missing file, a damaged or foreign checkpoint, a diverged run), 2 a
+ * usage error. Results go to stdout (one JSON object with --json), progress
+ * and diagnostics to stderr.
+ */
+#ifndef RT_APP_H
+#define RT_APP_H
+
+#include <stdint.h>
+
+#include "dmc_abi.h"
+
+typedef struct RtOpts {
+  const char *prog;          /* basename of argv[0] */
+  const char *const *files;  /* positional data files */
+  int nfiles;
+  const char *valid;         /* train --valid */
+  const char *checkpoint;    /* train -o, eval/predict --checkpoint; default PROG.ckpt */
+  const char *group;         /* --group COL for GAUC */
+  const char *out;           /* synth -o */
+  int epochs, batch, threads, patience;
+  double lr;                 /* > 0: overrides the model's optimizers' lr */
+  uint64_t seed;
+  int seed_set;
+  uint64_t teacher_seed;     /* synth --teacher-seed */
+  int teacher_set;
+  int64_t nrows;             /* synth N */
+  int json, skip_bad, quiet;
+} RtOpts;
+
+int rt_cmd_train(const DmcModel *m, const RtOpts *o);
+int rt_cmd_eval(const DmcModel *m, const RtOpts *o);
+int rt_cmd_predict(const DmcModel *m, const RtOpts *o);
+int rt_cmd_info(const DmcModel *m, const RtOpts *o);
+int rt_cmd_synth(const DmcModel *m, const RtOpts *o);
+
+/* The whole program: `PROG COMMAND [options]`. main.c calls it with dmc_model. */
+int rt_main(const DmcModel *m, int argc, char **argv);
+
+/* jansson's json_real refuses NaN: a number, or null when not finite. */
+struct json_t;
+struct json_t *rt_json_num(double x);
+
+#endif

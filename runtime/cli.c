@@ -1,0 +1,281 @@
+/* cli.c -- the command line of a compiled model: `PROG COMMAND [options]`.
+ *
+ * One getopt_long table per subcommand, strict number parsing, `--help` on
+ * every subcommand, usage errors with exit status 2. The descriptor is
+ * checked once here, before any command runs. Defaults that come from the
+ * model (epochs, batch, seed, optimizers) are resolved by the commands.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "model.h"
+
+json_t *rt_json_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+static const char *prog = "model";
+
+static void usage(FILE *f, const DmcModel *m) {
+  fprintf(f,
+          "usage: %s COMMAND [options]        (model %s)\n"
+          "\n"
+          "commands:\n"
+          "  train FILE...    train on CSV/TSV files (.gz too), write the best epoch to %s.ckpt\n"
+          "  eval FILE...     AUC, logloss and GAUC (or RMSE) of a checkpoint on labelled data\n"
+          "  predict FILE...  one score per input row on stdout\n"
+          "  info             the model: features, parameters, outputs\n"
+          "  synth N          N rows of synthetic data in this model's schema\n"
+          "\n"
+          "`%s COMMAND --help` lists the options of a command.\n",
+          prog, m->name, prog, prog);
+}
+
+static const char *const help_train =
+    "usage: %s train FILE... [options]\n"
+    "Trains on FILE... (the same header in each; CSV/TSV as the model says, gzip accepted).\n"
+    "  --valid FILE      validation data: AUC/logloss/GAUC per epoch, keeps the best epoch\n"
+    "  --epochs N        passes over the data (default %d)\n"
+    "  --batch N         examples per step (default %d)\n"
+    "  --lr X            learning rate of the model's optimizers (dense and sparse)\n"
+    "  --seed N          random seed: initial weights, shuffling, sampling (default %d)\n"
+    "  --patience N      stop after N epochs without a better validation result (default 2,\n"
+    "                    0: never stop early)\n"
+    "  --threads N       threads scoring the validation set (default: CPUs, at most 8)\n"
+    "  --group COL       GAUC groups (default: userId, uid, user_id or user if present)\n"
+    "  -o, --output CKPT the checkpoint to write (default %s.ckpt)\n"
+    "  --skip-bad        skip rows with bad values (counted per reason) instead of stopping\n"
+    "  --json            print the results as one JSON object on stdout\n"
+    "  -q, --quiet       no progress or vocabulary lines\n"
+    "  -h, --help        this text\n";
+
+static const char *const help_eval =
+    "usage: %s eval FILE... [options]\n"
+    "Scores labelled data with a checkpoint: AUC, logloss, GAUC and the mean loss\n"
+    "(RMSE instead when the label is not 0/1).\n"
+    "  -c, --checkpoint CKPT  the checkpoint (default %s.ckpt)\n"
+    "  --group COL       GAUC groups (default: userId, uid, user_id or user if present)\n"
+    "  --batch N         rows per forward pass (default %d)\n"
+    "  --threads N       threads (default: CPUs, at most 8)\n"
+    "  --seed N          seed of sampled negatives, if the model has any (default %d)\n"
+    "  --skip-bad        skip rows with bad values instead of stopping\n"
+    "  --json            print the results as one JSON object\n"
+    "  -h, --help        this text\n";
+
+static const char *const help_predict =
+    "usage: %s predict FILE... [options]\n"
+    "Prints output '%s' for every row, one line per row (\"%%.6g\"; the elements of a\n"
+    "vector output separated by spaces). The label column may be absent.\n"
+    "  -c, --checkpoint CKPT  the checkpoint (default %s.ckpt)\n"
+    "  --batch N         rows per forward pass (default %d)\n"
+    "  --threads N       threads (default: CPUs, at most 8)\n"
+    "  --seed N          seed of sampled negatives, if the model has any (default %d)\n"
+    "  --skip-bad        skip rows with bad values (then rows and lines differ)\n"
+    "  -h, --help        this text\n";
+
+static const char *const help_info =
+    "usage: %s info [--json]\n"
+    "Prints the model's name, signature, training defaults, features (kind, columns,\n"
+    "vocabulary), parameters (shape, size, initialiser, optimizer) and outputs.\n"
+    "  --json            as one JSON object\n"
+    "  -h, --help        this text\n";
+
+static const char *const help_synth =
+    "usage: %s synth N [options]\n"
+    "Writes N rows of synthetic data with this model's columns and delimiter, drawn from a\n"
+    "hidden random teacher (per-id weights, linear float weights, one interaction), so a\n"
+    "trained model can reach an AUC well above 0.5. The teacher depends on the model\n"
+    "only: different --seed values give a training and a test set of one problem.\n"
+    "  --seed S          seed of the rows (default %d)\n"
+    "  --teacher-seed S  seed of the teacher (default: from the model's signature)\n"
+    "  -o, --output FILE write to FILE (default stdout)\n"
+    "  -h, --help        this text\n";
+
+enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
+       O_SKIP, O_JSON, O_TEACHER };
+
+static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "%s %s: ", prog, cmd);
+  fprintf(stderr, fmt, a, b);
+  fprintf(stderr, "\n(%s %s --help lists the options)\n", prog, cmd);
+  return 2;
+}
+
+/* Whether the space-separated word list holds word. */
+static int allows(const char *list, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = list; *p;) {
+    size_t k = strcspn(p, " ");
+    if (k == n && !strncmp(p, word, n)) return 1;
+    p += k;
+    p += *p == ' ';
+  }
+  return 0;
+}
+
+/* A decimal integer in [lo, hi], or -1 after printing a usage error. */
+static int num_int(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
+                   long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(arg, &end, 10);
+  if (!*arg || *end || errno || v < lo || v > hi) {
+    char range[64];
+    snprintf(range, sizeof range, "an integer in [%lld, %lld]", lo, hi);
+    fprintf(stderr, "%s %s: %s: '%s' is not %s\n", prog, cmd, opt, arg, range);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int default_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+/* Parses argv (argv[0] is the command) into o: 0, 1 after --help, 2 on a usage error. */
+static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOpts *o) {
+  static const struct option opts[] = {
+      {"valid", required_argument, 0, O_VALID},    {"epochs", required_argument, 0, O_EPOCHS},
+      {"batch", required_argument, 0, O_BATCH},    {"lr", required_argument, 0, O_LR},
+      {"seed", required_argument, 0, O_SEED},      {"threads", required_argument, 0, O_THREADS},
+      {"patience", required_argument, 0, O_PATIENCE}, {"group", required_argument, 0, O_GROUP},
+      {"output", required_argument, 0, 'o'},       {"checkpoint", required_argument, 0, 'c'},
+      {"skip-bad", no_argument, 0, O_SKIP},        {"json", no_argument, 0, O_JSON},
+      {"teacher-seed", required_argument, 0, O_TEACHER}, {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
+  /* which options each command takes */
+  static const struct { const char *cmd, *allowed; } table[] = {
+      {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help"},
+      {"eval", "checkpoint group batch threads seed skip-bad json help"},
+      {"predict", "checkpoint batch threads seed skip-bad help"},
+      {"info", "json help"},
+      {"synth", "seed teacher-seed output help"}};
+  const char *allowed = NULL;
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (!strcmp(cmd, table[i].cmd)) allowed = table[i].allowed;
+  long long v;
+  int c, idx;
+#ifdef __GLIBC__
+  optind = 0; /* full reinitialisation, so rt_main can run more than once in a process */
+#else
+  optind = 1;
+#endif
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":o:c:qh", opts, &idx)) != -1) {
+    const char *name = NULL;
+    for (const struct option *p = opts; p->name; p++)
+      if (p->val == c) name = p->name;
+    if (c == '?') return bad_usage(cmd, "unknown option '%s'%s", argv[optind - 1], "");
+    if (c == ':') return bad_usage(cmd, "option '%s' needs a value%s", argv[optind - 1], "");
+    if (!name || !allows(allowed, name)) {
+      char opt[64];
+      snprintf(opt, sizeof opt, "--%s", name ? name : "?");
+      return bad_usage(cmd, "option '%s' does not apply to this command%s", opt, "");
+    }
+    switch (c) {
+    case 'h': {
+      const char *pn = prog;
+      if (!strcmp(cmd, "train")) printf(help_train, pn, m->epochs, m->batch, m->seed, pn);
+      else if (!strcmp(cmd, "eval")) printf(help_eval, pn, pn, m->batch, m->seed);
+      else if (!strcmp(cmd, "predict")) printf(help_predict, pn, m->outputs[0].name, pn, m->batch, m->seed);
+      else if (!strcmp(cmd, "info")) printf(help_info, pn);
+      else printf(help_synth, pn, m->seed);
+      return 1;
+    }
+    case O_VALID: o->valid = optarg; break;
+    case O_EPOCHS:
+      if (num_int(cmd, "--epochs", optarg, 1, 1000000, &v)) return 2;
+      o->epochs = (int)v;
+      break;
+    case O_BATCH:
+      if (num_int(cmd, "--batch", optarg, 1, 1 << 20, &v)) return 2;
+      o->batch = (int)v;
+      break;
+    case O_THREADS:
+      if (num_int(cmd, "--threads", optarg, 1, 64, &v)) return 2;
+      o->threads = (int)v;
+      break;
+    case O_PATIENCE:
+      if (num_int(cmd, "--patience", optarg, 0, 1000000, &v)) return 2;
+      o->patience = (int)v;
+      break;
+    case O_SEED:
+    case O_TEACHER:
+      if (num_int(cmd, c == O_SEED ? "--seed" : "--teacher-seed", optarg, 0, INT64_MAX, &v)) return 2;
+      if (c == O_SEED) o->seed = (uint64_t)v, o->seed_set = 1;
+      else o->teacher_seed = (uint64_t)v, o->teacher_set = 1;
+      break;
+    case O_LR: {
+      char *end;
+      double x = strtod(optarg, &end);
+      if (!*optarg || *end || !(x > 0) || !isfinite(x))
+        return bad_usage(cmd, "--lr: '%s' is not a positive number%s", optarg, "");
+      o->lr = x;
+      break;
+    }
+    case O_GROUP: o->group = optarg; break;
+    case 'o':
+      if (!strcmp(cmd, "synth")) o->out = optarg;
+      else o->checkpoint = optarg;
+      break;
+    case 'c': o->checkpoint = optarg; break;
+    case O_SKIP: o->skip_bad = 1; break;
+    case O_JSON: o->json = 1; break;
+    case 'q': o->quiet = 1; break;
+    }
+  }
+  o->files = (const char *const *)argv + optind;
+  o->nfiles = argc - optind;
+  if (!strcmp(cmd, "info") && o->nfiles)
+    return bad_usage(cmd, "unexpected argument '%s'%s", o->files[0], "");
+  if (!strcmp(cmd, "synth")) {
+    if (o->nfiles != 1) return bad_usage(cmd, "give the number of rows: synth N%s%s", "", "");
+    if (num_int(cmd, "N", o->files[0], 0, INT64_MAX, &v)) return 2;
+    o->nrows = v;
+    o->nfiles = 0;
+  } else if (strcmp(cmd, "info") && !o->nfiles) {
+    return bad_usage(cmd, "give at least one data file%s%s", "", "");
+  }
+  return 0;
+}
+
+int rt_main(const DmcModel *m, int argc, char **argv) {
+  static char ckpt[4096];
+  const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+  prog = argc > 0 ? (slash ? slash + 1 : argv[0]) : m->name;
+  RtError err = {""};
+  if (rt_model_check(m, &err)) {
+    fprintf(stderr, "%s: error: %s\n", prog, err.msg);
+    return 1;
+  }
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout, m);
+    return argc < 2 ? 2 : 0;
+  }
+  const char *cmd = argv[1];
+  static const struct { const char *name; int (*run)(const DmcModel *, const RtOpts *); } cmds[] = {
+      {"train", rt_cmd_train}, {"eval", rt_cmd_eval}, {"predict", rt_cmd_predict},
+      {"info", rt_cmd_info},   {"synth", rt_cmd_synth}};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    if (strcmp(cmd, cmds[i].name)) continue;
+    RtOpts o = {.prog = prog, .patience = 2, .threads = default_threads()};
+    int r = parse(m, cmd, argc - 1, argv + 1, &o);
+    if (r) return r == 1 ? 0 : r;
+    if (!o.checkpoint) {
+      snprintf(ckpt, sizeof ckpt, "%s.ckpt", prog);
+      o.checkpoint = ckpt;
+    }
+    return cmds[i].run(m, &o);
+  }
+  fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+  usage(stderr, m);
+  return 2;
+}

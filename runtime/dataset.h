@@ -1,0 +1,74 @@
+/* dataset.h -- an encoded data set in memory, and batches cut from it.
+ *
+ * rt_data_count is the training pass 1 (vocabularies and statistics, then
+ * the encoder is frozen); rt_data_load reads files again and keeps every
+ * row encoded: per feature one array of int32 ids or floats, [rows, width].
+ * The whole data set is held in memory (4 bytes per value per row; fine for
+ * the data sets dmc targets, a streaming loader is future work).
+ *
+ * Bad rows (a non-number, an empty float without default, a list too long)
+ * stop the load with `file:line: column NAME: ...`, or with skip_bad are
+ * counted per reason and left out. next(F) features are paired after the
+ * load: rows are ordered by (next_by, next_order, file order) and each row
+ * takes F from the next row of the same key; a key's last row gets padding
+ * ids, zero weights and the float default (encoded; 0 without a default).
+ *
+ * A batch holds one buffer per model input, [max, size], allocated once;
+ * rt_batch_fill copies rows into it and samples negative features (ids in
+ * 2..L-1 where L is the source vocabulary's indices in use, or 1..buckets-1
+ * for a hash source; 0 where the source is padding). No allocation.
+ */
+#ifndef RT_DATASET_H
+#define RT_DATASET_H
+
+#include <stdint.h>
+
+#include "encoder.h"
+#include "rng.h"
+
+typedef struct RtData {
+  const DmcModel *m;
+  int64_t n, cap;
+  int32_t **ids;     /* [nf] [n * width] or NULL */
+  float **vals;      /* [nf] [n * width] or NULL */
+  int64_t *group;    /* [n] GAUC group per row, or NULL */
+  int has_label;     /* the files held the label column */
+  int label_binary;  /* every label is 0 or 1 */
+  uint64_t bad[RT_BAD_COUNT];
+  char first_bad[RT_BAD_COUNT][RT_ERR_MAX];  /* the first message of each reason */
+  int64_t *by;       /* [n] next_by keys while loading, then freed */
+  double *order;
+} RtData;
+
+typedef struct RtLoadOpts {
+  int skip_bad;
+  int flags;          /* RT_BIND_* */
+  const char *group;  /* --group column, or NULL for the default */
+} RtLoadOpts;
+
+/* Training pass 1 over paths, then rt_enc_freeze. 0, or -1 and *err. */
+int rt_data_count(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                  RtError *err);
+/* Reads and encodes every row of paths; NULL and *err on error. */
+RtData *rt_data_load(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                     RtError *err);
+void rt_data_free(RtData *d);
+/* Total rows skipped; prints "what: skipped N bad rows: ..." when N > 0. */
+uint64_t rt_data_report_bad(const RtData *d, const char *what, FILE *out);
+
+typedef struct RtBatch {
+  const DmcModel *m;
+  int max, n;
+  void **buf;            /* [ninputs] [max * size] of int32 or float */
+} RtBatch;
+
+RtBatch *rt_batch_new(const DmcModel *m, int max);
+void rt_batch_free(RtBatch *b);
+/* Copies rows[0..n) of d into b (n <= b->max) and samples negatives from rng. */
+void rt_batch_fill(RtBatch *b, const RtEncoder *e, const RtData *d, const int64_t *rows, int n,
+                   RtRng *rng);
+
+/* A random permutation of 0..n-1 into perm (Fisher-Yates). */
+void rt_shuffle(int64_t *perm, int64_t n, RtRng *rng);
+
+#endif

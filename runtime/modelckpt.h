@@ -1,0 +1,34 @@
+/* modelckpt.h -- a trained model as a safetensors checkpoint.
+ *
+ * Saved: every parameter as an F32 tensor named DmcParam.name with its
+ * shape (lagged copies included); metadata dmc.model (name), dmc.signature
+ * (16 hex digits), dmc.abi, dmc.epoch, dmc.metric and dmc.metric_value
+ * (the validation result that chose this epoch, if any; also dmc.valid_auc
+ * when that is an AUC), and the encoder's
+ * vocabularies, statistics and hash seed (encoder.h). Optimizer state is
+ * not saved: a reloaded model evaluates and predicts, it does not resume.
+ *
+ * Loading verifies the file (checkpoint.h), then that it was written for
+ * this model: on a different name or signature the error lists the first
+ * parameters whose shapes differ or that are missing, and gives a HINT.
+ */
+#ifndef RT_MODELCKPT_H
+#define RT_MODELCKPT_H
+
+#include "dmc_abi.h"
+#include "encoder.h"
+#include "rterr.h"
+
+typedef struct RtCkptInfo {
+  int epoch;              /* -1 if unknown */
+  char metric[32];        /* "auc", "loss" or "" */
+  double metric_value;
+} RtCkptInfo;
+
+int rt_model_save(const DmcModel *m, const float *w, const RtEncoder *e, const RtCkptInfo *info,
+                  const char *path, RtError *err);
+/* Fills w and the encoder from path; info may be NULL. */
+int rt_model_load(const DmcModel *m, float *w, RtEncoder *e, RtCkptInfo *info, const char *path,
+                  RtError *err);
+
+#endif

@@ -1,0 +1,254 @@
+/* optim.c -- the update rules and the lazy sparse row updates (see optim.h).
+ *
+ * Sparse step, per table: walk every (example, lookup) of every sparse
+ * gradient of the table; slot[row] maps a row to its place in touched/acc
+ * (so duplicates are summed with no search and no hashing); then update
+ * each touched row once and reset its slot. O(lookups * dim) per step.
+ */
+#include "optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+int rt_opt_parse(const DmcRecord *r, double lr_override, const char *what, RtOptCfg *c,
+                 RtError *err) {
+  static const char *const k_sgd[] = {"lr", "momentum", NULL};
+  static const char *const k_adagrad[] = {"lr", "eps", "initial", NULL};
+  static const char *const k_adam[] = {"lr", "beta1", "beta2", "eps", NULL};
+  static const char *const k_ftrl[] = {"alpha", "lr", "beta", "l1", "l2", NULL};
+  const char *name = r->name ? r->name : "adam";
+  memset(c, 0, sizeof *c);
+  if (!strcmp(name, "sgd")) {
+    c->kind = RT_OPT_SGD;
+    c->lr = rt_rec_num(r, "lr", 0, 0.01);
+    c->momentum = rt_rec_num(r, "momentum", 1, 0.0);
+    if (rt_rec_check_keys(r, k_sgd, what, err)) return -1;
+  } else if (!strcmp(name, "adagrad")) {
+    c->kind = RT_OPT_ADAGRAD;
+    c->lr = rt_rec_num(r, "lr", 0, 0.01);
+    c->eps = rt_rec_num(r, "eps", 1, 1e-10);
+    c->initial = rt_rec_num(r, "initial", 2, 0.1);
+    if (rt_rec_check_keys(r, k_adagrad, what, err)) return -1;
+  } else if (!strcmp(name, "adam")) {
+    c->kind = RT_OPT_ADAM;
+    c->lr = rt_rec_num(r, "lr", 0, 0.001);
+    c->beta1 = rt_rec_num(r, "beta1", 1, 0.9);
+    c->beta2 = rt_rec_num(r, "beta2", 2, 0.999);
+    c->eps = rt_rec_num(r, "eps", 3, 1e-8);
+    if (rt_rec_check_keys(r, k_adam, what, err)) return -1;
+  } else if (!strcmp(name, "ftrl")) {
+    c->kind = RT_OPT_FTRL;
+    c->lr = rt_rec_num(r, "alpha", 0, rt_rec_num(r, "lr", -1, 0.05));
+    c->beta = rt_rec_num(r, "beta", 1, 1.0);
+    c->l1 = rt_rec_num(r, "l1", 2, 0.0);
+    c->l2 = rt_rec_num(r, "l2", 3, 0.0);
+    if (rt_rec_check_keys(r, k_ftrl, what, err)) return -1;
+  } else {
+    return rt_error(err, "%s: unknown optimizer '%s' (sgd, adagrad, adam, ftrl)", what, name);
+  }
+  if (lr_override > 0) c->lr = lr_override;
+  if (!(c->lr > 0) || c->beta1 < 0 || c->beta1 >= 1 || c->beta2 < 0 || c->beta2 >= 1 ||
+      c->eps < 0 || c->momentum < 0 || c->initial < 0 || c->l1 < 0 || c->l2 < 0 || c->beta < 0)
+    return rt_error(err, "%s: %s() has an option out of range (lr > 0, betas in [0, 1), the rest >= 0)",
+                    what, name);
+  return 0;
+}
+
+int rt_opt_nstate(const RtOptCfg *c) {
+  switch (c->kind) {
+  case RT_OPT_SGD: return c->momentum > 0;
+  case RT_OPT_ADAGRAD: return 1;
+  case RT_OPT_ADAM:
+  case RT_OPT_FTRL: return 2;
+  }
+  return 0;
+}
+
+float rt_opt_state_init(const RtOptCfg *c) { return c->kind == RT_OPT_ADAGRAD ? (float)c->initial : 0.0f; }
+
+void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float *s1, int64_t n,
+                   int64_t t, float l2) {
+  float lr = (float)c->lr;
+  switch (c->kind) {
+  case RT_OPT_SGD:
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i] + l2 * w[i];
+      if (s0) gi = s0[i] = (float)c->momentum * s0[i] + gi;
+      w[i] -= lr * gi;
+    }
+    break;
+  case RT_OPT_ADAGRAD:
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i] + l2 * w[i];
+      s0[i] += gi * gi;
+      w[i] -= lr * gi / (sqrtf(s0[i]) + (float)c->eps);
+    }
+    break;
+  case RT_OPT_ADAM: {
+    float b1 = (float)c->beta1, b2 = (float)c->beta2;
+    float bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
+    float step = lr / bc1, rb2 = 1.0f / bc2, eps = (float)c->eps;
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i] + l2 * w[i];
+      s0[i] = b1 * s0[i] + (1 - b1) * gi;
+      s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
+      w[i] -= step * s0[i] / (sqrtf(s1[i] * rb2) + eps);
+    }
+    break;
+  }
+  case RT_OPT_FTRL: {
+    float ra = 1.0f / lr, beta = (float)c->beta, l1 = (float)c->l1, fl2 = (float)c->l2;
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i] + l2 * w[i];
+      float nn = s1[i] + gi * gi, sigma = (sqrtf(nn) - sqrtf(s1[i])) * ra;
+      float z = s0[i] += gi - sigma * w[i];
+      s1[i] = nn;
+      w[i] = fabsf(z) <= l1 ? 0.0f : -(z - copysignf(l1, z)) / ((beta + sqrtf(nn)) * ra + fl2);
+    }
+    break;
+  }
+  }
+}
+
+/* The record that configures parameter p, and whether --lr applies to it. */
+static const DmcRecord *choose(const DmcModel *m, const DmcParam *p, int *model_level) {
+  *model_level = 0;
+  if (p->optimizer.name) return &p->optimizer;
+  *model_level = 1;
+  if (p->is_table && m->sparse_optimizer.name) return &m->sparse_optimizer;
+  return &m->optimizer;
+}
+
+RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtError *err) {
+  RtOptim *o = calloc(1, sizeof *o);
+  size_t np = (size_t)m->nparams + 1;
+  if (!o || !(o->cfg = calloc(np, sizeof *o->cfg)) || !(o->soff = calloc(np, sizeof *o->soff)) ||
+      !(o->roff = calloc(np, sizeof *o->roff)))
+    goto oom;
+  o->m = m;
+  int64_t nstate = 0, nrows = 0, max_touched = 0, max_dim = 1;
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    char what[200];
+    int model_level;
+    snprintf(what, sizeof what, "optimizer of %s %s", p->is_table ? "table" : "param", p->name);
+    const DmcRecord *r = choose(m, p, &model_level);
+    if (rt_opt_parse(r, model_level ? lr_override : 0, what, &o->cfg[i], err)) goto fail;
+    o->soff[i] = nstate;
+    o->roff[i] = -1;
+    if (p->lag_of >= 0) continue;
+    nstate += (int64_t)rt_opt_nstate(&o->cfg[i]) * p->size;
+    if (!p->is_table) continue;
+    o->roff[i] = nrows;
+    nrows += p->shape[0];
+    int64_t lookups = 0;
+    for (int s = 0; s < m->nsparse; s++)
+      if (m->sparse[s].param == i) lookups += (int64_t)max_batch * m->sparse[s].ids_per_example;
+    if (lookups > p->shape[0]) lookups = p->shape[0];
+    if (lookups > max_touched) max_touched = lookups;
+    if (p->shape[1] > max_dim) max_dim = p->shape[1];
+  }
+  if (!(o->state = malloc((size_t)(nstate ? nstate : 1) * sizeof *o->state)) ||
+      !(o->rowstep = calloc((size_t)(nrows ? nrows : 1), sizeof *o->rowstep)) ||
+      !(o->slot = malloc((size_t)(nrows ? nrows : 1) * sizeof *o->slot)) ||
+      !(o->touched = malloc((size_t)(max_touched ? max_touched : 1) * sizeof *o->touched)) ||
+      !(o->acc = malloc((size_t)(max_touched ? max_touched : 1) * (size_t)max_dim * sizeof *o->acc)))
+    goto oom;
+  for (int64_t i = 0; i < nrows; i++) o->slot[i] = -1;
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    if (p->lag_of >= 0) continue;
+    float v = rt_opt_state_init(&o->cfg[i]);
+    int64_t n = (int64_t)rt_opt_nstate(&o->cfg[i]) * p->size;
+    for (int64_t k = 0; k < n; k++) o->state[o->soff[i] + k] = v;
+  }
+  return o;
+oom:
+  rt_error(err, "out of memory for the optimizer state");
+fail:
+  rt_optim_free(o);
+  return NULL;
+}
+
+void rt_optim_free(RtOptim *o) {
+  if (!o) return;
+  free(o->cfg);
+  free(o->soff);
+  free(o->roff);
+  free(o->state);
+  free(o->rowstep);
+  free(o->slot);
+  free(o->touched);
+  free(o->acc);
+  free(o);
+}
+
+/* Parameter i's state slots from element at. */
+static void state_slots(RtOptim *o, int i, int64_t at, float **s0, float **s1) {
+  int ns = rt_opt_nstate(&o->cfg[i]);
+  int64_t size = o->m->params[i].size;
+  *s0 = ns >= 1 ? o->state + o->soff[i] + at : NULL;
+  *s1 = ns >= 2 ? o->state + o->soff[i] + size + at : NULL;
+}
+
+static void sparse_step(RtOptim *o, int pi, float *w, const float *workspace,
+                        const void *const *inputs, int batch) {
+  const DmcModel *m = o->m;
+  const DmcParam *p = &m->params[pi];
+  int64_t rows = p->shape[0], dim = p->shape[1], nt = 0;
+  int32_t *slot = o->slot + o->roff[pi];
+  for (int s = 0; s < m->nsparse; s++) {
+    const DmcSparseGrad *sg = &m->sparse[s];
+    if (sg->param != pi) continue;
+    const int32_t *ids = inputs[sg->ids_input];
+    const float *g = workspace + sg->grad_fixed + sg->grad_per_row * batch;
+    int64_t n = (int64_t)batch * sg->ids_per_example;
+    for (int64_t j = 0; j < n; j++) {
+      int32_t id = ids[j];
+      if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
+      if (slot[id] < 0) {
+        slot[id] = (int32_t)nt;
+        o->touched[nt] = id;
+        memcpy(o->acc + nt * dim, g + j * dim, (size_t)dim * sizeof *g);
+        nt++;
+      } else {
+        float *a = o->acc + (int64_t)slot[id] * dim;
+        for (int64_t k = 0; k < dim; k++) a[k] += g[j * dim + k];
+      }
+    }
+  }
+  float l2 = (float)m->l2;
+  for (int64_t t = 0; t < nt; t++) {
+    int64_t row = o->touched[t];
+    const float *a = o->acc + t * dim;
+    slot[row] = -1;
+    int64_t k = 0;
+    while (k < dim && a[k] == 0.0f) k++;
+    if (k == dim) continue;
+    uint32_t *count = &o->rowstep[o->roff[pi] + row];
+    float *s0, *s1;
+    state_slots(o, pi, row * dim, &s0, &s1);
+    rt_opt_update(&o->cfg[pi], w + p->offset + row * dim, a, s0, s1, dim, (int64_t)++*count, l2);
+  }
+}
+
+void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
+                   const void *const *inputs, int batch) {
+  const DmcModel *m = o->m;
+  o->step++;
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    if (p->lag_of >= 0) continue;
+    if (p->is_table) {
+      sparse_step(o, i, w, workspace, inputs, batch);
+      continue;
+    }
+    float *s0, *s1;
+    state_slots(o, i, 0, &s0, &s1);
+    rt_opt_update(&o->cfg[i], w + p->offset, g + p->offset, s0, s1, p->size, o->step, (float)m->l2);
+  }
+}

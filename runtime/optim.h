@@ -1,0 +1,73 @@
+/* optim.h -- optimizers: dense updates from the gradient block, sparse row
+ * updates of embedding tables from the descriptor's sparse gradients.
+ *
+ * Per step t (1, 2, ...), for a gradient g (plus l2 * w, the descriptor's
+ * l2, on dense weights and on touched table rows):
+ *   sgd(lr=0.01, momentum=0)        b = momentum*b + g; w -= lr*b
+ *   adagrad(lr=0.01, initial=0.1, eps=1e-10)   G += g^2; w -= lr*g/(sqrt(G)+eps)
+ *   adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8)
+ *       m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ *       w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
+ *   ftrl(alpha=0.05, beta=1, l1=0, l2=0)   (McMahan et al. 2013; lr= is alpha)
+ *       s = (sqrt(n+g^2) - sqrt(n))/alpha; z += g - s*w; n += g^2;
+ *       w = |z| <= l1 ? 0 : -(z - sign(z)*l1) / ((beta + sqrt(n))/alpha + l2)
+ * Tables are updated lazily: only rows looked up in the batch, their
+ * gradients first summed over every lookup of the row in the batch (all
+ * features that share the table); a row whose summed gradient is all zero
+ * (padding under a mask) is left alone; Adam's t is the row's own count of
+ * updates. Lagged parameters are never trained.
+ *
+ * Which optimizer: DmcParam.optimizer if named, else the model's `sparse`
+ * (tables) or `optimizer` (the rest); a table falls back to `optimizer`
+ * and everything to adam(lr=0.001). --lr replaces lr (ftrl: alpha) of the
+ * model-level two, not per-parameter overrides. State is one block.
+ */
+#ifndef RT_OPTIM_H
+#define RT_OPTIM_H
+
+#include <stdint.h>
+
+#include "dmc_abi.h"
+#include "rterr.h"
+
+typedef enum { RT_OPT_SGD, RT_OPT_ADAGRAD, RT_OPT_ADAM, RT_OPT_FTRL } RtOptKind;
+
+typedef struct RtOptCfg {
+  RtOptKind kind;
+  double lr, beta1, beta2, eps, momentum, initial, beta, l1, l2;  /* ftrl: lr is alpha */
+} RtOptCfg;
+
+/* Reads an optimizer record (name NULL: adam defaults); lr_override > 0
+ * replaces lr. -1 and *err on an unknown name or key. */
+int rt_opt_parse(const DmcRecord *r, double lr_override, const char *what, RtOptCfg *out,
+                 RtError *err);
+/* State floats per parameter element. */
+int rt_opt_nstate(const RtOptCfg *c);
+/* The state's initial value (adagrad: initial, else 0). */
+float rt_opt_state_init(const RtOptCfg *c);
+/* One step over n elements: w, g, and the state slots s0, s1 (n each).
+ * t >= 1 is the step (Adam bias correction); l2 adds l2*w to g. */
+void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float *s1, int64_t n,
+                   int64_t t, float l2);
+
+typedef struct RtOptim {
+  const DmcModel *m;
+  RtOptCfg *cfg;        /* [nparams] */
+  float *state;         /* every parameter's state, one block */
+  int64_t *soff;        /* [nparams] offset of its slot 0 (slot 1 follows, size floats on) */
+  uint32_t *rowstep;    /* per table row update counts, one block */
+  int64_t *roff;        /* [nparams] offset into rowstep, -1 for non-tables */
+  int32_t *slot;        /* per table row: index into touched while a step runs, else -1 */
+  int64_t *touched;     /* rows touched in this step, [max_touched] */
+  float *acc;           /* their summed gradients, [max_touched * max_dim] */
+  int64_t step;         /* steps taken */
+} RtOptim;
+
+RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtError *err);
+void rt_optim_free(RtOptim *o);
+/* One training step after backward: dense parameters from g, tables from
+ * the sparse gradients in workspace with the ids of the batch's inputs. */
+void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
+                   const void *const *inputs, int batch);
+
+#endif

@@ -1,0 +1,32 @@
+/* params.h -- the parameter block: initialisers, lagged copies, checks.
+ *
+ * All parameters live in one float block of m->params_size (DmcParam.offset
+ * in floats); gradients use a second block of the same layout. Initialisers
+ * (DmcParam.init): zeros(), ones(), const(value), normal(std, mean),
+ * uniform(a) = U(-a, a), xavier() (Glorot uniform, fan_in and fan_out the
+ * last two dims; a rank-1 shape uses its size for both), and
+ * checkpoint(file, tensor), which copies a tensor of the same shape from
+ * another safetensors file. Without an initialiser a table gets
+ * normal(0.01), a matrix xavier(), a vector or scalar zeros() (Glorot on a
+ * bias would be noise). Each parameter draws from its own generator seeded
+ * by (seed, name), so adding a parameter leaves the others unchanged.
+ * Lagged copies (lag_of >= 0) start equal to their source.
+ */
+#ifndef RT_PARAMS_H
+#define RT_PARAMS_H
+
+#include <stdint.h>
+
+#include "dmc_abi.h"
+#include "rterr.h"
+
+int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err);
+/* Copies every lagged parameter from its source where step % lag_every == 0. */
+void rt_params_lag(const DmcModel *m, float *w, int64_t step);
+/* Zeroes the gradients of the dense parameters (tables have none in g). */
+void rt_grads_zero(const DmcModel *m, float *g);
+/* The first parameter holding a NaN or infinity: its index (and element),
+ * or -1 if all are finite. */
+int rt_params_nonfinite(const DmcModel *m, const float *w, int64_t *elem);
+
+#endif

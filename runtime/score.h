@@ -1,0 +1,41 @@
+/* score.h -- inference over a data set: forward passes in batches, on one
+ * or several threads, and the evaluation metrics of the result.
+ *
+ * A scorer owns per thread a batch, a workspace and a loss buffer, sized
+ * once for max_batch rows. rt_scorer_run runs the forward pass (training 0)
+ * over every row of a data set in file order; thread t takes batches t,
+ * t + T, ..., so the scores do not depend on the number of threads
+ * (negatives are drawn from a generator seeded per batch). The parameters
+ * are only read, so threads share them. Scores are output 0, all of its
+ * elements per row.
+ *
+ * Metrics (rt_eval_metrics): the mean loss always; with a label, AUC and
+ * GAUC (when the data has a group column) if every label is 0 or 1, and
+ * logloss if moreover every score is in [0, 1]; RMSE otherwise. The score
+ * compared with the label is element 0 of output 0.
+ */
+#ifndef RT_SCORE_H
+#define RT_SCORE_H
+
+#include "dataset.h"
+
+typedef struct RtScorer RtScorer;
+
+RtScorer *rt_scorer_new(const DmcModel *m, const RtEncoder *e, int max_batch, int nthreads,
+                        RtError *err);
+void rt_scorer_free(RtScorer *s);
+/* scores: [d->n * outputs[0].size]; *loss_sum: the sum of the per-example losses. */
+int rt_scorer_run(RtScorer *s, const RtData *d, const float *params, uint64_t seed, float *scores,
+                  double *loss_sum, RtError *err);
+
+typedef struct RtEvalResult {
+  int64_t rows;
+  double loss;             /* mean per-example loss */
+  int has_label, binary, has_logloss, has_gauc;
+  double auc, logloss, gauc, rmse;
+} RtEvalResult;
+
+void rt_eval_metrics(const DmcModel *m, const RtEncoder *e, const RtData *d, const float *scores,
+                     double loss_sum, RtEvalResult *r);
+
+#endif

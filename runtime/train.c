@@ -1,0 +1,269 @@
+/* train.c -- `PROG train`: the training loop.
+ *
+ * Pass 1 over the training files builds vocabularies and statistics; pass 2
+ * encodes them (and --valid) into memory. Each epoch visits the rows in a
+ * fresh permutation drawn from the seed; a step is fill batch, forward,
+ * check the loss is finite, zero the dense gradients, backward, optimizer
+ * step, refresh lagged copies. Nothing is allocated inside the loop.
+ * After each epoch the validation set is scored; the epoch with the best
+ * validation AUC (or the lowest validation loss when the label is not 0/1
+ * or there is none) is written to the checkpoint, and training stops after
+ * --patience epochs without improvement. Without --valid, every epoch is
+ * written. Training runs on one thread (--threads parallelises scoring
+ * the validation set): the forward pass may update running statistics.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "dataset.h"
+#include "model.h"
+#include "modelckpt.h"
+#include "optim.h"
+#include "params.h"
+#include "progress.h"
+#include "score.h"
+
+typedef struct Trainer {
+  const DmcModel *m;
+  const RtOpts *o;
+  RtEncoder *enc;
+  RtData *train, *valid;
+  float *w, *g, *ws, *loss, *scores;
+  int64_t *perm;
+  RtBatch *batch;
+  RtOptim *opt;
+  RtScorer *scorer;
+  json_t *epochs;           /* per-epoch results for --json */
+  FILE *log;                /* epoch lines: stdout, or stderr with --json */
+} Trainer;
+
+static void trainer_free(Trainer *t) {
+  rt_enc_free(t->enc);
+  rt_data_free(t->train);
+  rt_data_free(t->valid);
+  free(t->w);
+  free(t->g);
+  free(t->ws);
+  free(t->loss);
+  free(t->scores);
+  free(t->perm);
+  rt_batch_free(t->batch);
+  rt_optim_free(t->opt);
+  rt_scorer_free(t->scorer);
+  json_decref(t->epochs);
+}
+
+static int fail(Trainer *t, const RtError *err) {
+  fprintf(stderr, "%s: error: %s\n", t->o->prog, err->msg);
+  trainer_free(t);
+  return 1;
+}
+
+static int load_data(Trainer *t, RtError *err) {
+  const RtOpts *o = t->o;
+  RtLoadOpts lo = {o->skip_bad, 0, o->group};
+  if (rt_data_count(t->enc, o->files, o->nfiles, &lo, err)) return -1;
+  if (!o->quiet) rt_enc_report_vocab(t->enc, stderr);
+  rt_enc_reset_counts(t->enc);
+  if (!(t->train = rt_data_load(t->enc, o->files, o->nfiles, &lo, err))) return -1;
+  rt_enc_report_oov(t->enc, o->files[0], stderr);
+  rt_data_report_bad(t->train, o->files[0], stderr);
+  if (!t->train->n)
+    return rt_error(err, "%s: no rows to train on%s", o->files[0],
+                    o->skip_bad ? " (every row was skipped)" : "");
+  if (o->valid) {
+    rt_enc_reset_counts(t->enc);
+    if (!(t->valid = rt_data_load(t->enc, &o->valid, 1, &lo, err))) return -1;
+    rt_enc_report_oov(t->enc, o->valid, stderr);
+    rt_data_report_bad(t->valid, o->valid, stderr);
+  }
+  return 0;
+}
+
+static int setup(Trainer *t, int batch, uint64_t seed, RtError *err) {
+  const DmcModel *m = t->m;
+  size_t np = (size_t)(m->params_size ? m->params_size : 1);
+  size_t ws = (size_t)m->workspace_floats(batch);
+  t->w = calloc(np, sizeof *t->w);
+  t->g = calloc(np, sizeof *t->g);
+  t->ws = calloc(ws ? ws : 1, sizeof *t->ws);
+  t->loss = calloc((size_t)batch, sizeof *t->loss);
+  t->perm = malloc((size_t)t->train->n * sizeof *t->perm);
+  t->batch = rt_batch_new(m, batch);
+  if (!t->w || !t->g || !t->ws || !t->loss || !t->perm || !t->batch)
+    return rt_error(err, "out of memory (%zu parameters, %zu workspace floats)", np, ws);
+  if (rt_params_init(m, t->w, seed, err)) return -1;
+  if (!(t->opt = rt_optim_new(m, t->o->lr, batch, err))) return -1;
+  if (t->valid) {
+    size_t ns = (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[0].size;
+    if (!(t->scorer = rt_scorer_new(m, t->enc, batch, t->o->threads, err))) return -1;
+    if (!(t->scores = malloc(ns * sizeof *t->scores))) return rt_error(err, "out of memory");
+  }
+  return 0;
+}
+
+/* The NaN/Inf report: the step, the first non-finite parameter. loss NAN
+ * with after_update: the step's update itself went non-finite. */
+static int diverged(Trainer *t, int64_t step, int epoch, double loss, int after_update,
+                    RtError *err) {
+  int64_t el;
+  int p = rt_params_nonfinite(t->m, t->w, &el);
+  char where[300], what[64];
+  if (p >= 0)
+    snprintf(where, sizeof where, "parameter '%s' holds a non-finite value (element %lld)",
+             t->m->params[p].name, (long long)el);
+  else
+    snprintf(where, sizeof where, "every parameter is finite: this batch overflowed");
+  if (after_update) snprintf(what, sizeof what, "the update went non-finite");
+  else snprintf(what, sizeof what, "the loss is %g", loss);
+  return rt_error(err, "step %lld (epoch %d): %s; %s\nHINT: lower the learning rate "
+                  "(--lr), or look for extreme values in the data (normalize, log)",
+                  (long long)step, epoch, what, where);
+}
+
+/* One pass over the training rows: the mean loss, or NAN and *err. */
+static double run_epoch(Trainer *t, int epoch, int nepochs, int batch, uint64_t seed, RtRng *rng,
+                        RtError *err) {
+  const DmcModel *m = t->m;
+  int64_t n = t->train->n;
+  double total = 0;
+  char label[64];
+  RtProgress pr;
+  snprintf(label, sizeof label, "epoch %d/%d", epoch, nepochs);
+  rt_progress_start(&pr, label, n, !t->o->quiet);
+  rt_shuffle(t->perm, n, rng);
+  for (int64_t start = 0; start < n; start += batch) {
+    int b = (int)(n - start < batch ? n - start : batch);
+    rt_batch_fill(t->batch, t->enc, t->train, t->perm + start, b, rng);
+    DmcCtx ctx = {.batch = b, .training = 1, .seed = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t->opt->step,
+                  .inputs = (const void *const *)t->batch->buf, .params = t->w, .grads = t->g,
+                  .workspace = t->ws, .loss = t->loss};
+    m->forward(&ctx);
+    double sum = 0;
+    for (int j = 0; j < b; j++) sum += t->loss[j];
+    if (!isfinite(sum)) {
+      rt_progress_end(&pr);
+      diverged(t, t->opt->step + 1, epoch, sum, 0, err);
+      return NAN;
+    }
+    total += sum;
+    rt_grads_zero(m, t->g);
+    m->backward(&ctx);
+    rt_optim_step(t->opt, t->w, t->g, t->ws, ctx.inputs, b);
+    rt_params_lag(m, t->w, t->opt->step);
+    rt_progress_update(&pr, start + b, total / (double)(start + b));
+  }
+  rt_progress_end(&pr);
+  int64_t el; /* the last step's update is not seen by a forward pass: check it once */
+  if (rt_params_nonfinite(m, t->w, &el) >= 0) {
+    diverged(t, t->opt->step, epoch, NAN, 1, err);
+    return NAN;
+  }
+  return total / (double)n;
+}
+
+static void print_metrics(FILE *f, const RtEvalResult *r) {
+  if (r->has_label && r->binary) {
+    fprintf(f, "  valid auc %.4f", r->auc);
+    if (r->has_logloss) fprintf(f, " logloss %.4f", r->logloss);
+    if (r->has_gauc) fprintf(f, " gauc %.4f", r->gauc);
+    if (r->has_logloss) return;
+  } else if (r->has_label) {
+    fprintf(f, "  valid rmse %.4f", r->rmse);
+  } else {
+    fprintf(f, "  valid");
+  }
+  fprintf(f, " loss %.4f", r->loss);
+}
+
+static json_t *epoch_json(int epoch, double loss, double rate, double secs, const RtEvalResult *r) {
+  json_t *j = json_pack("{s:i, s:o, s:o, s:o}", "epoch", epoch, "train_loss", rt_json_num(loss),
+                        "samples_per_s", rt_json_num(rate), "seconds", rt_json_num(secs));
+  if (r) {
+    json_object_set_new(j, "valid_loss", rt_json_num(r->loss));
+    if (r->has_label && r->binary) {
+      json_object_set_new(j, "valid_auc", rt_json_num(r->auc));
+      if (r->has_logloss) json_object_set_new(j, "valid_logloss", rt_json_num(r->logloss));
+      if (r->has_gauc) json_object_set_new(j, "valid_gauc", rt_json_num(r->gauc));
+    } else if (r->has_label) {
+      json_object_set_new(j, "valid_rmse", rt_json_num(r->rmse));
+    }
+  }
+  return j;
+}
+
+int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
+  Trainer t = {.m = m, .o = o, .log = o->json ? stderr : stdout};
+  RtError err = {""};
+  int nepochs = o->epochs > 0 ? o->epochs : m->epochs > 0 ? m->epochs : 1;
+  int batch = o->batch > 0 ? o->batch : m->batch > 0 ? m->batch : 256;
+  uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
+  if (!(t.enc = rt_enc_new(m))) return fprintf(stderr, "%s: error: out of memory\n", o->prog), 1;
+  if (load_data(&t, &err) || setup(&t, batch, seed, &err)) return fail(&t, &err);
+  t.epochs = json_array();
+
+  RtRng rng;
+  rt_rng_seed(&rng, seed);
+  int best_epoch = -1, bad_epochs = 0, stopped = 0;
+  double best = NAN;
+  const char *metric = "";
+  for (int epoch = 1; epoch <= nepochs; epoch++) {
+    double t0 = rt_now();
+    double loss = run_epoch(&t, epoch, nepochs, batch, seed, &rng, &err);
+    if (isnan(loss)) return fail(&t, &err);
+    double secs = rt_now() - t0, rate = (double)t.train->n / (secs > 0 ? secs : 1e-9);
+    RtEvalResult r;
+    double value = NAN;
+    int better = 1;
+    if (t.valid) {
+      double lsum;
+      if (rt_scorer_run(t.scorer, t.valid, t.w, seed, t.scores, &lsum, &err)) return fail(&t, &err);
+      rt_eval_metrics(m, t.enc, t.valid, t.scores, lsum, &r);
+      int use_auc = r.has_label && r.binary;
+      metric = use_auc ? "auc" : "loss";
+      value = use_auc ? r.auc : r.loss;
+      better = best_epoch < 0 || (isfinite(value) && (!isfinite(best) || (use_auc ? value > best : value < best)));
+    }
+    fprintf(t.log, "epoch %d/%d  train loss %.4f", epoch, nepochs, loss);
+    if (t.valid) print_metrics(t.log, &r);
+    fprintf(t.log, "  %.0f rows/s  %.2fs%s\n", rate, secs, better && t.valid ? "  *" : "");
+    fflush(t.log);
+    json_array_append_new(t.epochs, epoch_json(epoch, loss, rate, secs, t.valid ? &r : NULL));
+    if (better) {
+      RtCkptInfo info = {epoch, "", value};
+      snprintf(info.metric, sizeof info.metric, "%s", metric);
+      if (rt_model_save(m, t.w, t.enc, &info, o->checkpoint, &err)) return fail(&t, &err);
+      best_epoch = epoch;
+      best = value;
+      bad_epochs = 0;
+    } else if (o->patience > 0 && ++bad_epochs >= o->patience && epoch < nepochs) {
+      fprintf(t.log, "early stop: no better validation %s for %d epochs\n", metric, o->patience);
+      stopped = 1;
+      break;
+    }
+  }
+  fprintf(t.log, "saved %s: epoch %d", o->checkpoint, best_epoch);
+  if (t.valid) fprintf(t.log, ", valid %s %.4f", metric, best);
+  fprintf(t.log, "\n");
+  if (o->json) {
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:O, s:i, s:b}", "model", m->name, "checkpoint",
+                          o->checkpoint, "rows", (json_int_t)t.train->n, "valid_rows",
+                          (json_int_t)(t.valid ? t.valid->n : 0), "epochs", t.epochs,
+                          "best_epoch", best_epoch, "stopped_early", stopped);
+    if (t.valid) {
+      json_object_set_new(j, "metric", json_string(metric));
+      json_object_set_new(j, "best", rt_json_num(best));
+    }
+    json_object_set_new(j, "skipped_rows", json_integer((json_int_t)rt_data_report_bad(t.train, "", NULL)));
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(j);
+  }
+  trainer_free(&t);
+  return 0;
+}

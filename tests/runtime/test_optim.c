@@ -1,0 +1,305 @@
+/* test_optim.c -- optimizers against steps computed by hand (Adam, Adagrad,
+ * FTRL, SGD with momentum, l2), the lazy sparse row update (duplicates
+ * summed across lookups, masked rows left alone, per-row Adam steps),
+ * choosing and overriding optimizers, initialisers, lagged copies and the
+ * non-finite scan. Expected values come from the formulas in optim.h,
+ * evaluated in double precision (python) and written here.
+ */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "optim.h"
+#include "params.h"
+#include "test.h"
+
+#define NEAR(a, b, tol) CU_ASSERT(fabs((double)(a) - (double)(b)) < (tol))
+
+static DmcRecord rec(const char *name, int n, const char *const *keys, const double *values) {
+  DmcRecord r = {name, n, keys, values, NULL};
+  return r;
+}
+
+static void test_adam_by_hand(void) {
+  static const char *const k[] = {"lr"};
+  static const double v[] = {0.1};
+  DmcRecord r = rec("adam", 1, k, v);
+  RtOptCfg c;
+  RtError err;
+  CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &c, &err) == 0);
+  CU_ASSERT_EQUAL(c.kind, RT_OPT_ADAM);
+  CU_ASSERT_EQUAL(rt_opt_nstate(&c), 2);
+  float w = 1, m = 0, s = 0, g = 0.5f;
+  rt_opt_update(&c, &w, &g, &m, &s, 1, 1, 0);
+  NEAR(w, 0.900000002, 1e-6);
+  g = -1;
+  rt_opt_update(&c, &w, &g, &m, &s, 1, 2, 0);
+  NEAR(w, 0.9366103542405654, 1e-6);
+}
+
+static void test_adagrad_by_hand(void) {
+  static const char *const k[] = {"lr"};
+  static const double v[] = {0.1};
+  DmcRecord r = rec("adagrad", 1, k, v);
+  RtOptCfg c;
+  CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &c, NULL) == 0);
+  float w = 1, acc = rt_opt_state_init(&c), g = 0.5f;
+  NEAR(acc, 0.1, 1e-7); /* initial accumulator */
+  rt_opt_update(&c, &w, &g, &acc, NULL, 1, 1, 0);
+  NEAR(w, 0.9154845745414341, 1e-6);
+  g = -1;
+  rt_opt_update(&c, &w, &g, &acc, NULL, 1, 2, 0);
+  NEAR(w, 1.0015508711164136, 1e-6);
+}
+
+static void test_ftrl_by_hand(void) {
+  static const char *const k[] = {"alpha", "beta", "l1", "l2"};
+  static const double v[] = {0.1, 1.0, 0.01, 0.1};
+  DmcRecord r = rec("ftrl", 4, k, v);
+  RtOptCfg c;
+  CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &c, NULL) == 0);
+  float w = 0, z = 0, n = 0, g = 0.5f;
+  rt_opt_update(&c, &w, &g, &z, &n, 1, 1, 0);
+  NEAR(w, -0.03245033112582781, 1e-6);
+  NEAR(z, 0.5, 1e-6);
+  g = -0.2f;
+  rt_opt_update(&c, &w, &g, &z, &n, 1, 2, 0);
+  NEAR(w, -0.019534743691598272, 1e-6);
+  NEAR(z, 0.3124987255295303, 1e-6);
+  /* |z| <= l1: the weight is exactly 0 (sparsity) */
+  float w2 = 0, z2 = 0, n2 = 0, tiny = 0.005f;
+  rt_opt_update(&c, &w2, &tiny, &z2, &n2, 1, 1, 0);
+  CU_ASSERT_EQUAL(w2, 0.0f);
+}
+
+static void test_sgd_momentum_and_l2(void) {
+  static const char *const k[] = {"lr", "momentum"};
+  static const double v[] = {0.1, 0.9};
+  DmcRecord r = rec("sgd", 2, k, v);
+  RtOptCfg c;
+  CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &c, NULL) == 0);
+  float w = 1, b = 0, g = 1;
+  rt_opt_update(&c, &w, &g, &b, NULL, 1, 1, 0);
+  NEAR(w, 0.9, 1e-6);
+  rt_opt_update(&c, &w, &g, &b, NULL, 1, 2, 0);
+  NEAR(w, 0.71, 1e-6);
+  DmcRecord plain = rec("sgd", 1, k, v);
+  CU_ASSERT_FATAL(rt_opt_parse(&plain, 0, "t", &c, NULL) == 0);
+  CU_ASSERT_EQUAL(rt_opt_nstate(&c), 0);
+  float w2 = 2, zero = 0;
+  rt_opt_update(&c, &w2, &zero, NULL, NULL, 1, 1, 0.5f); /* l2: g = 0 + 0.5 * 2 */
+  NEAR(w2, 1.9, 1e-6);
+}
+
+static void test_parse_errors(void) {
+  static const char *const k[] = {"momentum"}, *const klr[] = {"lr"};
+  static const double v[] = {0.9}, neg[] = {-1};
+  RtOptCfg c;
+  RtError err;
+  DmcRecord r = rec("rmsprop", 0, NULL, NULL);
+  CU_ASSERT(rt_opt_parse(&r, 0, "optimizer of param w", &c, &err) == -1);
+  CU_ASSERT(contains(err.msg, "optimizer of param w: unknown optimizer 'rmsprop'"));
+  r = rec("adam", 1, k, v);
+  CU_ASSERT(rt_opt_parse(&r, 0, "opt", &c, &err) == -1);
+  CU_ASSERT(contains(err.msg, "adam() has no option 'momentum' (it takes: lr, beta1, beta2, eps)"));
+  r = rec("sgd", 1, klr, neg);
+  CU_ASSERT(rt_opt_parse(&r, 0, "opt", &c, &err) == -1);
+  /* no name: adam defaults; --lr replaces lr, for ftrl alpha */
+  r = rec(NULL, 0, NULL, NULL);
+  CU_ASSERT(rt_opt_parse(&r, 0.5, "opt", &c, &err) == 0);
+  CU_ASSERT(c.kind == RT_OPT_ADAM && c.lr == 0.5 && c.beta2 == 0.999);
+  r = rec("ftrl", 0, NULL, NULL);
+  CU_ASSERT(rt_opt_parse(&r, 0.2, "opt", &c, &err) == 0);
+  CU_ASSERT(c.lr == 0.2 && c.beta == 1.0);
+}
+
+/* ---- a small model for sparse and dense steps: table T[6,2], dense d[3] ---- */
+
+static const DmcInput s_inputs[] = {{"a", DMC_I32, 3}, {"b", DMC_I32, 1}};
+static const char *const s_klr[] = {"lr"};
+static const double s_lr1[] = {1.0}, s_lr01[] = {0.1};
+static const DmcParam s_params[] = {
+    {.name = "T", .rank = 2, .shape = {6, 2}, .size = 12, .offset = 0, .is_table = 1, .lag_of = -1},
+    {.name = "d", .rank = 1, .shape = {3}, .size = 3, .offset = 12, .lag_of = -1,
+     .optimizer = {"sgd", 1, s_klr, s_lr01, NULL}},
+    {.name = "T_lag", .rank = 2, .shape = {6, 2}, .size = 12, .offset = 15, .is_table = 1,
+     .lag_of = 0, .lag_every = 2},
+};
+/* lookups of a: [B,3,2] at 0; of b: [B,1,2] at 6B */
+static const DmcSparseGrad s_sparse[] = {{0, 0, 3, 2, 0, 0}, {0, 1, 1, 2, 0, 6}};
+static int64_t s_ws(int b) { return 8 * (int64_t)b; }
+static void s_nop(const DmcCtx *c) { (void)c; }
+
+static DmcModel small_model(const char *sparse_opt) {
+  DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "small", .delimiter = ',',
+                .ninputs = 2, .inputs = s_inputs, .nparams = 3, .params = s_params,
+                .params_size = 27, .nsparse = 2, .sparse = s_sparse,
+                .optimizer = {"adam", 1, s_klr, s_lr1, NULL},
+                .sparse_optimizer = {sparse_opt, 1, s_klr, s_lr1, NULL},
+                .batch = 2, .workspace_floats = s_ws, .forward = s_nop, .backward = s_nop};
+  return m;
+}
+
+static void test_sparse_rows(void) {
+  DmcModel m = small_model("sgd");
+  RtError err;
+  RtOptim *o = rt_optim_new(&m, 0, 2, &err);
+  CU_ASSERT_FATAL(o != NULL);
+  CU_ASSERT_EQUAL(o->cfg[0].kind, RT_OPT_SGD); /* the sparse optimizer */
+  CU_ASSERT_EQUAL(o->cfg[1].kind, RT_OPT_SGD); /* d's own override */
+  NEAR(o->cfg[1].lr, 0.1, 1e-12);
+  float w[27] = {0}, g[27] = {0}, ws[16] = {0};
+  int32_t a[6] = {2, 3, 2, 0, 4, 2}, b[2] = {3, 5};
+  const void *in[2] = {a, b};
+  for (int i = 0; i < 12; i++) ws[i] = (float)(i + 1);          /* a's row gradients */
+  ws[6] = ws[7] = 0;                                            /* id 0 is masked */
+  ws[12] = 100, ws[13] = 200, ws[14] = 300, ws[15] = 400;       /* b's */
+  g[12] = 1, g[13] = 2, g[14] = 3;                              /* d's dense gradient */
+  rt_optim_step(o, w, g, ws, in, 2);
+  /* row 2: lookups (0,0), (0,2), (1,2): grads (1,2) + (5,6) + (11,12) = (17, 20) */
+  NEAR(w[4], -17, 1e-5);
+  NEAR(w[5], -20, 1e-5);
+  /* row 3: (0,1) of a + (0,0) of b: (3,4) + (100,200) */
+  NEAR(w[6], -103, 1e-4);
+  NEAR(w[7], -204, 1e-4);
+  NEAR(w[8], -9, 1e-5); /* row 4: (9,10) */
+  NEAR(w[10], -300, 1e-4); /* row 5: b */
+  CU_ASSERT(w[0] == 0 && w[1] == 0 && w[2] == 0 && w[3] == 0); /* rows 0 (masked) and 1 */
+  NEAR(w[12], -0.1, 1e-6);
+  NEAR(w[14], -0.3, 1e-6);
+  CU_ASSERT(w[15] == 0); /* the lagged copy is never trained */
+  for (int r = 0; r < 6; r++) CU_ASSERT_EQUAL(o->slot[r], -1); /* slots reset */
+  rt_optim_free(o);
+}
+
+static void test_lazy_adam_rows(void) {
+  DmcModel m = small_model("adam");
+  RtOptim *o = rt_optim_new(&m, 0, 2, NULL);
+  CU_ASSERT_FATAL(o != NULL);
+  float w[27] = {0}, g[27] = {0}, ws[16] = {0};
+  int32_t a[6] = {2, 2, 2, 2, 2, 2}, b[2] = {3, 3};
+  const void *in[2] = {a, b};
+  for (int i = 0; i < 16; i++) ws[i] = 1;
+  rt_optim_step(o, w, g, ws, in, 2);
+  CU_ASSERT_EQUAL(o->rowstep[2], 1);
+  CU_ASSERT_EQUAL(o->rowstep[3], 1);
+  CU_ASSERT_EQUAL(o->rowstep[4], 0);
+  NEAR(w[4], -1.0, 1e-5); /* Adam's first step is lr * sign(g) */
+  a[0] = a[1] = a[2] = a[3] = a[4] = a[5] = 4;
+  rt_optim_step(o, w, g, ws, in, 2);
+  CU_ASSERT_EQUAL(o->rowstep[4], 1); /* row 4's first update, at global step 2 */
+  CU_ASSERT_EQUAL(o->rowstep[3], 2);
+  NEAR(w[8], -1.0, 1e-5);            /* bias-corrected as a first step */
+  rt_optim_free(o);
+}
+
+static void test_init(void) {
+  static const char *const kv[] = {"value"}, *const ks[] = {"std", "mean"}, *const ka[] = {"a"};
+  static const double v3[] = {3}, vn[] = {2, 5}, va[] = {0.5};
+  DmcParam ps[] = {
+      {.name = "z", .rank = 1, .shape = {4}, .size = 4, .offset = 0, .init = {"zeros", 0, 0, 0, 0}, .lag_of = -1},
+      {.name = "o", .rank = 1, .shape = {4}, .size = 4, .offset = 4, .init = {"ones", 0, 0, 0, 0}, .lag_of = -1},
+      {.name = "c", .rank = 1, .shape = {4}, .size = 4, .offset = 8, .init = {"const", 1, kv, v3, 0}, .lag_of = -1},
+      {.name = "n", .rank = 1, .shape = {20000}, .size = 20000, .offset = 12, .init = {"normal", 2, ks, vn, 0}, .lag_of = -1},
+      {.name = "u", .rank = 1, .shape = {1000}, .size = 1000, .offset = 20012, .init = {"uniform", 1, ka, va, 0}, .lag_of = -1},
+      {.name = "x", .rank = 2, .shape = {10, 20}, .size = 200, .offset = 21012, .lag_of = -1},
+      {.name = "t", .rank = 2, .shape = {100, 4}, .size = 400, .offset = 21212, .is_table = 1, .lag_of = -1},
+      {.name = "b", .rank = 1, .shape = {5}, .size = 5, .offset = 21612, .lag_of = -1},
+      {.name = "x_lag", .rank = 2, .shape = {10, 20}, .size = 200, .offset = 21617, .lag_of = 5, .lag_every = 3},
+  };
+  DmcModel m = {.nparams = 9, .params = ps, .params_size = 21817};
+  static float w[21817];
+  RtError err;
+  CU_ASSERT_FATAL(rt_params_init(&m, w, 42, &err) == 0);
+  CU_ASSERT(w[0] == 0 && w[3] == 0 && w[4] == 1 && w[7] == 1 && w[8] == 3 && w[11] == 3);
+  double s = 0, s2 = 0;
+  for (int i = 0; i < 20000; i++) s += w[12 + i], s2 += (double)w[12 + i] * w[12 + i];
+  double mean = s / 20000, sd = sqrt(s2 / 20000 - mean * mean);
+  NEAR(mean, 5, 0.05);
+  NEAR(sd, 2, 0.05);
+  int in_range = 1, spread = 0;
+  for (int i = 0; i < 1000; i++) in_range &= fabsf(w[20012 + i]) <= 0.5f, spread |= fabsf(w[20012 + i]) > 0.4f;
+  CU_ASSERT(in_range && spread);
+  float lim = sqrtf(6.0f / 30.0f);
+  in_range = 1;
+  for (int i = 0; i < 200; i++) in_range &= fabsf(w[21012 + i]) <= lim;
+  CU_ASSERT(in_range); /* xavier by default for a matrix */
+  s2 = 0;
+  for (int i = 0; i < 400; i++) s2 += (double)w[21212 + i] * w[21212 + i];
+  NEAR(sqrt(s2 / 400), 0.01, 0.003); /* normal(0.01) by default for a table */
+  CU_ASSERT(w[21612] == 0 && w[21616] == 0); /* zeros by default for a vector */
+  CU_ASSERT(memcmp(w + 21617, w + 21012, 200 * sizeof *w) == 0); /* lag starts as a copy */
+  /* the same seed gives the same weights; the streams are per name */
+  static float w2[21817];
+  CU_ASSERT(rt_params_init(&m, w2, 42, &err) == 0);
+  CU_ASSERT(memcmp(w, w2, sizeof w) == 0);
+  /* lagged copies refresh every 3 steps */
+  w[21012] = 77;
+  rt_params_lag(&m, w, 4);
+  CU_ASSERT(w[21617] != 77);
+  rt_params_lag(&m, w, 6);
+  CU_ASSERT(w[21617] == 77);
+  /* unknown names and options */
+  ps[0].init.name = "glorot";
+  CU_ASSERT(rt_params_init(&m, w, 1, &err) == -1);
+  CU_ASSERT(contains(err.msg, "param z: unknown initialiser 'glorot'"));
+  ps[0].init = (DmcRecord){"normal", 1, kv, v3, 0};
+  CU_ASSERT(rt_params_init(&m, w, 1, &err) == -1);
+  CU_ASSERT(contains(err.msg, "normal() has no option 'value'"));
+}
+
+static void test_init_from_checkpoint(void) {
+  float src[6] = {1, 2, 3, 4, 5, 6};
+  int64_t shape[2] = {2, 3};
+  RtError err;
+  RtCkptWriter *cw = rt_ckpt_writer_new();
+  CU_ASSERT(rt_ckpt_add(cw, "emb", src, 2, shape, &err) == 0);
+  const char *path = tmp_path("fm.ckpt");
+  CU_ASSERT_FATAL(rt_ckpt_write(cw, path, &err) == 0);
+  rt_ckpt_writer_free(cw);
+  static const char *const keys[] = {NULL, NULL};
+  static const double vals[] = {0, 0};
+  const char *strs[] = {path, "emb"};
+  DmcParam p = {.name = "v", .rank = 2, .shape = {2, 3}, .size = 6, .offset = 0,
+                .init = {"checkpoint", 2, keys, vals, strs}, .lag_of = -1};
+  DmcModel m = {.nparams = 1, .params = &p, .params_size = 6};
+  float w[6] = {0};
+  CU_ASSERT(rt_params_init(&m, w, 1, &err) == 0);
+  CU_ASSERT(memcmp(w, src, sizeof w) == 0);
+  p.shape[1] = 2, p.size = 4;
+  CU_ASSERT(rt_params_init(&m, w, 1, &err) == -1);
+  CU_ASSERT(contains(err.msg, "param v: init checkpoint("));
+  CU_ASSERT(contains(err.msg, "has shape [2,3], this program expects [2,2]"));
+  strs[1] = "missing";
+  p.shape[1] = 3, p.size = 6;
+  CU_ASSERT(rt_params_init(&m, w, 1, &err) == -1);
+  CU_ASSERT(contains(err.msg, "no tensor 'missing'"));
+}
+
+static void test_nonfinite_scan(void) {
+  DmcParam ps[] = {{.name = "a", .rank = 1, .shape = {3}, .size = 3, .offset = 0, .lag_of = -1},
+                   {.name = "b", .rank = 1, .shape = {3}, .size = 3, .offset = 3, .lag_of = -1}};
+  DmcModel m = {.nparams = 2, .params = ps, .params_size = 6};
+  float w[6] = {0};
+  int64_t el = -1;
+  CU_ASSERT_EQUAL(rt_params_nonfinite(&m, w, &el), -1);
+  w[4] = NAN;
+  w[5] = INFINITY;
+  CU_ASSERT_EQUAL(rt_params_nonfinite(&m, w, &el), 1);
+  CU_ASSERT_EQUAL(el, 1);
+}
+
+void add_optim_tests(void) {
+  CU_pSuite s = CU_add_suite("optim", NULL, NULL);
+  CU_add_test(s, "adam by hand", test_adam_by_hand);
+  CU_add_test(s, "adagrad by hand", test_adagrad_by_hand);
+  CU_add_test(s, "ftrl by hand", test_ftrl_by_hand);
+  CU_add_test(s, "sgd momentum and l2", test_sgd_momentum_and_l2);
+  CU_add_test(s, "optimizer records and errors", test_parse_errors);
+  CU_add_test(s, "sparse rows summed, masked rows kept", test_sparse_rows);
+  CU_add_test(s, "lazy adam counts steps per row", test_lazy_adam_rows);
+  CU_add_test(s, "initialisers and lagged copies", test_init);
+  CU_add_test(s, "init from another checkpoint", test_init_from_checkpoint);
+  CU_add_test(s, "non-finite parameter scan", test_nonfinite_scan);
+}
