@@ -411,6 +411,8 @@ static Value *bi_dense(Ctx *c, Args *a, const Builtin *b) {
   Value *x = arg_tensor(c, a, 0);
   int units;
   if (!x || !arg_int(c, a, 1, 1, &units) || !check_name_arg(c, a, 4)) return NULL;
+  Record *init = a->given[5] ? make_record(c, "initializer", a->v[5], a->loc[5]) : NULL;
+  if (a->given[5] && !init) return NULL;
   Shape xs = x->t->shape;
   if (xs.rank == 0) {
     sema_error(c, a->loc[0], "dense() needs a vector or more, got a scalar per example");
@@ -429,7 +431,7 @@ static Value *bi_dense(Ctx *c, Args *a, const Builtin *b) {
   c->prefix = layer_prefix(c, "dense", name_arg(a, "name"));
   Shape ws = {2, {xs.dim[xs.rank - 1], units}};
   static Record xavier = {"xavier", 0, {0}, {0}, {0}, {0}};
-  IrNode *w = get_param(c, arena_printf("%s/w", c->prefix), ws, &xavier, false, a->call->loc);
+  IrNode *w = get_param(c, arena_printf("%s/w", c->prefix), ws, init ? init : &xavier, false, a->call->loc);
   IrNode *y = NULL;
   if (w) {
     IrNode *in[2] = {x->t, w};
@@ -741,7 +743,7 @@ static Value *bi_record(Ctx *c, Args *a, const Builtin *b) {
 
 const Builtin builtins[] = {
     {"embed", "f,dim,init?,name?", bi_embed, OP_GATHER},
-    {"dense", "x,units,act?,bias?,name?", bi_dense, OP_MATMUL},
+    {"dense", "x,units,act?,bias?,name?,init?", bi_dense, OP_MATMUL},
     {"param", "shape,init?,name?", bi_param, OP_PARAM},
     {"sum", "x,axis?", bi_reduce, OP_SUM},
     {"mean", "x,axis?", bi_reduce, OP_MEAN},

@@ -197,9 +197,10 @@ def table(rows, dim, std=0.01, zeros=False, optimizer=None):
     return e
 
 
-def dense(k, n, bias=True):
+def dense(k, n, bias=True, zeros=False):
+    """dmc's dense: Glorot-uniform weights (zeros with init=zeros(), as stdlib logit does), zero bias."""
     lin = nn.Linear(k, n, bias=bias)
-    nn.init.xavier_uniform_(lin.weight)
+    nn.init.zeros_(lin.weight) if zeros else nn.init.xavier_uniform_(lin.weight)
     if bias:
         nn.init.zeros_(lin.bias)
     return lin

@@ -45,7 +45,7 @@ class DeepCrossing(nn.Module):
         self.items, self.user = table(1000, 16), table(12000, 16)
         self.year, self.genres, self.ugenres = table(100, 4), table(64, 8), table(64, 8)
         self.units = nn.Sequential(*[ResidualUnit(74, 64) for _ in range(3)])
-        self.logit = dense(74, 1)
+        self.logit = dense(74, 1, zeros=True)   # stdlib logit
 
     def forward(self, x):
         h = torch.cat([self.user(x["user"]), self.items(x["item"]), self.year(x["year"]),

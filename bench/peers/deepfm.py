@@ -37,7 +37,7 @@ class DeepFM(nn.Module):
         self.items, self.user, self.year = table(1000, 8), table(12000, 8), table(100, 8)
         self.genres, self.ugenres = table(64, 8), table(64, 8)
         self.w = nn.ModuleDict({f: table(n, 1) for f, n in IDS.items()})
-        self.logit = dense(4, 1)
+        self.logit = dense(4, 1, zeros=True)   # stdlib logit
         self.mlp = MLP(52, [200, 200, 1], drop=0.2)
 
     def forward(self, x):

@@ -38,7 +38,7 @@ class FM(nn.Module):
         super().__init__()
         self.w = nn.ModuleDict({t: table(n, 1, zeros=True) for t, n in ROWS.items()})
         self.v = nn.ModuleDict({t: table(n, 8) for t, n in ROWS.items()})
-        self.logit = dense(4, 1)
+        self.logit = dense(4, 1, zeros=True)   # stdlib logit
 
     def forward(self, x):
         first = self.logit(x["stats"])[:, 0]

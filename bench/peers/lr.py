@@ -36,7 +36,7 @@ class LR(nn.Module):
     def __init__(self):
         super().__init__()
         self.w = nn.ModuleDict({f: table(n, 1) for f, n in IDS.items()})
-        self.logit = dense(8, 1)
+        self.logit = dense(8, 1, zeros=True)   # stdlib logit
 
     def forward(self, x):
         z = self.logit(torch.cat([x["counts"], x["mstats"], x["ustats"]], 1))[:, 0]

@@ -25,7 +25,7 @@ class NeuralCF(nn.Module):
         self.user_gmf, self.item_gmf = table(700, 8), table(10000, 8)
         self.user_mlp, self.item_mlp = table(700, 32), table(10000, 32)
         self.tower = MLP(64, [64, 32, 16], last_act=F.relu)
-        self.logit = dense(24, 1)
+        self.logit = dense(24, 1, zeros=True)   # stdlib logit
 
     def forward(self, x):
         u, i = x["user"], x["item"]
