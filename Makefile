@@ -17,8 +17,16 @@ GRAMMAR_OBJS  := $(BUILD)/grammar/parser.o $(BUILD)/grammar/lexer.o
 COMPILER_OBJS := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRCS))
 LIB_OBJS      := $(filter-out $(BUILD)/compiler/main.o,$(COMPILER_OBJS)) $(GRAMMAR_OBJS)
 
-.PHONY: all deps test test-unit test-golden demo clean
-all: bin/dmc
+.PHONY: all deps test demo bench-quality clean
+all: bin/dmc $(BUILD)/libdmcrt.a
+
+demo: deps all
+	@scripts/demo.sh
+
+# the quality table of BENCHMARKS.md: dmc and its PyTorch peers, seeds 1-3
+bench-quality: deps all
+	scripts/deps.sh --bench
+	bench/quality.sh
 
 deps:
 	@scripts/deps.sh
@@ -46,7 +54,7 @@ $(BUILD)/libdmc.a: $(LIB_OBJS)
 
 bin/dmc: $(BUILD)/compiler/main.o $(BUILD)/libdmc.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 -include compiler/llvm.mk
 -include runtime/runtime.mk

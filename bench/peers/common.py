@@ -310,6 +310,9 @@ def sparse_grads(tables, l2):
         g = g.coalesce()
         i, v = g.indices(), g.values()
         keep = v.ne(0).any(1)
+        if not bool(keep.any()):   # nothing to update (e.g. a ReLU tower dead for this batch)
+            e.weight.grad = None
+            continue
         if not bool(keep.all()):
             i, v = i[:, keep], v[keep]
         if l2:
