@@ -34,6 +34,24 @@ KSTATIC int64_t K_(bcast)(const DmcKShape *x, const DmcKShape *out, int64_t flat
   return off;
 }
 
+// How operand x repeats in the output, when it does simply: n > 0 when x is the
+// output's trailing axes (element i reads x[i % n]); -m when x is the output's
+// leading axes followed by ones (element i reads x[i / m]); 0 otherwise.
+KSTATIC int64_t K_(run)(const DmcKShape *x, const DmcKShape *out) {
+  int64_t xn = K_(numel)(x), on = K_(numel)(out);
+  if (xn == on) return on;
+  int off = out->rank - x->rank, suffix = 1;
+  for (int i = 0; i < x->rank; i++) suffix &= x->dim[i] == out->dim[off + i];
+  if (suffix) return xn;
+  if (off == 0) {
+    int s = 0, ones = 1;
+    while (s < x->rank && x->dim[s] == out->dim[s]) s++;
+    for (int i = s; i < x->rank; i++) ones &= x->dim[i] == 1;
+    if (ones) return -(on / xn);
+  }
+  return 0;
+}
+
 KSTATIC REAL K_(binop)(int op, REAL a, REAL b) {
   switch (op) {
   case DMC_OP_ADD: return a + b;
@@ -100,8 +118,12 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     for (int b = 0; b < ob; b++) {
       const REAL *ab = a + (sa->batched ? b * na : 0), *bbp = bb + (sb->batched ? b * nb : 0);
       REAL *y = out + b * on;
+      int64_t ra = K_(run)(sa, o), rb = K_(run)(sb, o);
       if (na == on && nb == on)
         for (int64_t i = 0; i < on; i++) y[i] = K_(binop)(k->op, ab[i], bbp[i]);
+      else if (ra && rb)   // each operand repeats along the output (a bias, a scalar, a column)
+        for (int64_t i = 0; i < on; i++)
+          y[i] = K_(binop)(k->op, ab[ra > 0 ? i % ra : i / -ra], bbp[rb > 0 ? i % rb : i / -rb]);
       else
         for (int64_t i = 0; i < on; i++)
           y[i] = K_(binop)(k->op, ab[K_(bcast)(sa, o, i)], bbp[K_(bcast)(sb, o, i)]);
