@@ -307,6 +307,16 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out);
 bool cgen_check_supported(Graph *g);   // reports ops code generation lacks
 
 //
+// emit_llvm.c: the same lowered model as an LLVM module (LLVM C API), the same
+// calls and the same descriptor as emit_c.c. llvm_emit_ir prints the verified
+// module before optimisation (`--emit=llvm`); llvm_emit_object optimises it at
+// O3 for the host CPU (portable: generic x86-64) and writes a PIC object file.
+// Both return 0, or 1 after a message (a dmc built without LLVM has stubs).
+//
+int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out);
+int llvm_emit_object(Lowered *l, const char *source_name, bool portable, const char *path);
+
+//
 // verify.c: structural invariants of a graph; a failure is a compiler bug.
 //
 void ir_verify(Graph *g);

@@ -4,6 +4,7 @@
 //   dmc FILE.model -o PROG                   compile to a program (train/eval/predict...)
 //   dmc check FILE.model [--data FILE.csv]   check the model (and its columns)
 //   dmc FILE.model --emit=ir|dot|c [-o OUT]  print the graph IR, a Graphviz drawing, or the C
+//   dmc FILE.model --emit=llvm|obj [-o OUT]  the LLVM IR (emit_llvm.c), or its O3 object file
 //   dmc FILE.model --report                  parameters and FLOPs per example
 #define _DEFAULT_SOURCE   // mkstemps
 #include "dmc.h"
@@ -21,13 +22,17 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: dmc FILE.model -o PROG\n"
           "       dmc check FILE.model [--data DATA.csv]\n"
-          "       dmc FILE.model --emit=ir|dot|c [-o OUT]\n"
+          "       dmc FILE.model --emit=ir|dot|c|llvm|obj [-o OUT]\n"
           "       dmc FILE.model --report\n"
           "\n"
           "  -o PROG        compile a program that trains, evaluates and predicts the model\n"
           "  --portable     build PROG for any x86-64 (default: -march=native)\n"
-          "  --cc CC        the C compiler for PROG (default: $CC, then cc)\n"
+          "  --cc CC        the C compiler for PROG (default: $CC, then cc); with llvm, the linker\n"
+          "  --backend=B    c: generate C and compile it with CC (default); llvm: build the same\n"
+          "                 program with LLVM in-process (O3, host CPU) and link it with CC\n"
           "  --emit=c       the generated C (what -o compiles), with shapes in comments\n"
+          "  --emit=llvm    the LLVM IR of the same program, before optimisation (opt/llc accept it)\n"
+          "  --emit=obj     the object file --backend=llvm links (needs -o)\n"
           "  --emit=ir      the graph IR as text (deterministic, for diffs)\n"
           "  --emit=dot     the model drawn for Graphviz: dmc m.model --emit=dot | dot -Tsvg > m.svg\n"
           "  --report       parameters and bytes per table and layer, FLOPs per example\n"
@@ -91,15 +96,24 @@ static Node *load_stdlib(const char *dir) {
 typedef struct {
   const char *input, *output, *emit, *data, *stdlib, *home, *cc;
   bool check, report, emit_c, program, portable;
+  bool llvm, emit_llvm, emit_obj;   // --backend=llvm; --emit=llvm; --emit=obj
 } Options;
 
 static int write_c(Options *o, Lowered *l) {
+  if (o->emit_obj) return llvm_emit_object(l, o->input, o->portable, o->output);
   FILE *out = o->output ? fopen(o->output, "w") : stdout;
   if (!out) {
     diag_plain("cannot write '%s'", o->output);
     return 1;
   }
-  cgen_emit(l, o->input, out);
+  if (o->emit_llvm) {
+    if (llvm_emit_ir(l, o->input, out)) {
+      if (out != stdout) fclose(out);
+      return 1;
+    }
+  } else {
+    cgen_emit(l, o->input, out);
+  }
   if (out != stdout && fclose(out)) {
     diag_plain("cannot write '%s'", o->output);
     return 1;
@@ -128,6 +142,22 @@ static int build_program(Options *o, Lowered *l) {
     diag_plain("the runtime library '%s' is missing; run `make` in %s (or set DMC_HOME)", lib, home);
     return 1;
   }
+  const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+  if (o->llvm) {   // LLVM writes the object in-process; cc only links it
+    char opath[] = "/tmp/dmc-XXXXXX.o";
+    int ofd = mkstemps(opath, 2);
+    if (ofd < 0) {
+      diag_plain("cannot create a temporary file in /tmp");
+      return 1;
+    }
+    close(ofd);
+    int rc = llvm_emit_object(l, o->input, o->portable, opath);
+    char *largv[] = {(char *)cc, opath, (char *)lib, "-lxxhash", "-lz", "-ljansson", "-lm", "-lpthread",
+                     "-o", (char *)o->output, NULL};
+    if (!rc && (rc = run(largv))) diag_plain("linking the program with '%s' failed (exit %d)", cc, rc);
+    unlink(opath);
+    return rc ? 1 : 0;
+  }
   char cpath[] = "/tmp/dmc-XXXXXX.c";
   int fd = mkstemps(cpath, 2);
   if (fd < 0) {
@@ -141,7 +171,6 @@ static int build_program(Options *o, Lowered *l) {
     unlink(cpath);
     return 1;
   }
-  const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
   char *argv[] = {
       (char *)cc, "-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w",
       "-iquote", arena_printf("%s/runtime", home), "-iquote", arena_printf("%s/compiler", home), cpath, (char *)lib,
@@ -172,7 +201,7 @@ static int compile(Options *o) {
   ir_dce(g);
   ir_verify(g);
   if (o->data && check_columns(g, o->data)) return 1;
-  if (o->emit_c || o->program) {
+  if (o->emit_c || o->emit_llvm || o->emit_obj || o->program) {
     if (!cgen_check_supported(g)) return 1;
     ad_build(g);
     ir_dce(g);
@@ -210,6 +239,7 @@ int main(int argc, char **argv) {
       {"max-errors", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},      {"home", required_argument, 0, 'H'},
       {"portable", no_argument, 0, 'p'},     {"cc", required_argument, 0, 'c'},
+      {"backend", required_argument, 0, 'b'},
       {0, 0, 0, 0},
   };
   int argi = 1;
@@ -222,12 +252,22 @@ int main(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'e':
-      if (strcmp(optarg, "ir") && strcmp(optarg, "dot") && strcmp(optarg, "c")) {
-        fprintf(stderr, "dmc: --emit takes ir, dot or c (the LLVM backend is not built yet)\n");
+      if (strcmp(optarg, "ir") && strcmp(optarg, "dot") && strcmp(optarg, "c") && strcmp(optarg, "llvm") &&
+          strcmp(optarg, "obj")) {
+        fprintf(stderr, "dmc: --emit takes ir, dot, c, llvm or obj\n");
         return 2;
       }
       if (!strcmp(optarg, "c")) o.emit_c = true;
+      else if (!strcmp(optarg, "llvm")) o.emit_llvm = true;
+      else if (!strcmp(optarg, "obj")) o.emit_obj = true;
       else o.emit = optarg;
+      break;
+    case 'b':
+      if (strcmp(optarg, "c") && strcmp(optarg, "llvm")) {
+        fprintf(stderr, "dmc: --backend takes c or llvm\n");
+        return 2;
+      }
+      o.llvm = !strcmp(optarg, "llvm");
       break;
     case 'H': o.home = optarg; break;
     case 'p': o.portable = true; break;
@@ -251,9 +291,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dmc: --data goes with `dmc check`\n");
     return 2;
   }
-  if (!o.check && !o.emit && !o.report && !o.emit_c) {
+  if (o.emit_obj && !o.output) {
+    fprintf(stderr, "dmc: --emit=obj needs -o FILE.o\n");
+    return 2;
+  }
+  if (!o.check && !o.emit && !o.report && !o.emit_c && !o.emit_llvm && !o.emit_obj) {
     if (!o.output) {
-      fprintf(stderr, "dmc: say what to make: -o PROG, --emit=ir|dot|c, --report, or `dmc check`\n");
+      fprintf(stderr, "dmc: say what to make: -o PROG, --emit=ir|dot|c|llvm|obj, --report, or `dmc check`\n");
       return 2;
     }
     o.program = true;

@@ -20,6 +20,7 @@ suite "golden error cases" tests/golden.sh bin/dmc
 suite "IR golden tests" tests/ir_golden.sh bin/dmc
 suite "examples check" tests/check_examples.sh bin/dmc
 suite "C backend vs interpreter" tests/backend.sh bin/dmc
+suite "LLVM backend vs C backend" tests/llvm_backend.sh bin/dmc
 suite "PyTorch reference tensors" tests/reference.sh bin/dmc
 [ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
 echo "suites: $pass passed, $fail failed"

@@ -4,7 +4,10 @@
 // .model file, feeds both the same random inputs and parameters, runs forward
 // and backward, and compares the loss, every output, every dense gradient and
 // every table's row gradients. Exit 1 on any difference beyond tolerance.
-//   usage: diff_main MODEL.model STDLIB_DIR [BATCH]
+// With save=FILE it also writes everything it compared to FILE; with
+// against=FILE it also compares it with what another build (the other backend)
+// saved there, within 1e-5 relative (tests/llvm_backend.sh).
+//   usage: diff_main MODEL.model STDLIB_DIR [BATCH [save=FILE|against=FILE]]
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +17,33 @@
 #include "dmc.h"
 #include "dmc_abi.h"
 
-static double worst;
-static const char *worst_what = "";
+static double worst, worst_pair;
+static const char *worst_what = "", *worst_pair_what = "";
+static FILE *save, *against;
+static bool against_bad;
 
 static void compare(const char *what, const float *got, const double *want, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     double err = fabs(got[i] - want[i]) / fmax(1e-3, fabs(want[i]));
     if (err > worst) worst = err, worst_what = what;
+  }
+  if (save && (fwrite(&n, sizeof n, 1, save) != 1 || fwrite(got, sizeof *got, (size_t)n, save) != (size_t)n)) {
+    fprintf(stderr, "cannot write the saved results\n");
+    exit(1);
+  }
+  if (against) {
+    int64_t m = -1;
+    float *other = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (fread(&m, sizeof m, 1, against) != 1 || m != n || fread(other, sizeof *other, (size_t)n, against) != (size_t)n) {
+      fprintf(stderr, "%s: the other build saved different sizes\n", what);
+      against_bad = true;
+    } else {
+      for (int64_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - other[i]) / fmax(1e-3, fabs((double)other[i]));
+        if (err > worst_pair || isnan(err)) worst_pair = isnan(err) ? INFINITY : err, worst_pair_what = what;
+      }
+    }
+    free(other);
   }
 }
 
@@ -52,6 +75,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   int B = argc > 3 ? atoi(argv[3]) : 4;
+  if (argc > 4 && !strncmp(argv[4], "save=", 5)) save = fopen(argv[4] + 5, "wb");
+  if (argc > 4 && !strncmp(argv[4], "against=", 8)) against = fopen(argv[4] + 8, "rb");
+  if (argc > 4 && !save && !against) {
+    fprintf(stderr, "%s: cannot open %s\n", argv[0], argv[4]);
+    return 2;
+  }
   Node *lib = load_dir(argv[2]);
   Graph *g = sema_build(parse_file(src_load(argv[1])), lib);
   if (diag_error_count()) return 2;
@@ -126,9 +155,18 @@ int main(int argc, char **argv) {
   for (int i = 0; i < g->grads.len; i++) dense += g->grads.items[i] != NULL;
   printf("%s: %d outputs, %d dense gradients, %d table lookups; worst relative difference %.2g (%s)\n", argv[1],
          m->noutputs, dense, m->nsparse, worst, worst_what);
+  if (save && fclose(save)) {
+    fprintf(stderr, "cannot write the saved results\n");
+    return 1;
+  }
+  if (against) {
+    printf("%s: against the other backend: worst relative difference %.2g (%s)\n", argv[1], worst_pair, worst_pair_what);
+    fclose(against);
+    against_bad |= worst_pair > 1e-5;
+  }
   interp_free(it);
   for (int i = 0; i < m->ninputs; i++) free(inputs[i]);
   free(inputs), free(params), free(grads), free(ws), free(loss);
   arena_free_all();
-  return worst > 1e-4 ? 1 : 0;
+  return worst > 1e-4 || against_bad ? 1 : 0;
 }
