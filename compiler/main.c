@@ -134,6 +134,15 @@ static int run(char *const argv[]) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+// The end of a link command: the portable kernels (if any) before the runtime
+// library, so they are the ones linked; the runtime's libraries; the output.
+static void link_tail(Vec *argv, const char *kernels, const char *lib, const char *output) {
+  if (kernels) vec_push(argv, (void *)kernels);
+  const char *tail[] = {lib, "-lxxhash", "-lz", "-ljansson", "-lm", "-lpthread", "-o", output};
+  for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) vec_push(argv, (void *)tail[i]);
+  vec_push(argv, NULL);
+}
+
 // Writes the C to a temporary file and compiles it with the runtime library.
 static int build_program(Options *o, Lowered *l) {
   const char *home = find_home(o->home);
@@ -143,6 +152,12 @@ static int build_program(Options *o, Lowered *l) {
     return 1;
   }
   const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+  // the runtime's kernels are built for this CPU; a portable program links their portable build first
+  const char *kernels = o->portable ? arena_printf("%s/build/runtime/kernels_portable.o", home) : NULL;
+  if (o->portable && access(kernels, R_OK)) {
+    diag_plain("'%s' is missing; run `make` in %s", kernels, home);
+    return 1;
+  }
   if (o->llvm) {   // LLVM writes the object in-process; cc only links it
     char opath[] = "/tmp/dmc-XXXXXX.o";
     int ofd = mkstemps(opath, 2);
@@ -152,9 +167,11 @@ static int build_program(Options *o, Lowered *l) {
     }
     close(ofd);
     int rc = llvm_emit_object(l, o->input, o->portable, opath);
-    char *largv[] = {(char *)cc, opath, (char *)lib, "-lxxhash", "-lz", "-ljansson", "-lm", "-lpthread",
-                     "-o", (char *)o->output, NULL};
-    if (!rc && (rc = run(largv))) diag_plain("linking the program with '%s' failed (exit %d)", cc, rc);
+    Vec largv = {0};
+    vec_push(&largv, (void *)cc);
+    vec_push(&largv, opath);
+    link_tail(&largv, kernels, lib, o->output);
+    if (!rc && (rc = run((char *const *)largv.items))) diag_plain("linking the program with '%s' failed (exit %d)", cc, rc);
     unlink(opath);
     return rc ? 1 : 0;
   }
@@ -171,12 +188,12 @@ static int build_program(Options *o, Lowered *l) {
     unlink(cpath);
     return 1;
   }
-  char *argv[] = {
-      (char *)cc, "-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w",
-      "-iquote", arena_printf("%s/runtime", home), "-iquote", arena_printf("%s/compiler", home), cpath, (char *)lib,
-      "-lxxhash", "-lz", "-ljansson", "-lm", "-lpthread", "-o", (char *)o->output, NULL,
-  };
-  int rc = run(argv);
+  Vec argv = {0};
+  const char *head[] = {cc, "-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w", "-iquote",
+                        arena_printf("%s/runtime", home), "-iquote", arena_printf("%s/compiler", home), cpath};
+  for (size_t i = 0; i < sizeof head / sizeof *head; i++) vec_push(&argv, (void *)head[i]);
+  link_tail(&argv, kernels, lib, o->output);
+  int rc = run((char *const *)argv.items);
   unlink(cpath);
   if (rc) {
     diag_plain("compiling the generated program with '%s' failed (exit %d)", cc, rc);

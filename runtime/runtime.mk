@@ -52,3 +52,14 @@ $(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB) $(RT_FIXTUR
 .PHONY: test-runtime
 test-runtime: $(RT_TEST_BIN)
 	$(RT_TEST_BIN)
+
+# The kernels are where programs spend their time: build them for this machine's
+# CPU, at -O3 (programs built with `dmc --portable` link the portable variant).
+KERNEL_FLAGS ?= -O3 -march=native
+$(BUILD)/runtime/kernels.o: runtime/kernels.c runtime/kernels_impl.h runtime/kernels.h compiler/ops.def
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(RT_INC) -c $< -o $@
+$(BUILD)/runtime/kernels_portable.o: runtime/kernels.c runtime/kernels_impl.h runtime/kernels.h compiler/ops.def
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O3 $(RT_INC) -c $< -o $@
+$(RT_LIB): $(BUILD)/runtime/kernels_portable.o
