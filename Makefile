@@ -59,6 +59,7 @@ bin/dmc: $(BUILD)/compiler/main.o $(BUILD)/libdmc.a
 -include compiler/llvm.mk
 -include runtime/runtime.mk
 -include tests/tests.mk
+-include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf $(BUILD) bin
