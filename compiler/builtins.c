@@ -187,7 +187,20 @@ static Value *bi_standardize(Ctx *c, Args *a, const Builtin *b) {
   (void)b;
   Value *x = arg_tensor(c, a, 0);
   if (!x) return NULL;
-  return val_tensor(emit(c, OP_STANDARDIZE, &x->t, 1, NULL, a->call->loc), x->mask);
+  // running mean and variance: what inference uses instead of the batch's statistics
+  const char *saved = c->prefix;
+  c->prefix = layer_prefix(c, "standardize", NULL);
+  static Record zeros = {"zeros", 0, {0}, {0}, {0}, {0}}, ones = {"ones", 0, {0}, {0}, {0}, {0}};
+  IrNode *mean = get_param(c, arena_printf("%s/running_mean", c->prefix), x->t->shape, &zeros, false, a->call->loc);
+  IrNode *var = get_param(c, arena_printf("%s/running_var", c->prefix), x->t->shape, &ones, false, a->call->loc);
+  IrNode *r = NULL;
+  if (mean && var) {
+    ((Param *)mean->ref)->is_stat = ((Param *)var->ref)->is_stat = true;
+    IrNode *in[3] = {x->t, mean, var};
+    r = emit(c, OP_STANDARDIZE, in, 3, NULL, a->call->loc);
+  }
+  c->prefix = saved;
+  return val_tensor(r, x->mask);
 }
 
 // ---- shape moves ----

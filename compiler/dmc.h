@@ -213,6 +213,7 @@ struct Param {
   Loc loc;
   bool lagged;              // a target-network copy
   Feature *vocab_owner;     // the features looked up in it share this one's vocabulary
+  bool is_stat;             // running statistics: updated by forward, never trained
   int lag_every;
   const char *lag_of;       // the parameter it copies
 };

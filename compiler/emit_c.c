@@ -230,7 +230,7 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
     emit_record(out, arena_printf("p%d_init", i), p->init);
     fprintf(out, ", ");
     emit_record(out, arena_printf("p%d_opt", i), p->optimizer);
-    fprintf(out, ", %d, %d},\n", lag_of, p->lag_every);
+    fprintf(out, ", %d, %d, %d},\n", lag_of, p->lag_every, p->is_stat);
   }
   fprintf(out, "};\n\nstatic const DmcOutput outputs[%d] = {\n", g->outputs.len ? g->outputs.len : 1);
   for (int i = 0; i < g->outputs.len; i++) {

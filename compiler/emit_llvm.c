@@ -120,7 +120,7 @@ static void build_types(Gen *g) {
   g->input = named_struct(g, "DmcInput", (LLVMTypeRef[]){p, i32, i64}, 3);
   g->record = named_struct(g, "DmcRecord", (LLVMTypeRef[]){p, i32, p, p, p}, 5);
   g->param = named_struct(
-      g, "DmcParam", (LLVMTypeRef[]){p, i32, LLVMArrayType(i64, 4), i64, i64, i32, g->record, g->record, i32, i32}, 10);
+      g, "DmcParam", (LLVMTypeRef[]){p, i32, LLVMArrayType(i64, 4), i64, i64, i32, g->record, g->record, i32, i32, i32}, 11);
   g->sparse = named_struct(g, "DmcSparseGrad", (LLVMTypeRef[]){i32, i32, i64, i64, i64, i64}, 6);
   g->output = named_struct(g, "DmcOutput", (LLVMTypeRef[]){p, i64, i64, i64}, 4);
   g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr}, 8);
@@ -145,7 +145,8 @@ static void build_types(Gen *g) {
         offsetof(DmcRecord, values), offsetof(DmcRecord, strings));
   CHECK(param, offsetof(DmcParam, name), offsetof(DmcParam, rank), offsetof(DmcParam, shape), offsetof(DmcParam, size),
         offsetof(DmcParam, offset), offsetof(DmcParam, is_table), offsetof(DmcParam, init),
-        offsetof(DmcParam, optimizer), offsetof(DmcParam, lag_of), offsetof(DmcParam, lag_every));
+        offsetof(DmcParam, optimizer), offsetof(DmcParam, lag_of), offsetof(DmcParam, lag_every),
+        offsetof(DmcParam, is_stat));
   CHECK(sparse, offsetof(DmcSparseGrad, param), offsetof(DmcSparseGrad, ids_input),
         offsetof(DmcSparseGrad, ids_per_example), offsetof(DmcSparseGrad, dim), offsetof(DmcSparseGrad, grad_fixed),
         offsetof(DmcSparseGrad, grad_per_row));
@@ -489,8 +490,9 @@ static LLVMValueRef build_params(Gen *g) {
                         init,
                         opt,
                         ci32(g, lag_of),
-                        ci32(g, p->lag_every)};
-    rows[i] = LLVMConstNamedStruct(g->param, f, 10);
+                        ci32(g, p->lag_every),
+                        ci32(g, p->is_stat)};
+    rows[i] = LLVMConstNamedStruct(g->param, f, 11);
   }
   return carray(g, "params", g->param, rows, n);
 }

@@ -376,6 +376,17 @@ static const char *shape_pad(IrNode *n) {
   return NULL;
 }
 
+// x, and its running mean and variance (parameters of x's shape)
+static const char *shape_standardize(IrNode *n) {
+  const char *e = need_f32(n);
+  if (e) return e;
+  Shape x = n->in[0]->shape;
+  if (!shape_eq(n->in[1]->shape, x) || !shape_eq(n->in[2]->shape, x) || n->in[1]->batched || n->in[2]->batched)
+    return "standardize's running statistics must have the shape of x";
+  n->shape = x;
+  return NULL;
+}
+
 static const char *shape_like0(IrNode *n) {
   n->shape = n->in[0]->shape;
   return NULL;

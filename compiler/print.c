@@ -61,6 +61,7 @@ void ir_print(Graph *g, FILE *out) {
       print_record(out, p->optimizer);
     }
     if (p->lagged) fprintf(out, " lagged %s every %d", p->lag_of, p->lag_every);
+    if (p->is_stat) fprintf(out, " running statistics");
     fputc('\n', out);
   }
   for (int i = 0; i < g->nodes.len; i++) {

@@ -75,6 +75,8 @@ typedef struct {
   DmcRecord optimizer;         // per-parameter override, name NULL if none
   int lag_of;                  // a target copy: index of the parameter it copies, else -1
   int lag_every;               // copy every N training steps
+  int is_stat;                 // running statistics (standardize): forward updates them while
+                               // training; never given to an optimizer or to l2; saved
 } DmcParam;
 
 typedef struct {               // rows of a table touched by one lookup: the table's gradient

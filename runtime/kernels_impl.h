@@ -232,15 +232,27 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     return;
   }
   case DMC_OP_STANDARDIZE: case DMC_OP_STANDARDIZE_GRAD: {
-    // per feature over the batch: xhat = (x - mean) / sqrt(var + 1e-5)
+    // per element over the batch: xhat = (x - mean) / sqrt(var + 1e-5). Training uses
+    // the batch's statistics and moves the running ones (operands 1, 2) towards them
+    // (momentum 0.99); inference uses the running ones, so a score does not depend on
+    // the batch it came in.
     const REAL *x = K_(real)(in, 0);
     const REAL *dy = k->op == DMC_OP_STANDARDIZE_GRAD ? K_(real)(in, 1) : NULL;
+    REAL *run_mean = !dy ? (REAL *)in[1] : NULL, *run_var = !dy ? (REAL *)in[2] : NULL;
     for (int64_t i = 0; i < on; i++) {
       double mean = 0, var = 0;
-      for (int b = 0; b < B; b++) mean += x[b * on + i];
-      mean /= B;
-      for (int b = 0; b < B; b++) var += (x[b * on + i] - mean) * (x[b * on + i] - mean);
-      var /= B;
+      if (!dy && !training) {
+        mean = run_mean[i], var = run_var[i];
+      } else {
+        for (int b = 0; b < B; b++) mean += x[b * on + i];
+        mean /= B;
+        for (int b = 0; b < B; b++) var += (x[b * on + i] - mean) * (x[b * on + i] - mean);
+        var /= B;
+        if (!dy) {
+          run_mean[i] = (REAL)(0.99 * run_mean[i] + 0.01 * mean);
+          run_var[i] = (REAL)(0.99 * run_var[i] + 0.01 * var);
+        }
+      }
       double inv = 1 / sqrt(var + 1e-5);
       if (!dy) {
         for (int b = 0; b < B; b++) out[b * on + i] = (REAL)((x[b * on + i] - mean) * inv);

@@ -179,6 +179,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
+    if (p->is_stat) continue;   // running statistics: no gradient, not trained
     float *want = calloc((size_t)p->size, sizeof(float));
     snprintf(name, sizeof name, "ref.grad.%s", p->name);
     if (rt_ckpt_read(c, name, want, p->rank, p->shape, &err)) die(&err);

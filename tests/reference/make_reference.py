@@ -364,7 +364,8 @@ def main():
     # every module parameter is named exactly once, and the names are exactly dmc's
     assert len({id(t) for t, _ in pmap.values()}) == len(pmap) == len(list(model.parameters())), \
         "the name map does not cover every torch parameter exactly once"
-    have = {k[len("param."):] for k in case if k.startswith("param.")}
+    # running statistics (standardize) are not trained: they have no torch parameter
+    have = {k[len("param."):] for k in case if k.startswith("param.") and "/running_" not in k}
     if have != set(pmap):
         raise SystemExit(f"{case_path}: dmc parameters {sorted(have - set(pmap))} have no torch "
                          f"counterpart; torch parameters {sorted(set(pmap) - have)} are not in dmc")

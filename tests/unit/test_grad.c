@@ -49,8 +49,10 @@ static void fill(Interp *it, Graph *g, int B, unsigned seed) {
   }
 }
 
+// Training mode: standardize uses the batch's statistics, which its gradient
+// rule differentiates (the running statistics it also updates do not enter).
 static double mean_loss(Interp *it, Graph *g, int B) {
-  interp_run(it, false);
+  interp_run(it, true);
   double *l = interp_buffer(it, g->total_loss);
   double s = 0;
   for (int b = 0; b < B; b++) s += l[b];
