@@ -623,6 +623,14 @@ static Value *bi_softmax_ce(Ctx *c, Args *a, const Builtin *b) {
   return val_tensor(emit(c, OP_SOFTMAX_CE, in, 2, NULL, a->call->loc), NULL);
 }
 
+// sampled_softmax(u, TABLE, target, samples=S): softmax cross-entropy of the
+// target row's score against S rows drawn uniformly from the target's vocabulary
+// (the runtime draws them per example, as for negative(F)); built from primitives:
+//   logits = [u . T[target], u . T[s_1..S]],  loss = logsumexp(logits) - logits[0].
+// Uniform sampling makes the usual log Q correction a constant, so it is left out;
+// a sampled id equal to the target is not removed (rare with a large vocabulary).
+static bool share_vocabulary(Ctx *c, Feature *f, Param *table, Loc loc);
+
 static Value *bi_sampled_softmax(Ctx *c, Args *a, const Builtin *b) {
   (void)b;
   Value *u = arg_tensor(c, a, 0), *t = a->v[1];
@@ -642,14 +650,44 @@ static Value *bi_sampled_softmax(Ctx *c, Args *a, const Builtin *b) {
                t->t->shape.dim[0], f->name, (long long)f->vocab);
     return NULL;
   }
-  if (samples >= t->t->shape.dim[0]) {
-    sema_error(c, a->loc[3], "samples=%d is not fewer than the %d items", samples, t->t->shape.dim[0]);
+  if (samples >= f->vocab - 2) {
+    sema_error(c, a->loc[3], "samples=%d is not fewer than the %lld ids of '%s'", samples, (long long)f->vocab - 2, f->name);
     return NULL;
   }
-  IrNode attrs = {0};
-  attrs.len = samples;
-  IrNode *in[3] = {u->t, t->t, f->node};
-  return val_tensor(emit(c, OP_SAMPLED_SOFTMAX, in, 3, &attrs, a->call->loc), NULL);
+  Shape us = u->t->shape;
+  if (us.rank != 1 || us.dim[0] != t->t->shape.dim[1]) {
+    sema_error(c, a->loc[0], "shape mismatch: user vector %s against table rows [%d]", shape_str(us), t->t->shape.dim[1]);
+    return NULL;
+  }
+  if (!share_vocabulary(c, f, t->param, a->loc[2])) return NULL;
+  Feature *neg = sampled_feature(c, f, samples, a->call->loc);
+  Loc loc = a->call->loc;
+  IrNode *pi[2] = {t->t, f->node}, *ni[2] = {t->t, neg->node};
+  IrNode *pos = emit(c, OP_GATHER, pi, 2, NULL, loc), *rows = emit(c, OP_GATHER, ni, 2, NULL, loc);
+  if (!pos || !rows) return NULL;
+  IrNode all = {0};
+  all.axis = AXIS_ALL;
+  IrNode by_row = {0};
+  by_row.axis = 1;
+  IrNode *m1[2] = {pos, u->t}, *m2[2] = {rows, u->t};
+  IrNode *pm = emit(c, OP_MUL, m1, 2, NULL, loc), *nm = emit(c, OP_MUL, m2, 2, NULL, loc);
+  IrNode *lp = emit(c, OP_SUM, &pm, 1, &all, loc);             // []
+  IrNode *ln = emit(c, OP_SUM, &nm, 1, &by_row, loc);          // [S]
+  IrNode *lp1 = reshape(c, lp, (Shape){1, {1}}, loc);
+  IrNode cat = {0};
+  IrNode *ci[2] = {lp1, ln};
+  IrNode *logits = emit(c, OP_CONCAT, ci, 2, &cat, loc);       // [S+1], the target first
+  IrNode *mx = emit(c, OP_RMAX, &logits, 1, &all, loc);
+  IrNode *mc = emit(c, OP_STOPGRAD, &mx, 1, NULL, loc);        // a constant shift, for stability
+  IrNode *si[2] = {logits, mc};
+  IrNode *sh = emit(c, OP_SUB, si, 2, NULL, loc);
+  IrNode *ex = emit(c, OP_EXP, &sh, 1, NULL, loc);
+  IrNode *se = emit(c, OP_SUM, &ex, 1, &all, loc);
+  IrNode *lg = emit(c, OP_LOG, &se, 1, NULL, loc);
+  IrNode *li[2] = {lg, mc};
+  IrNode *lse = emit(c, OP_ADD, li, 2, NULL, loc);
+  IrNode *fi[2] = {lse, lp};
+  return val_tensor(emit(c, OP_SUB, fi, 2, NULL, loc), NULL);
 }
 
 static Feature *weighted_feature(Ctx *c, Args *a, int i) {
@@ -791,7 +829,7 @@ const Builtin builtins[] = {
     {"bce", "p,y", bi_pointwise_loss, OP_BCE},
     {"mse", "p,y", bi_pointwise_loss, OP_MSE},
     {"softmax_ce", "logits,target", bi_softmax_ce, OP_SOFTMAX_CE},
-    {"sampled_softmax", "user,table,target,samples?", bi_sampled_softmax, OP_SAMPLED_SOFTMAX},
+    {"sampled_softmax", "user,table,target,samples?", bi_sampled_softmax, OP_SUB},
     {"masked_mse", "pred,target", bi_masked_mse, OP_SUM},
     {"densify", "f", bi_densify, OP_SCATTER},
     {"sgd", "lr?,momentum?", bi_record, OP_CONST},

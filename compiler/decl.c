@@ -392,6 +392,29 @@ Feature *feature_next(Ctx *c, Feature *f, Loc loc) {
 
 static void decl_one(Ctx *c, Node *s);
 
+// S ids per example drawn by the runtime from target's vocabulary: a negative
+// feature whose source is one id (the runtime fills every slot).
+Feature *sampled_feature(Ctx *c, Feature *target, int samples, Loc loc) {
+  Feature *n = arena_alloc(sizeof *n);
+  n->name = arena_printf("%s.sampled", target->name);
+  for (int k = 1;; k++) {   // unique among the graph's features
+    bool used = false;
+    for (int i = 0; i < c->g->features.len && !used; i++) used = !strcmp(((Feature *)c->g->features.items[i])->name, n->name);
+    if (!used) break;
+    n->name = arena_printf("%s.sampled%d", target->name, k);
+  }
+  n->kind = FK_NEGATIVE;
+  n->is_list = true;
+  n->len = samples;
+  n->vocab = target->vocab;
+  n->vocab_of = target;
+  n->loc = loc;
+  vec_push(&n->sources, target);
+  make_feature_nodes(c, n);
+  vec_push(&c->g->features, n);
+  return n;
+}
+
 // ---- the other declarations ----
 
 static bool eval_shape(Ctx *c, Node *dims, Shape *s, const char *what) {

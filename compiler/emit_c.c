@@ -277,12 +277,5 @@ bool cgen_check_supported(Graph *g) {
     diag_error(at, "models over grouped rows (group_by) cannot be compiled to a program yet (they check and report)");
     ok = false;
   }
-  for (int i = 0; i < g->nodes.len; i++) {
-    IrNode *n = g->nodes.items[i];
-    if (n->op == OP_SAMPLED_SOFTMAX) {
-      diag_error(n->loc, "sampled_softmax cannot be compiled to a program yet (it checks and reports)");
-      ok = false;
-    }
-  }
   return ok;
 }

@@ -54,7 +54,6 @@ void interp_run(Interp *it, bool training) {
   for (int i = 0; i < it->g->nodes.len; i++) {
     IrNode *n = it->g->nodes.items[i];
     if (n->op == OP_INPUT || n->op == OP_PARAM) continue;
-    if (n->op == OP_SAMPLED_SOFTMAX) die("the interpreter has no sampled_softmax yet");
     DmcKernel k;
     kernel_describe(n, &k);
     const void *in[4];

@@ -321,16 +321,6 @@ static const char *shape_softmax_ce(IrNode *n) {
   return NULL;
 }
 
-// user vector [d], item table [V, d], target id [] -> [].
-static const char *shape_sampled_softmax(IrNode *n) {
-  Shape u = n->in[0]->shape, t = n->in[1]->shape;
-  if (u.rank != 1 || t.rank != 2 || u.dim[0] != t.dim[1])
-    return arena_printf("shape mismatch: user vector %s against item table %s", shape_str(u), shape_str(t));
-  if (n->in[2]->dt != DT_I32 || n->in[2]->shape.rank != 0) return "sampled_softmax expects one target id per example";
-  n->shape = (Shape){0, {0}};
-  return NULL;
-}
-
 static const char *broadcastable(Shape from, Shape to) {
   if (from.rank > to.rank) return "rank";
   for (int i = 0; i < from.rank; i++) {

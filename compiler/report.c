@@ -17,7 +17,7 @@ double ir_node_flops(IrNode *n) {
   }
   case OK_ELEMWISE: return n->op == OP_STOPGRAD ? 0 : out;
   case OK_REDUCE: return n->op == OP_SOFTMAX ? 4.0 * out : shape_numel(n->in[0]->shape);
-  case OK_LOSS: return n->op == OP_SAMPLED_SOFTMAX ? 2.0 * (n->len + 1) * n->in[0]->shape.dim[0] : 4.0 * shape_numel(n->in[0]->shape);
+  case OK_LOSS: return 4.0 * shape_numel(n->in[0]->shape);
   default: return 0;
   }
 }

@@ -100,6 +100,7 @@ void decl_stmt(Ctx *c, Node *s);
 Record *make_record(Ctx *c, const char *kind, Value *v, Loc loc);   // checks an optimizer/initialiser
 const char *record_kind(const char *name);   // "optimizer", "initializer" or NULL
 Feature *feature_next(Ctx *c, Feature *f, Loc loc);
+Feature *sampled_feature(Ctx *c, Feature *target, int samples, Loc loc);   // sampled_softmax's rows
 
 // builtins.c
 const Builtin *builtin_find(const char *name);

@@ -35,30 +35,86 @@ static RtCsv *open_bound(RtEncoder *e, const char *const *paths, int npaths, con
   return csv;
 }
 
-int rt_data_count(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
-                  RtError *err) {
+/* Pass 1; with tally, also what a load would keep (rows, bad rows, label). */
+static int count_pass(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                      RtData *tally, RtError *err) {
   RtCsv *csv = open_bound(e, paths, npaths, o, err);
   if (!csv) return -1;
+  if (tally) tally->has_label = e->has_label;
   int r;
   RtError bad;
   while ((r = rt_csv_next(csv, err)) == 1) {
-    if (rt_enc_parse(e, csv, &bad) != RT_BAD_NONE) {
-      if (o->skip_bad) continue; /* counted and reported by rt_data_load */
-      *err = bad;
-      r = -1;
-      break;
+    RtBad why = rt_enc_parse(e, csv, &bad);
+    if (why != RT_BAD_NONE) {
+      if (!o->skip_bad) {
+        *err = bad;
+        r = -1;
+        break;
+      }
+      if (tally && !tally->bad[why]++)
+        snprintf(tally->first_bad[why], sizeof tally->first_bad[why], "%s", bad.msg);
+      continue; /* without a tally, counted and reported by rt_data_load */
     }
     if (rt_enc_count(e, err)) {
       r = -1;
       break;
+    }
+    if (tally) {
+      tally->n++;
+      if (e->label >= 0 && e->has_label) {
+        float y = (float)e->rawv[e->label][0]; /* as rt_enc_encode stores it */
+        if (y != 0.0f && y != 1.0f) tally->label_binary = 0;
+      }
     }
   }
   rt_csv_close(csv);
   return r < 0 ? -1 : rt_enc_freeze(e, err);
 }
 
-static int grow(RtData *d, const RtEncoder *e, int want_keys) {
-  int64_t cap = d->cap ? 2 * d->cap : 1024;
+int rt_data_count(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                  RtError *err) {
+  return count_pass(e, paths, npaths, o, NULL, err);
+}
+
+static RtData *data_new(const RtEncoder *e) {
+  RtData *d = calloc(1, sizeof *d);
+  if (!d || !(d->ids = calloc((size_t)e->nf + 1, sizeof *d->ids)) ||
+      !(d->vals = calloc((size_t)e->nf + 1, sizeof *d->vals))) {
+    rt_data_free(d);
+    return NULL;
+  }
+  d->m = e->m;
+  d->label_binary = 1;
+  return d;
+}
+
+RtData *rt_data_count_rows(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                           RtError *err) {
+  RtData *d = data_new(e);
+  if (!d) {
+    rt_error(err, "out of memory");
+    return NULL;
+  }
+  if (count_pass(e, paths, npaths, o, d, err)) {
+    rt_data_free(d);
+    return NULL;
+  }
+  return d;
+}
+
+int64_t rt_data_row_bytes(const RtEncoder *e) {
+  int64_t bytes = (int64_t)sizeof(int64_t); /* the GAUC group */
+  for (int i = 0; i < e->nf; i++) {
+    const DmcFeature *f = &e->m->features[i];
+    if (!e->active[i]) continue;
+    bytes += (int64_t)rt_feat_width(f) * 4 * (stores_ids(f) + stores_vals(f));
+  }
+  return bytes;
+}
+
+int rt_data_needs_next(const RtEncoder *e) { return needs_next(e); }
+
+static int grow_to(RtData *d, const RtEncoder *e, int want_keys, int64_t cap) {
   for (int i = 0; i < e->nf; i++) {
     const DmcFeature *f = &e->m->features[i];
     size_t w = (size_t)rt_feat_width(f);
@@ -88,8 +144,12 @@ static int grow(RtData *d, const RtEncoder *e, int want_keys) {
   return 0;
 }
 
-static void store_row(RtData *d, const RtEncoder *e, int want_keys) {
-  int64_t r = d->n++;
+static int grow(RtData *d, const RtEncoder *e, int want_keys) {
+  return grow_to(d, e, want_keys, d->cap ? 2 * d->cap : 1024);
+}
+
+/* The encoder's current row into row r (< cap). */
+static void store_at(RtData *d, const RtEncoder *e, int64_t r, int want_keys) {
   for (int i = 0; i < e->nf; i++) {
     const DmcFeature *f = &e->m->features[i];
     size_t w = (size_t)rt_feat_width(f);
@@ -107,6 +167,20 @@ static void store_row(RtData *d, const RtEncoder *e, int want_keys) {
     if (y != 0.0f && y != 1.0f) d->label_binary = 0;
   }
 }
+
+static void store_row(RtData *d, const RtEncoder *e, int want_keys) { store_at(d, e, d->n++, want_keys); }
+
+RtData *rt_data_new_rows(const RtEncoder *e, int64_t rows) {
+  RtData *d = data_new(e);
+  if (d && (rows < 1 || grow_to(d, e, 0, rows))) {
+    rt_data_free(d);
+    return NULL;
+  }
+  if (d) d->n = rows;
+  return d;
+}
+
+void rt_data_put(RtData *d, const RtEncoder *e, int64_t row) { store_at(d, e, row, 0); }
 
 /* ---- next-row pairing ---- */
 
@@ -182,15 +256,11 @@ static int pair_next(RtData *d, const RtEncoder *e, RtError *err) {
 
 RtData *rt_data_load(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
                      RtError *err) {
-  RtData *d = calloc(1, sizeof *d);
-  if (!d || !(d->ids = calloc((size_t)e->nf + 1, sizeof *d->ids)) ||
-      !(d->vals = calloc((size_t)e->nf + 1, sizeof *d->vals))) {
-    rt_data_free(d);
+  RtData *d = data_new(e);
+  if (!d) {
     rt_error(err, "out of memory");
     return NULL;
   }
-  d->m = e->m;
-  d->label_binary = 1;
   RtCsv *csv = open_bound(e, paths, npaths, o, err);
   if (!csv) {
     rt_data_free(d);
@@ -313,11 +383,15 @@ void rt_batch_fill(RtBatch *b, const RtEncoder *e, const RtData *d, const int64_
       int s = f->sources[0];
       int32_t lo, hi, *out = b->buf[f->input];
       neg_range(e, s, &lo, &hi);
+      /* a list negative mirrors its source slot by slot; sampled_softmax's rows have
+         a single id as their source and fill every slot */
+      size_t ws = (size_t)rt_feat_width(&m->features[s]);
       for (int j = 0; j < n; j++) {
-        const int32_t *src = d->ids[s] + (size_t)rows[j] * w;
+        const int32_t *src = d->ids[s] + (size_t)rows[j] * ws;
         for (size_t k = 0; k < w; k++)
-          out[(size_t)j * w + k] = !src[k] ? 0 : hi > lo ? lo + (int32_t)rt_rng_below(rng, (uint64_t)(hi - lo))
-                                                         : RT_VOCAB_OOV;
+          out[(size_t)j * w + k] = !src[ws == w ? k : 0] ? 0
+                                   : hi > lo ? lo + (int32_t)rt_rng_below(rng, (uint64_t)(hi - lo))
+                                             : RT_VOCAB_OOV;
       }
       continue;
     }

@@ -486,7 +486,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     return;
   }
   default:
-    // INPUT, PARAM and SAMPLED_SOFTMAX never reach a kernel; the compiler rejects them
+    // INPUT and PARAM never reach a kernel
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
     return;
   }

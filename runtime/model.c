@@ -131,9 +131,10 @@ static int check_feature(const DmcModel *m, const DmcFeature *f, RtError *err) {
         return rt_error(err, BUG "feature '%s': crossed feature '%s' is not single-valued",
                         f->name, src->name);
       if (f->kind == DMC_FEAT_NEGATIVE &&
-          (rt_feat_width(src) != w || (src->kind != DMC_FEAT_ID && src->kind != DMC_FEAT_HASH &&
+          ((rt_feat_width(src) != w && rt_feat_width(src) != 1) ||   /* a single id fills every slot */
+           (src->kind != DMC_FEAT_ID && src->kind != DMC_FEAT_HASH &&
                                        src->kind != DMC_FEAT_WEIGHTED)))
-        return rt_error(err, BUG "feature '%s': source '%s' is not an id list of the same shape",
+        return rt_error(err, BUG "feature '%s': source '%s' is not one id or an id list of the same shape",
                         f->name, src->name);
     }
   }

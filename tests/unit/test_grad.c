@@ -157,6 +157,13 @@ static void test_losses(void) {
               "loss softmax_ce(logits, u)\nloss masked_mse(r, w)\nloss 0.5 * mse(p, y)\n");
 }
 
+static void test_sampled_softmax(void) {
+  check_model("sampled softmax", HEAD
+              "feature t : id from t vocab 9\ntable out[9, 3]\n"
+              "v = dense(s, 3)\noutput v\n"
+              "loss sampled_softmax(v, out, t, samples=4)\n");
+}
+
 static void test_shared_table(void) {
   check_model("shared table", HEAD
               "feature v : id from v vocab 9\ntable items[9, 2]\n"
@@ -173,6 +180,7 @@ int main(void) {
   CU_add_test(s, "batched matmul", test_batched_matmul);
   CU_add_test(s, "losses", test_losses);
   CU_add_test(s, "shared table", test_shared_table);
+  CU_add_test(s, "sampled softmax", test_sampled_softmax);
   CU_basic_set_mode(CU_BRM_NORMAL);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
