@@ -29,6 +29,17 @@ typedef struct RtOpts {
   int teacher_set;
   int64_t nrows;             /* synth N */
   int json, skip_bad, quiet;
+  /* train: data pipeline (feed.h) */
+  int stream;                /* --stream: read the files every epoch */
+  double max_memory_mb;      /* --max-memory: stream when the encoded data is larger; 0: default */
+  int64_t shuffle_buffer;    /* --shuffle-buffer rows when streaming; 0: RT_FEED_SHUFFLE */
+  int prefetch, prefetch_set;/* --prefetch batches read ahead by a thread (0: none) */
+  /* train: learning-rate schedule and clipping (optim.h, params.h) */
+  int lr_schedule;           /* RtSchedKind; 0 constant */
+  int64_t warmup;            /* --warmup steps */
+  double lr_min;             /* --lr-min: final multiplier of linear and cosine */
+  int lr_step;               /* --lr-step epochs between halvings; 0: 1 */
+  double clip;               /* --clip: max L2 norm of the dense gradients; 0: none */
 } RtOpts;
 
 int rt_cmd_train(const DmcModel *m, const RtOpts *o);
@@ -36,6 +47,7 @@ int rt_cmd_eval(const DmcModel *m, const RtOpts *o);
 int rt_cmd_predict(const DmcModel *m, const RtOpts *o);
 int rt_cmd_info(const DmcModel *m, const RtOpts *o);
 int rt_cmd_synth(const DmcModel *m, const RtOpts *o);
+int rt_cmd_bench(const DmcModel *m, const RtOpts *o);
 
 /* The whole program: `PROG COMMAND [options]`. main.c calls it with dmc_model. */
 int rt_main(const DmcModel *m, int argc, char **argv);

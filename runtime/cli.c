@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "feed.h"
 #include "model.h"
+#include "optim.h"
 
 json_t *rt_json_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
@@ -32,6 +34,7 @@ static void usage(FILE *f, const DmcModel *m) {
           "  predict FILE...  one score per input row on stdout\n"
           "  info             the model: features, parameters, outputs\n"
           "  synth N          N rows of synthetic data in this model's schema\n"
+          "  bench            latency and throughput of this program on random inputs\n"
           "\n"
           "`%s COMMAND --help` lists the options of a command.\n",
           prog, m->name, prog, prog);
@@ -53,7 +56,24 @@ static const char *const help_train =
     "  --skip-bad        skip rows with bad values (counted per reason) instead of stopping\n"
     "  --json            print the results as one JSON object on stdout\n"
     "  -q, --quiet       no progress or vocabulary lines\n"
-    "  -h, --help        this text\n";
+    "  -h, --help        this text\n"
+    "data larger than memory:\n"
+    "  --stream          read the files again every epoch, encoding on the fly, through a\n"
+    "                    shuffle buffer instead of a full shuffle (not for next_by models)\n"
+    "  --max-memory MB   stream by itself when the encoded training rows would take more\n"
+    "                    (default: half the physical memory, or of the cgroup limit)\n"
+    "  --shuffle-buffer N  rows in the shuffle buffer when streaming (default %d): each\n"
+    "                    batch row is drawn at random among the N rows it holds\n"
+    "  --prefetch N      batches a background thread prepares ahead (default %d, 0: none;\n"
+    "                    the results are the same either way)\n"
+    "learning rate and gradients (every optimizer's lr, dense and sparse, is multiplied):\n"
+    "  --lr-schedule S   constant (default), linear or cosine (decay to --lr-min by the\n"
+    "                    end of the run), step (halve every --lr-step epochs)\n"
+    "  --warmup STEPS    linear warm-up from 0 over the first STEPS steps\n"
+    "  --lr-min F        final lr of linear/cosine, as a fraction of each lr (default 0)\n"
+    "  --lr-step E       epochs between halvings of `step` (default 1)\n"
+    "  --clip X          scale the dense gradients so their global L2 norm is at most X\n"
+    "                    (embedding tables are not clipped)\n";
 
 static const char *const help_eval =
     "usage: %s eval FILE... [options]\n"
@@ -86,6 +106,16 @@ static const char *const help_info =
     "  --json            as one JSON object\n"
     "  -h, --help        this text\n";
 
+static const char *const help_bench =
+    "usage: %s bench [options]\n"
+    "Times this program on random inputs in the model's shapes (no data file): forward\n"
+    "latency at batch 1 (p50, p99), inference rows/s at batch 1024, and training rows/s\n"
+    "(forward, backward, optimizer step) at the training batch. One thread.\n"
+    "  --batch N         the training batch (default %d)\n"
+    "  --seed N          seed of the weights and inputs (default %d)\n"
+    "  --json            print the results as one JSON object\n"
+    "  -h, --help        this text\n";
+
 static const char *const help_synth =
     "usage: %s synth N [options]\n"
     "Writes N rows of synthetic data with this model's columns and delimiter, drawn from a\n"
@@ -98,7 +128,8 @@ static const char *const help_synth =
     "  -h, --help        this text\n";
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
-       O_SKIP, O_JSON, O_TEACHER };
+       O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
+       O_LRMIN, O_LRSTEP, O_CLIP };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -140,6 +171,20 @@ static int default_threads(void) {
   return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
+/* A finite number in [lo, hi] (excluding lo when open), or -1 after a usage error. */
+static int num_real(const char *cmd, const char *opt, const char *arg, double lo, int open,
+                    double hi, double *out) {
+  char *end;
+  double x = strtod(arg, &end);
+  if (!*arg || *end || !isfinite(x) || x < lo || (open && x == lo) || x > hi) {
+    fprintf(stderr, "%s %s: %s: '%s' is not a number in %s%g, %g]\n", prog, cmd, opt, arg,
+            open ? "(" : "[", lo, hi);
+    return -1;
+  }
+  *out = x;
+  return 0;
+}
+
 /* Parses argv (argv[0] is the command) into o: 0, 1 after --help, 2 on a usage error. */
 static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOpts *o) {
   static const struct option opts[] = {
@@ -150,14 +195,22 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"output", required_argument, 0, 'o'},       {"checkpoint", required_argument, 0, 'c'},
       {"skip-bad", no_argument, 0, O_SKIP},        {"json", no_argument, 0, O_JSON},
       {"teacher-seed", required_argument, 0, O_TEACHER}, {"quiet", no_argument, 0, 'q'},
+      {"stream", no_argument, 0, O_STREAM},        {"max-memory", required_argument, 0, O_MAXMEM},
+      {"shuffle-buffer", required_argument, 0, O_SHUFFLE},
+      {"prefetch", required_argument, 0, O_PREFETCH},
+      {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup", required_argument, 0, O_WARMUP},
+      {"lr-min", required_argument, 0, O_LRMIN},   {"lr-step", required_argument, 0, O_LRSTEP},
+      {"clip", required_argument, 0, O_CLIP},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
   static const struct { const char *cmd, *allowed; } table[] = {
-      {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help"},
+      {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help "
+                "stream max-memory shuffle-buffer prefetch lr-schedule warmup lr-min lr-step clip"},
       {"eval", "checkpoint group batch threads seed skip-bad json help"},
       {"predict", "checkpoint batch threads seed skip-bad help"},
       {"info", "json help"},
-      {"synth", "seed teacher-seed output help"}};
+      {"synth", "seed teacher-seed output help"},
+      {"bench", "batch seed lr json help"}};
   const char *allowed = NULL;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (!strcmp(cmd, table[i].cmd)) allowed = table[i].allowed;
@@ -183,10 +236,12 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
     switch (c) {
     case 'h': {
       const char *pn = prog;
-      if (!strcmp(cmd, "train")) printf(help_train, pn, m->epochs, m->batch, m->seed, pn);
+      if (!strcmp(cmd, "train"))
+        printf(help_train, pn, m->epochs, m->batch, m->seed, pn, RT_FEED_SHUFFLE, RT_FEED_PREFETCH);
       else if (!strcmp(cmd, "eval")) printf(help_eval, pn, pn, m->batch, m->seed);
       else if (!strcmp(cmd, "predict")) printf(help_predict, pn, m->outputs[0].name, pn, m->batch, m->seed);
       else if (!strcmp(cmd, "info")) printf(help_info, pn);
+      else if (!strcmp(cmd, "bench")) printf(help_bench, pn, m->batch, m->seed);
       else printf(help_synth, pn, m->seed);
       return 1;
     }
@@ -221,6 +276,41 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       o->lr = x;
       break;
     }
+    case O_STREAM: o->stream = 1; break;
+    case O_MAXMEM:
+      if (num_real(cmd, "--max-memory", optarg, 0, 1, 1e12, &o->max_memory_mb)) return 2;
+      break;
+    case O_SHUFFLE:
+      if (num_int(cmd, "--shuffle-buffer", optarg, 1, 1LL << 32, &v)) return 2;
+      o->shuffle_buffer = v;
+      break;
+    case O_PREFETCH:
+      if (num_int(cmd, "--prefetch", optarg, 0, 64, &v)) return 2;
+      o->prefetch = (int)v;
+      o->prefetch_set = 1;
+      break;
+    case O_SCHED: {
+      RtSchedKind k;
+      if (rt_sched_parse(optarg, &k))
+        return bad_usage(cmd, "--lr-schedule: '%s' is not one of constant, linear, cosine, step%s",
+                         optarg, "");
+      o->lr_schedule = (int)k;
+      break;
+    }
+    case O_WARMUP:
+      if (num_int(cmd, "--warmup", optarg, 0, INT64_MAX, &v)) return 2;
+      o->warmup = v;
+      break;
+    case O_LRMIN:
+      if (num_real(cmd, "--lr-min", optarg, 0, 0, 1, &o->lr_min)) return 2;
+      break;
+    case O_LRSTEP:
+      if (num_int(cmd, "--lr-step", optarg, 1, 1000000, &v)) return 2;
+      o->lr_step = (int)v;
+      break;
+    case O_CLIP:
+      if (num_real(cmd, "--clip", optarg, 0, 1, 1e30, &o->clip)) return 2;
+      break;
     case O_GROUP: o->group = optarg; break;
     case 'o':
       if (!strcmp(cmd, "synth")) o->out = optarg;
@@ -234,14 +324,14 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
   }
   o->files = (const char *const *)argv + optind;
   o->nfiles = argc - optind;
-  if (!strcmp(cmd, "info") && o->nfiles)
+  if ((!strcmp(cmd, "info") || !strcmp(cmd, "bench")) && o->nfiles)
     return bad_usage(cmd, "unexpected argument '%s'%s", o->files[0], "");
   if (!strcmp(cmd, "synth")) {
     if (o->nfiles != 1) return bad_usage(cmd, "give the number of rows: synth N%s%s", "", "");
     if (num_int(cmd, "N", o->files[0], 0, INT64_MAX, &v)) return 2;
     o->nrows = v;
     o->nfiles = 0;
-  } else if (strcmp(cmd, "info") && !o->nfiles) {
+  } else if (strcmp(cmd, "info") && strcmp(cmd, "bench") && !o->nfiles) {
     return bad_usage(cmd, "give at least one data file%s%s", "", "");
   }
   return 0;
@@ -263,7 +353,7 @@ int rt_main(const DmcModel *m, int argc, char **argv) {
   const char *cmd = argv[1];
   static const struct { const char *name; int (*run)(const DmcModel *, const RtOpts *); } cmds[] = {
       {"train", rt_cmd_train}, {"eval", rt_cmd_eval}, {"predict", rt_cmd_predict},
-      {"info", rt_cmd_info},   {"synth", rt_cmd_synth}};
+      {"info", rt_cmd_info},   {"synth", rt_cmd_synth}, {"bench", rt_cmd_bench}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     if (strcmp(cmd, cmds[i].name)) continue;
     RtOpts o = {.prog = prog, .patience = 2, .threads = default_threads()};

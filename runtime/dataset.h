@@ -3,8 +3,10 @@
  * rt_data_count is the training pass 1 (vocabularies and statistics, then
  * the encoder is frozen); rt_data_load reads files again and keeps every
  * row encoded: per feature one array of int32 ids or floats, [rows, width].
- * The whole data set is held in memory (4 bytes per value per row; fine for
- * the data sets dmc targets, a streaming loader is future work).
+ * The whole data set is held in memory (4 bytes per value per row); data
+ * larger than memory is streamed instead (feed.h), with rt_data_count_rows
+ * as its pass 1 and a small RtData of rt_data_new_rows as its shuffle
+ * buffer.
  *
  * Bad rows (a non-number, an empty float without default, a list too long)
  * stop the load with `file:line: column NAME: ...`, or with skip_bad are
@@ -49,6 +51,19 @@ typedef struct RtLoadOpts {
 /* Training pass 1 over paths, then rt_enc_freeze. 0, or -1 and *err. */
 int rt_data_count(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
                   RtError *err);
+/* rt_data_count, and a tally of what rt_data_load would keep: an RtData
+ * holding no rows (ids and vals all NULL) whose n, bad, first_bad,
+ * has_label and label_binary are those of a load. NULL and *err on error. */
+RtData *rt_data_count_rows(RtEncoder *e, const char *const *paths, int npaths,
+                           const RtLoadOpts *o, RtError *err);
+/* Bytes one encoded row takes in an RtData (the memory estimate of a load). */
+int64_t rt_data_row_bytes(const RtEncoder *e);
+/* Whether the encoder reads next(F) features (next_by pairing: in memory only). */
+int rt_data_needs_next(const RtEncoder *e);
+/* Room for exactly `rows` encoded rows (n = rows, contents undefined), and
+ * rt_data_put, which stores the encoder's current row at one of them. */
+RtData *rt_data_new_rows(const RtEncoder *e, int64_t rows);
+void rt_data_put(RtData *d, const RtEncoder *e, int64_t row);
 /* Reads and encodes every row of paths; NULL and *err on error. */
 RtData *rt_data_load(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
                      RtError *err);

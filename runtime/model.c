@@ -18,6 +18,8 @@ const char *rt_kind_name(DmcFeatureKind k) {
   return "?";
 }
 
+int rt_param_trained(const DmcParam *p) { return p->lag_of < 0 && !p->is_stat; }
+
 int rt_feat_width(const DmcFeature *f) { return f->len > 1 ? f->len : 1; }
 
 int rt_feat_reads_columns(const DmcFeature *f) {

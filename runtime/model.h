@@ -18,6 +18,8 @@
 const char *rt_kind_name(DmcFeatureKind k);
 /* Elements per example of a feature's input: max(len, 1). */
 int rt_feat_width(const DmcFeature *f);
+/* A parameter an optimizer updates: not a lagged copy, not running statistics. */
+int rt_param_trained(const DmcParam *p);
 /* Whether the feature reads its own data columns (not cross or negative). */
 int rt_feat_reads_columns(const DmcFeature *f);
 

@@ -130,6 +130,7 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
       !(o->roff = calloc(np, sizeof *o->roff)))
     goto oom;
   o->m = m;
+  o->lr_mult = 1.0;
   int64_t nstate = 0, nrows = 0, max_touched = 0, max_dim = 1;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
@@ -140,7 +141,7 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
     if (rt_opt_parse(r, model_level ? lr_override : 0, what, &o->cfg[i], err)) goto fail;
     o->soff[i] = nstate;
     o->roff[i] = -1;
-    if (p->lag_of >= 0) continue;
+    if (!rt_param_trained(p)) continue;
     nstate += (int64_t)rt_opt_nstate(&o->cfg[i]) * p->size;
     if (!p->is_table) continue;
     o->roff[i] = nrows;
@@ -161,7 +162,7 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
   for (int64_t i = 0; i < nrows; i++) o->slot[i] = -1;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
-    if (p->lag_of >= 0) continue;
+    if (!rt_param_trained(p)) continue;
     float v = rt_opt_state_init(&o->cfg[i]);
     int64_t n = (int64_t)rt_opt_nstate(&o->cfg[i]) * p->size;
     for (int64_t k = 0; k < n; k++) o->state[o->soff[i] + k] = v;
@@ -222,6 +223,8 @@ static void sparse_step(RtOptim *o, int pi, float *w, const float *workspace,
     }
   }
   float l2 = (float)m->l2;
+  RtOptCfg c = o->cfg[pi];
+  c.lr *= o->lr_mult;
   for (int64_t t = 0; t < nt; t++) {
     int64_t row = o->touched[t];
     const float *a = o->acc + t * dim;
@@ -232,7 +235,7 @@ static void sparse_step(RtOptim *o, int pi, float *w, const float *workspace,
     uint32_t *count = &o->rowstep[o->roff[pi] + row];
     float *s0, *s1;
     state_slots(o, pi, row * dim, &s0, &s1);
-    rt_opt_update(&o->cfg[pi], w + p->offset + row * dim, a, s0, s1, dim, (int64_t)++*count, l2);
+    rt_opt_update(&c, w + p->offset + row * dim, a, s0, s1, dim, (int64_t)++*count, l2);
   }
 }
 
@@ -242,13 +245,55 @@ void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
   o->step++;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
-    if (p->lag_of >= 0) continue;
+    if (!rt_param_trained(p)) continue;
     if (p->is_table) {
       sparse_step(o, i, w, workspace, inputs, batch);
       continue;
     }
     float *s0, *s1;
+    RtOptCfg c = o->cfg[i];
+    c.lr *= o->lr_mult;
     state_slots(o, i, 0, &s0, &s1);
-    rt_opt_update(&o->cfg[i], w + p->offset, g + p->offset, s0, s1, p->size, o->step, (float)m->l2);
+    rt_opt_update(&c, w + p->offset, g + p->offset, s0, s1, p->size, o->step, (float)m->l2);
   }
+}
+
+/* ---- learning-rate schedules ---- */
+
+static const char *const sched_names[] = {"constant", "linear", "cosine", "step"};
+
+int rt_sched_parse(const char *name, RtSchedKind *kind) {
+  for (int i = 0; i < 4; i++)
+    if (!strcmp(name, sched_names[i])) {
+      *kind = (RtSchedKind)i;
+      return 0;
+    }
+  return -1;
+}
+
+const char *rt_sched_name(RtSchedKind kind) {
+  return kind >= RT_SCHED_CONSTANT && kind <= RT_SCHED_STEP ? sched_names[kind] : "?";
+}
+
+double rt_sched_mult(const RtSched *s, int64_t t, int epoch) {
+  if (t < 1) t = 1;
+  double warm = s->warmup > 0 && t < s->warmup ? (double)t / (double)s->warmup : 1.0;
+  switch (s->kind) {
+  case RT_SCHED_CONSTANT: return warm;
+  case RT_SCHED_STEP: {
+    int every = s->every > 0 ? s->every : 1, k = epoch > 1 ? (epoch - 1) / every : 0;
+    return warm * ldexp(1.0, -(k < 1000 ? k : 1000));
+  }
+  case RT_SCHED_LINEAR:
+  case RT_SCHED_COSINE: {
+    if (t <= s->warmup) return warm;
+    int64_t span = s->total - s->warmup;
+    double p = span > 0 ? (double)(t - 1 - s->warmup) / (double)span : 1.0;
+    if (p < 0) p = 0;
+    if (p > 1) p = 1;
+    double f = s->kind == RT_SCHED_LINEAR ? 1.0 - p : 0.5 * (1.0 + cos(3.14159265358979323846 * p));
+    return s->min + (1.0 - s->min) * f;
+  }
+  }
+  return 1.0;
 }

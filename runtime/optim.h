@@ -21,6 +21,22 @@
  * (tables) or `optimizer` (the rest); a table falls back to `optimizer`
  * and everything to adam(lr=0.001). --lr replaces lr (ftrl: alpha) of the
  * model-level two, not per-parameter overrides. State is one block.
+ *
+ * Learning-rate schedules (train --lr-schedule): RtOptim.lr_mult multiplies
+ * the lr (ftrl: alpha) of every optimizer, dense, sparse and per-parameter,
+ * in the step it is set for. rt_sched_mult gives it for step t = 1..T of a
+ * run of T steps (T = epochs * batches per epoch, planned for the whole run
+ * even if it stops early):
+ *   warm-up       t <= W: t / W (linear from 0; W = --warmup, 0: none)
+ *   constant      1
+ *   linear        min + (1 - min) * (1 - p)
+ *   cosine        min + (1 - min) * (1 + cos(pi * p)) / 2
+ *                 p = (t - 1 - W) / (T - W), the progress after warm-up:
+ *                 the first step after it runs at the full lr, and the
+ *                 multiplier reaches min = --lr-min (a fraction of each lr)
+ *                 at the end of the run (the last step is one step short)
+ *   step          0.5 ^ floor((epoch - 1) / --lr-step): halved every E epochs
+ * A warm-up multiplies constant and step; linear and cosine start after it.
  */
 #ifndef RT_OPTIM_H
 #define RT_OPTIM_H
@@ -61,6 +77,7 @@ typedef struct RtOptim {
   int64_t *touched;     /* rows touched in this step, [max_touched] */
   float *acc;           /* their summed gradients, [max_touched * max_dim] */
   int64_t step;         /* steps taken */
+  double lr_mult;       /* multiplies every optimizer's lr in the next step (1 by default) */
 } RtOptim;
 
 RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtError *err);
@@ -69,5 +86,21 @@ void rt_optim_free(RtOptim *o);
  * the sparse gradients in workspace with the ids of the batch's inputs. */
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
                    const void *const *inputs, int batch);
+
+typedef enum { RT_SCHED_CONSTANT, RT_SCHED_LINEAR, RT_SCHED_COSINE, RT_SCHED_STEP } RtSchedKind;
+
+typedef struct RtSched {
+  RtSchedKind kind;
+  int64_t warmup;       /* steps of linear warm-up, 0: none */
+  int64_t total;        /* steps in the run (linear, cosine) */
+  double min;           /* final multiplier of linear and cosine, in [0, 1] */
+  int every;            /* step: epochs between halvings (>= 1) */
+} RtSched;
+
+/* "constant", "linear", "cosine", "step" into *kind: 0, or -1. */
+int rt_sched_parse(const char *name, RtSchedKind *kind);
+const char *rt_sched_name(RtSchedKind kind);
+/* The multiplier of step t (1-based) in epoch (1-based). */
+double rt_sched_mult(const RtSched *s, int64_t t, int epoch);
 
 #endif

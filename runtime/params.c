@@ -85,8 +85,26 @@ void rt_params_lag(const DmcModel *m, float *w, int64_t step) {
 void rt_grads_zero(const DmcModel *m, float *g) {
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
-    if (!p->is_table && p->lag_of < 0) memset(g + p->offset, 0, (size_t)p->size * sizeof *g);
+    if (!p->is_table && rt_param_trained(p)) memset(g + p->offset, 0, (size_t)p->size * sizeof *g);
   }
+}
+
+double rt_grads_clip(const DmcModel *m, float *g, double max_norm) {
+  double ss = 0;
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    if (p->is_table || !rt_param_trained(p)) continue;
+    for (int64_t k = 0; k < p->size; k++) ss += (double)g[p->offset + k] * g[p->offset + k];
+  }
+  double norm = sqrt(ss);
+  if (!(max_norm > 0) || !(norm > max_norm)) return norm; /* a NaN norm: left to the loss check */
+  float scale = (float)(max_norm / norm);
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    if (p->is_table || !rt_param_trained(p)) continue;
+    for (int64_t k = 0; k < p->size; k++) g[p->offset + k] *= scale;
+  }
+  return norm;
 }
 
 int rt_params_nonfinite(const DmcModel *m, const float *w, int64_t *elem) {

@@ -25,6 +25,13 @@ int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err);
 void rt_params_lag(const DmcModel *m, float *w, int64_t step);
 /* Zeroes the gradients of the dense parameters (tables have none in g). */
 void rt_grads_zero(const DmcModel *m, float *g);
+/* Gradient clipping (train --clip): the L2 norm of the dense gradients
+ * (every parameter but tables, lagged copies and running statistics, all
+ * taken together) and, when it is above max_norm > 0, every one of them
+ * scaled by max_norm / norm. Tables are not clipped: their row gradients
+ * live in the workspace and are summed per row by the optimizer (optim.h).
+ * Returns the norm before clipping. */
+double rt_grads_clip(const DmcModel *m, float *g, double max_norm);
 /* The first parameter holding a NaN or infinity: its index (and element),
  * or -1 if all are finite. */
 int rt_params_nonfinite(const DmcModel *m, const float *w, int64_t *elem);

@@ -1,16 +1,23 @@
 /* train.c -- `PROG train`: the training loop.
  *
- * Pass 1 over the training files builds vocabularies and statistics; pass 2
- * encodes them (and --valid) into memory. Each epoch visits the rows in a
- * fresh permutation drawn from the seed; a step is fill batch, forward,
- * check the loss is finite, zero the dense gradients, backward, optimizer
- * step, refresh lagged copies. Nothing is allocated inside the loop.
+ * Pass 1 over the training files builds vocabularies and statistics and
+ * counts the rows. Then either pass 2 encodes them into memory, or, with
+ * --stream or when the encoded rows would exceed --max-memory, nothing is
+ * kept and every epoch reads the files again (feed.h); --valid is always
+ * loaded into memory. Each epoch takes its batches from the feed (a fresh
+ * permutation of the rows in memory, or the files through a shuffle
+ * buffer; filled ahead by a background thread unless --prefetch 0); a
+ * step is forward, check the loss is finite, zero the dense gradients,
+ * backward, clip them (--clip), set the learning-rate multiplier of the
+ * step (--lr-schedule, --warmup), optimizer step, refresh lagged copies.
+ * Nothing is allocated inside the loop.
  * After each epoch the validation set is scored; the epoch with the best
  * validation AUC (or the lowest validation loss when the label is not 0/1
  * or there is none) is written to the checkpoint, and training stops after
  * --patience epochs without improvement. Without --valid, every epoch is
  * written. Training runs on one thread (--threads parallelises scoring
- * the validation set): the forward pass may update running statistics.
+ * the validation set; the prefetch thread only reads and encodes data):
+ * the forward pass may update running statistics.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
@@ -18,9 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "dataset.h"
+#include "feed.h"
 #include "model.h"
 #include "modelckpt.h"
 #include "optim.h"
@@ -32,10 +41,13 @@ typedef struct Trainer {
   const DmcModel *m;
   const RtOpts *o;
   RtEncoder *enc;
-  RtData *train, *valid;
+  RtData *train, *valid;   /* train: NULL when streaming */
+  RtData *tally;           /* pass 1: rows, bad rows (no rows stored) */
+  int64_t rows;            /* training rows per epoch */
+  int stream;
+  RtFeed *feed;
+  RtSched sched;
   float *w, *g, *ws, *loss, *scores;
-  int64_t *perm;
-  RtBatch *batch;
   RtOptim *opt;
   RtScorer *scorer;
   json_t *epochs;           /* per-epoch results for --json */
@@ -46,13 +58,13 @@ static void trainer_free(Trainer *t) {
   rt_enc_free(t->enc);
   rt_data_free(t->train);
   rt_data_free(t->valid);
+  rt_data_free(t->tally);
+  rt_feed_free(t->feed);
   free(t->w);
   free(t->g);
   free(t->ws);
   free(t->loss);
   free(t->scores);
-  free(t->perm);
-  rt_batch_free(t->batch);
   rt_optim_free(t->opt);
   rt_scorer_free(t->scorer);
   json_decref(t->epochs);
@@ -64,16 +76,59 @@ static int fail(Trainer *t, const RtError *err) {
   return 1;
 }
 
+/* The memory the encoded training rows may take: --max-memory, else half of
+ * the physical memory or of the cgroup's limit, whichever is smaller. */
+static double memory_budget(const RtOpts *o) {
+  if (o->max_memory_mb > 0) return o->max_memory_mb * 1048576.0;
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  double phys = pages > 0 && size > 0 ? (double)pages * (double)size : 4.0 * 1073741824.0;
+  static const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                       "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+  for (int i = 0; i < 2; i++) {
+    FILE *f = fopen(limits[i], "r");
+    unsigned long long v;
+    if (!f) continue;
+    if (fscanf(f, "%llu", &v) == 1 && v > 0 && (double)v < phys) phys = (double)v;
+    fclose(f);
+  }
+  return phys / 2;
+}
+
 static int load_data(Trainer *t, RtError *err) {
   const RtOpts *o = t->o;
   RtLoadOpts lo = {o->skip_bad, 0, o->group};
-  if (rt_data_count(t->enc, o->files, o->nfiles, &lo, err)) return -1;
+  int paired = rt_data_needs_next(t->enc);
+  if (o->stream && paired)
+    return rt_error(err, "--stream: this model pairs each row with the same %s's next row "
+                    "(next_by), which needs the whole training set in memory\nHINT: train "
+                    "without --stream", t->m->next_by ? t->m->next_by : "key");
+  if (!(t->tally = rt_data_count_rows(t->enc, o->files, o->nfiles, &lo, err))) return -1;
   if (!o->quiet) rt_enc_report_vocab(t->enc, stderr);
+  double need = (double)t->tally->n * (double)rt_data_row_bytes(t->enc), budget = memory_budget(o);
+  t->stream = o->stream;
+  if (!o->stream && need > budget) {
+    if (paired) {
+      fprintf(stderr, "%s: the encoded training rows need about %.3g MB, more than the %.3g MB "
+              "budget, but next_by pairing needs them in memory: loading them anyway\n",
+              o->files[0], need / 1048576, budget / 1048576);
+    } else {
+      t->stream = 1;
+      fprintf(stderr, "%s: the encoded training rows need about %.3g MB, more than the %.3g MB "
+              "budget (--max-memory): streaming them\n", o->files[0], need / 1048576,
+              budget / 1048576);
+    }
+  }
   rt_enc_reset_counts(t->enc);
-  if (!(t->train = rt_data_load(t->enc, o->files, o->nfiles, &lo, err))) return -1;
-  rt_enc_report_oov(t->enc, o->files[0], stderr);
-  rt_data_report_bad(t->train, o->files[0], stderr);
-  if (!t->train->n)
+  if (t->stream) {
+    t->rows = t->tally->n;
+    rt_data_report_bad(t->tally, o->files[0], stderr);
+  } else {
+    if (!(t->train = rt_data_load(t->enc, o->files, o->nfiles, &lo, err))) return -1;
+    t->rows = t->train->n;
+    rt_enc_report_oov(t->enc, o->files[0], stderr);
+    rt_data_report_bad(t->train, o->files[0], stderr);
+  }
+  if (!t->rows)
     return rt_error(err, "%s: no rows to train on%s", o->files[0],
                     o->skip_bad ? " (every row was skipped)" : "");
   if (o->valid) {
@@ -85,20 +140,27 @@ static int load_data(Trainer *t, RtError *err) {
   return 0;
 }
 
-static int setup(Trainer *t, int batch, uint64_t seed, RtError *err) {
+static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, RtError *err) {
   const DmcModel *m = t->m;
+  const RtOpts *o = t->o;
   size_t np = (size_t)(m->params_size ? m->params_size : 1);
   size_t ws = (size_t)m->workspace_floats(batch);
   t->w = calloc(np, sizeof *t->w);
   t->g = calloc(np, sizeof *t->g);
   t->ws = calloc(ws ? ws : 1, sizeof *t->ws);
   t->loss = calloc((size_t)batch, sizeof *t->loss);
-  t->perm = malloc((size_t)t->train->n * sizeof *t->perm);
-  t->batch = rt_batch_new(m, batch);
-  if (!t->w || !t->g || !t->ws || !t->loss || !t->perm || !t->batch)
+  if (!t->w || !t->g || !t->ws || !t->loss)
     return rt_error(err, "out of memory (%zu parameters, %zu workspace floats)", np, ws);
+  RtFeedOpts fo = {.batch = batch, .prefetch = o->prefetch_set ? o->prefetch : RT_FEED_PREFETCH,
+                   .rng = rng, .data = t->train, .paths = o->files, .npaths = o->nfiles,
+                   .load = {o->skip_bad, 0, o->group},
+                   .shuffle = o->shuffle_buffer > 0 ? o->shuffle_buffer : RT_FEED_SHUFFLE};
+  if (!(t->feed = rt_feed_new(t->enc, &fo, err))) return -1;
+  t->sched = (RtSched){.kind = (RtSchedKind)o->lr_schedule, .warmup = o->warmup,
+                       .total = (int64_t)nepochs * ((t->rows + batch - 1) / batch),
+                       .min = o->lr_min, .every = o->lr_step > 0 ? o->lr_step : 1};
   if (rt_params_init(m, t->w, seed, err)) return -1;
-  if (!(t->opt = rt_optim_new(m, t->o->lr, batch, err))) return -1;
+  if (!(t->opt = rt_optim_new(m, o->lr, batch, err))) return -1;
   if (t->valid) {
     size_t ns = (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[0].size;
     if (!(t->scorer = rt_scorer_new(m, t->enc, batch, t->o->threads, err))) return -1;
@@ -127,26 +189,30 @@ static int diverged(Trainer *t, int64_t step, int epoch, double loss, int after_
 }
 
 /* One pass over the training rows: the mean loss, or NAN and *err. */
-static double run_epoch(Trainer *t, int epoch, int nepochs, int batch, uint64_t seed, RtRng *rng,
+static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64_t *clipped,
                         RtError *err) {
   const DmcModel *m = t->m;
-  int64_t n = t->train->n;
+  const RtOpts *o = t->o;
   double total = 0;
+  int64_t done = 0;
   char label[64];
   RtProgress pr;
+  const RtBatch *bt;
+  int r;
   snprintf(label, sizeof label, "epoch %d/%d", epoch, nepochs);
-  rt_progress_start(&pr, label, n, !t->o->quiet);
-  rt_shuffle(t->perm, n, rng);
-  for (int64_t start = 0; start < n; start += batch) {
-    int b = (int)(n - start < batch ? n - start : batch);
-    rt_batch_fill(t->batch, t->enc, t->train, t->perm + start, b, rng);
+  if (rt_feed_start(t->feed, err)) return NAN;
+  rt_progress_start(&pr, label, t->rows, !o->quiet);
+  *clipped = 0;
+  while ((r = rt_feed_next(t->feed, &bt, err)) == 1) {
+    int b = bt->n;
     DmcCtx ctx = {.batch = b, .training = 1, .seed = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t->opt->step,
-                  .inputs = (const void *const *)t->batch->buf, .params = t->w, .grads = t->g,
+                  .inputs = (const void *const *)bt->buf, .params = t->w, .grads = t->g,
                   .workspace = t->ws, .loss = t->loss};
     m->forward(&ctx);
     double sum = 0;
     for (int j = 0; j < b; j++) sum += t->loss[j];
     if (!isfinite(sum)) {
+      rt_feed_stop(t->feed);
       rt_progress_end(&pr);
       diverged(t, t->opt->step + 1, epoch, sum, 0, err);
       return NAN;
@@ -154,17 +220,26 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, int batch, uint64_t 
     total += sum;
     rt_grads_zero(m, t->g);
     m->backward(&ctx);
+    if (o->clip > 0 && rt_grads_clip(m, t->g, o->clip) > o->clip) ++*clipped;
+    t->opt->lr_mult = rt_sched_mult(&t->sched, t->opt->step + 1, epoch);
     rt_optim_step(t->opt, t->w, t->g, t->ws, ctx.inputs, b);
     rt_params_lag(m, t->w, t->opt->step);
-    rt_progress_update(&pr, start + b, total / (double)(start + b));
+    done += b;
+    rt_progress_update(&pr, done, total / (double)done);
   }
+  rt_feed_stop(t->feed);
   rt_progress_end(&pr);
+  if (r < 0) return NAN;
+  if (!done) {
+    rt_error(err, "%s: no rows to train on in epoch %d (did the file change?)", o->files[0], epoch);
+    return NAN;
+  }
   int64_t el; /* the last step's update is not seen by a forward pass: check it once */
   if (rt_params_nonfinite(m, t->w, &el) >= 0) {
     diverged(t, t->opt->step, epoch, NAN, 1, err);
     return NAN;
   }
-  return total / (double)n;
+  return total / (double)done;
 }
 
 static void print_metrics(FILE *f, const RtEvalResult *r) {
@@ -181,9 +256,12 @@ static void print_metrics(FILE *f, const RtEvalResult *r) {
   fprintf(f, " loss %.4f", r->loss);
 }
 
-static json_t *epoch_json(int epoch, double loss, double rate, double secs, const RtEvalResult *r) {
-  json_t *j = json_pack("{s:i, s:o, s:o, s:o}", "epoch", epoch, "train_loss", rt_json_num(loss),
-                        "samples_per_s", rt_json_num(rate), "seconds", rt_json_num(secs));
+static json_t *epoch_json(int epoch, double loss, double rate, double secs, double lr_mult,
+                          int64_t clipped, const RtOpts *o, const RtEvalResult *r) {
+  json_t *j = json_pack("{s:i, s:o, s:o, s:o, s:o}", "epoch", epoch, "train_loss", rt_json_num(loss),
+                        "samples_per_s", rt_json_num(rate), "seconds", rt_json_num(secs),
+                        "lr_mult", rt_json_num(lr_mult));
+  if (o->clip > 0) json_object_set_new(j, "clipped_steps", json_integer((json_int_t)clipped));
   if (r) {
     json_object_set_new(j, "valid_loss", rt_json_num(r->loss));
     if (r->has_label && r->binary) {
@@ -203,20 +281,24 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
   int nepochs = o->epochs > 0 ? o->epochs : m->epochs > 0 ? m->epochs : 1;
   int batch = o->batch > 0 ? o->batch : m->batch > 0 ? m->batch : 256;
   uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
-  if (!(t.enc = rt_enc_new(m))) return fprintf(stderr, "%s: error: out of memory\n", o->prog), 1;
-  if (load_data(&t, &err) || setup(&t, batch, seed, &err)) return fail(&t, &err);
-  t.epochs = json_array();
-
   RtRng rng;
   rt_rng_seed(&rng, seed);
+  if (!(t.enc = rt_enc_new(m))) return fprintf(stderr, "%s: error: out of memory\n", o->prog), 1;
+  if (load_data(&t, &err) || setup(&t, batch, nepochs, seed, &rng, &err)) return fail(&t, &err);
+  t.epochs = json_array();
+  int scheduled = o->lr_schedule != RT_SCHED_CONSTANT || o->warmup > 0;
+
   int best_epoch = -1, bad_epochs = 0, stopped = 0;
   double best = NAN;
   const char *metric = "";
   for (int epoch = 1; epoch <= nepochs; epoch++) {
     double t0 = rt_now();
-    double loss = run_epoch(&t, epoch, nepochs, batch, seed, &rng, &err);
+    int64_t clipped;
+    if (t.stream) rt_enc_reset_counts(t.enc);
+    double loss = run_epoch(&t, epoch, nepochs, seed, &clipped, &err);
     if (isnan(loss)) return fail(&t, &err);
-    double secs = rt_now() - t0, rate = (double)t.train->n / (secs > 0 ? secs : 1e-9);
+    double secs = rt_now() - t0, rate = (double)rt_feed_rows(t.feed) / (secs > 0 ? secs : 1e-9);
+    if (t.stream && epoch == 1) rt_enc_report_oov(t.enc, o->files[0], stderr);
     RtEvalResult r;
     double value = NAN;
     int better = 1;
@@ -231,9 +313,11 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
     }
     fprintf(t.log, "epoch %d/%d  train loss %.4f", epoch, nepochs, loss);
     if (t.valid) print_metrics(t.log, &r);
+    if (scheduled) fprintf(t.log, "  lr x%.3g", t.opt->lr_mult);
     fprintf(t.log, "  %.0f rows/s  %.2fs%s\n", rate, secs, better && t.valid ? "  *" : "");
     fflush(t.log);
-    json_array_append_new(t.epochs, epoch_json(epoch, loss, rate, secs, t.valid ? &r : NULL));
+    json_array_append_new(t.epochs, epoch_json(epoch, loss, rate, secs, t.opt->lr_mult, clipped, o,
+                                               t.valid ? &r : NULL));
     if (better) {
       RtCkptInfo info = {epoch, "", value};
       snprintf(info.metric, sizeof info.metric, "%s", metric);
@@ -252,14 +336,20 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
   fprintf(t.log, "\n");
   if (o->json) {
     json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:O, s:i, s:b}", "model", m->name, "checkpoint",
-                          o->checkpoint, "rows", (json_int_t)t.train->n, "valid_rows",
+                          o->checkpoint, "rows", (json_int_t)t.rows, "valid_rows",
                           (json_int_t)(t.valid ? t.valid->n : 0), "epochs", t.epochs,
                           "best_epoch", best_epoch, "stopped_early", stopped);
     if (t.valid) {
       json_object_set_new(j, "metric", json_string(metric));
       json_object_set_new(j, "best", rt_json_num(best));
     }
-    json_object_set_new(j, "skipped_rows", json_integer((json_int_t)rt_data_report_bad(t.train, "", NULL)));
+    json_object_set_new(j, "skipped_rows", json_integer((json_int_t)rt_data_report_bad(
+                                               t.train ? t.train : t.tally, "", NULL)));
+    json_object_set_new(j, "stream", json_boolean(t.stream));
+    if (t.stream)
+      json_object_set_new(j, "shuffle_buffer", json_integer((json_int_t)(
+                                 o->shuffle_buffer > 0 ? o->shuffle_buffer : RT_FEED_SHUFFLE)));
+    json_object_set_new(j, "lr_schedule", json_string(rt_sched_name((RtSchedKind)o->lr_schedule)));
     json_dumpf(j, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(j);

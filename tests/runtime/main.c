@@ -74,6 +74,7 @@ int main(void) {
   add_checkpoint_tests();
   add_optim_tests();
   add_encoder_tests();
+  add_feed_tests();
   add_cli_tests();
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();

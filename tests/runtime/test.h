@@ -28,6 +28,7 @@ void add_metrics_tests(void);
 void add_checkpoint_tests(void);
 void add_optim_tests(void);   /* optimizers, initialisers */
 void add_encoder_tests(void); /* data pipeline, on the fixture model and small descriptors */
+void add_feed_tests(void);    /* training batches: shuffle buffer, prefetch thread */
 void add_cli_tests(void);     /* the fixture program end to end */
 
 #endif

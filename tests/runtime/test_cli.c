@@ -4,8 +4,11 @@
  * validation set, eval (AUC above 0.65 on held-out synthetic data),
  * predict (one line per row, with or without the label column, the same
  * on 1 or 2 threads), damaged, missing and foreign checkpoints, bad CSV
- * input with its `file:line: column` message and --skip-bad. The
- * divergence check (NaN loss) runs in-process on a tiny model built here.
+ * input with its `file:line: column` message and --skip-bad; --stream and
+ * --prefetch (the same losses and checkpoint with and without the thread,
+ * the same vocabularies and a similar AUC streaming), --max-memory,
+ * schedules and --clip through --json. The divergence check (NaN loss) and
+ * --stream on a next_by model run in-process on tiny models built here.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <CUnit/CUnit.h>
@@ -22,6 +25,7 @@
 
 #include "app.h"
 #include "modelckpt.h"
+#include "normalize.h"
 #include "test.h"
 
 #ifndef RT_FIXTURE_BIN
@@ -254,6 +258,122 @@ static void test_bad_csv(void) {
   CU_ASSERT(contains(err_text, "nothere.csv"));
 }
 
+/* ---- streaming, prefetch, schedules, clipping, end to end ---- */
+
+/* The vocabularies and statistics of a checkpoint, as the bytes they save to. */
+static char *vocab_bytes(const char *ckpt, size_t *n) {
+  RtEncoder *e = rt_enc_new(&dmc_model);
+  static float w[719];
+  RtError err;
+  CU_ASSERT_FATAL(rt_model_load(&dmc_model, w, e, NULL, ckpt, &err) == 0);
+  size_t cap = 1 << 20, k = 0;
+  char *buf = malloc(cap);
+  for (int g = 0; g < e->ngroups; g++)
+    k += rt_vocab_save(e->groups[g].v, (uint8_t *)buf + k, cap - k);
+  for (int i = 0; i < e->nf; i++)
+    if (e->norm[i] && e->owner[i] == i) k += rt_norm_save(e->norm[i], (uint8_t *)buf + k, cap - k);
+  CU_ASSERT_FATAL(k < cap);
+  rt_enc_free(e);
+  *n = k;
+  return buf;
+}
+
+static void test_stream_prefetch_schedules(void) {
+  CU_ASSERT_FATAL(run("synth 6000 --seed 11 -o big.csv") == 0);
+  CU_ASSERT_FATAL(run("synth 2000 --seed 12 -o val.csv") == 0);
+  /* in memory, with and without the prefetch thread: the same losses, the same weights */
+  CU_ASSERT_EQUAL(run("train big.csv --valid val.csv --epochs 3 --json -o p0.ckpt --prefetch 0"), 0);
+  json_t *a = out_json();
+  CU_ASSERT_EQUAL(run("train big.csv --valid val.csv --epochs 3 --json -o p3.ckpt --prefetch 3"), 0);
+  json_t *b = out_json();
+  CU_ASSERT_FATAL(a && b);
+  CU_ASSERT(json_is_false(json_object_get(a, "stream")));
+  for (int ep = 0; ep < 3; ep++) {
+    json_t *ea = json_array_get(json_object_get(a, "epochs"), (size_t)ep);
+    json_t *eb = json_array_get(json_object_get(b, "epochs"), (size_t)ep);
+    CU_ASSERT(jnum(ea, "train_loss") == jnum(eb, "train_loss"));
+    CU_ASSERT(jnum(ea, "valid_auc") == jnum(eb, "valid_auc"));
+    CU_ASSERT(jnum(ea, "lr_mult") == 1.0);
+  }
+  size_t n0, n3;
+  char *c0 = read_whole(tmp_path("p0.ckpt"), &n0), *c3 = read_whole(tmp_path("p3.ckpt"), &n3);
+  CU_ASSERT(n0 == n3 && memcmp(c0, c3, n0) == 0);
+  free(c0);
+  free(c3);
+  /* streaming: the same vocabularies and statistics, a similar AUC */
+  CU_ASSERT_EQUAL(run("train big.csv --valid val.csv --epochs 3 --json -o s.ckpt --stream "
+                      "--shuffle-buffer 1000"), 0);
+  json_t *c = out_json();
+  CU_ASSERT_FATAL(c != NULL);
+  CU_ASSERT(json_is_true(json_object_get(c, "stream")));
+  CU_ASSERT_EQUAL(jnum(c, "shuffle_buffer"), 1000);
+  CU_ASSERT_EQUAL(jnum(c, "rows"), 6000);
+  double auc_mem = jnum(a, "best"), auc_stream = jnum(c, "best");
+  CU_ASSERT(auc_mem > 0.65 && auc_stream > 0.65);
+  CU_ASSERT(fabs(auc_mem - auc_stream) < 0.02);
+  CU_ASSERT(contains(err_text, "vocabulary item: +hist"));
+  size_t va, vs;
+  char *ba = vocab_bytes(tmp_path("p0.ckpt"), &va), *bs = vocab_bytes(tmp_path("s.ckpt"), &vs);
+  CU_ASSERT(va > 0 && va == vs && memcmp(ba, bs, va) == 0);
+  free(ba);
+  free(bs);
+  /* streaming with and without the thread: identical too */
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 2 --json -o s0.ckpt --stream --shuffle-buffer 300 "
+                      "--prefetch 0 -q"), 0);
+  json_t *d0 = out_json();
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 2 --json -o s2.ckpt --stream --shuffle-buffer 300 "
+                      "--prefetch 2 -q"), 0);
+  json_t *d2 = out_json();
+  CU_ASSERT_FATAL(d0 && d2);
+  json_t *l0 = json_array_get(json_object_get(d0, "epochs"), 1), *l2 = json_array_get(json_object_get(d2, "epochs"), 1);
+  CU_ASSERT(jnum(l0, "train_loss") == jnum(l2, "train_loss"));
+  /* a budget smaller than the data: streamed without being asked */
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 1 --json -o m.ckpt --max-memory 0.1"), 0);
+  json_t *e = out_json();
+  CU_ASSERT_FATAL(e != NULL);
+  CU_ASSERT(json_is_true(json_object_get(e, "stream")));
+  CU_ASSERT(contains(err_text, "more than the 0.1 MB budget (--max-memory): streaming them"));
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 1 --json -o m.ckpt --max-memory 100 -q"), 0);
+  json_decref(e);
+  e = out_json();
+  CU_ASSERT(e && json_is_false(json_object_get(e, "stream")));
+  /* schedules: step halves every epoch; cosine with warm-up; clipping counted */
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 3 --json -o l.ckpt -q --lr-schedule step --patience 0"), 0);
+  json_t *f = out_json();
+  CU_ASSERT_FATAL(f != NULL);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "lr_schedule")), "step");
+  double want[3] = {1, 0.5, 0.25};
+  for (int ep = 0; ep < 3; ep++)
+    CU_ASSERT(jnum(json_array_get(json_object_get(f, "epochs"), (size_t)ep), "lr_mult") == want[ep]);
+  CU_ASSERT_EQUAL(run("train big.csv --epochs 2 -o l.ckpt -q --lr-schedule cosine --warmup 20 "
+                      "--lr-min 0.1 --clip 0.05 --json"), 0);
+  json_t *g = out_json();
+  CU_ASSERT_FATAL(g != NULL);
+  json_t *g2 = json_array_get(json_object_get(g, "epochs"), 1);
+  CU_ASSERT(jnum(g2, "lr_mult") > 0.1 && jnum(g2, "lr_mult") < 0.11); /* 94 steps per epoch */
+  CU_ASSERT(jnum(g2, "clipped_steps") > 0);
+  CU_ASSERT(isfinite(jnum(g2, "train_loss")));
+  /* usage errors */
+  CU_ASSERT_EQUAL(run("train big.csv --lr-schedule exp"), 2);
+  CU_ASSERT(contains(err_text, "--lr-schedule: 'exp' is not one of constant, linear, cosine, step"));
+  CU_ASSERT_EQUAL(run("train big.csv --lr-min 2"), 2);
+  CU_ASSERT_EQUAL(run("train big.csv --clip 0"), 2);
+  CU_ASSERT_EQUAL(run("train big.csv --shuffle-buffer 0"), 2);
+  CU_ASSERT_EQUAL(run("train big.csv --prefetch 65"), 2);
+  CU_ASSERT_EQUAL(run("eval big.csv --stream"), 2);
+  CU_ASSERT(contains(err_text, "option '--stream' does not apply to this command"));
+  CU_ASSERT_EQUAL(run("train --help"), 0);
+  CU_ASSERT(contains(out_text, "--shuffle-buffer N") && contains(out_text, "(embedding tables are not clipped)"));
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+  json_decref(d0);
+  json_decref(d2);
+  json_decref(e);
+  json_decref(f);
+  json_decref(g);
+}
+
 /* ---- divergence: a model whose loss is a * x + b, b initialised to NaN or huge ---- */
 
 static const char *const d_x[] = {"x"}, *const d_y[] = {"y"};
@@ -295,6 +415,34 @@ static int train_captured(const DmcModel *m, const RtOpts *o) {
   return r;
 }
 
+/* ---- next_by pairing cannot stream ---- */
+
+static const char *const p_u[] = {"u"}, *const p_y[] = {"y"};
+static const DmcFeature p_features[] = {
+    {.name = "y", .kind = DMC_FEAT_LABEL, .ncolumns = 1, .columns = p_y, .vocab_of = -1, .input = 0,
+     .weights_input = -1},
+    {.name = "next.y", .kind = DMC_FEAT_FLOAT, .ncolumns = 1, .columns = p_y, .next_row = 1,
+     .vocab_of = -1, .input = 1, .weights_input = -1},
+};
+static const DmcInput p_inputs[] = {{"y", DMC_F32, 1}, {"next.y", DMC_F32, 1}};
+
+
+static void test_stream_next_by(void) {
+  DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "pair", .delimiter = ',', .next_by = "u",
+                .next_order = "t", .nfeatures = 2, .features = p_features, .ninputs = 2,
+                .inputs = p_inputs, .noutputs = 1, .outputs = d_out, .batch = 2, .epochs = 1,
+                .workspace_floats = d_ws, .forward = d_forward, .backward = d_backward};
+  (void)p_u;
+  const char *data = tmp_path("pair.csv");
+  write_file(data, "u,t,y\n1,1,0\n1,2,1\n", 18);
+  RtOpts o = {.prog = "pair", .files = &data, .nfiles = 1, .checkpoint = tmp_path("pair.ckpt"),
+              .threads = 1, .quiet = 1, .stream = 1};
+  CU_ASSERT_EQUAL(train_captured(&m, &o), 1);
+  CU_ASSERT(contains(err_text, "pair: error: --stream: this model pairs each row with the same u's "
+                               "next row (next_by), which needs the whole training set in memory"));
+  CU_ASSERT(contains(err_text, "HINT: train without --stream"));
+}
+
 static void test_divergence(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "div", .delimiter = ',', .nfeatures = 2,
                 .features = d_features, .ninputs = 2, .inputs = d_inputs, .nparams = 2,
@@ -325,4 +473,6 @@ void add_cli_tests(void) {
   CU_add_test(s, "missing, damaged, foreign checkpoints", test_bad_checkpoints);
   CU_add_test(s, "bad CSV input", test_bad_csv);
   CU_add_test(s, "divergence is caught", test_divergence);
+  CU_add_test(s, "streaming, prefetch, schedules, clipping", test_stream_prefetch_schedules);
+  CU_add_test(s, "--stream refuses next_by models", test_stream_next_by);
 }

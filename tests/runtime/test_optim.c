@@ -1,8 +1,10 @@
 /* test_optim.c -- optimizers against steps computed by hand (Adam, Adagrad,
  * FTRL, SGD with momentum, l2), the lazy sparse row update (duplicates
  * summed across lookups, masked rows left alone, per-row Adam steps),
- * choosing and overriding optimizers, initialisers, lagged copies and the
- * non-finite scan. Expected values come from the formulas in optim.h,
+ * choosing and overriding optimizers, initialisers, lagged copies, the
+ * non-finite scan, learning-rate schedules (the multiplier at chosen
+ * steps, and that it scales dense, sparse and per-parameter optimizers)
+ * and gradient clipping. Expected values come from the formulas in optim.h,
  * evaluated in double precision (python) and written here.
  */
 #include <CUnit/CUnit.h>
@@ -290,6 +292,103 @@ static void test_nonfinite_scan(void) {
   CU_ASSERT_EQUAL(el, 1);
 }
 
+/* ---- learning-rate schedules, the multiplier in every optimizer, clipping ---- */
+
+static void test_schedules(void) {
+  RtSchedKind k;
+  CU_ASSERT(rt_sched_parse("cosine", &k) == 0 && k == RT_SCHED_COSINE);
+  CU_ASSERT(rt_sched_parse("step", &k) == 0 && k == RT_SCHED_STEP);
+  CU_ASSERT(rt_sched_parse("exp", &k) == -1);
+  CU_ASSERT_STRING_EQUAL(rt_sched_name(RT_SCHED_LINEAR), "linear");
+  RtSched s = {RT_SCHED_CONSTANT, 0, 100, 0, 1};
+  NEAR(rt_sched_mult(&s, 1, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 100, 9), 1, 1e-12);
+  s.warmup = 10; /* linear warm-up from 0: t / W */
+  NEAR(rt_sched_mult(&s, 1, 1), 0.1, 1e-12);
+  NEAR(rt_sched_mult(&s, 5, 1), 0.5, 1e-12);
+  NEAR(rt_sched_mult(&s, 10, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 11, 1), 1, 1e-12);
+  /* linear over T = 100 steps to 0: the first step at 1, halfway at 0.5 */
+  s = (RtSched){RT_SCHED_LINEAR, 0, 100, 0, 1};
+  NEAR(rt_sched_mult(&s, 1, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 51, 1), 0.5, 1e-12);
+  NEAR(rt_sched_mult(&s, 100, 1), 0.01, 1e-12);
+  NEAR(rt_sched_mult(&s, 150, 1), 0, 1e-12); /* past the plan (cannot happen): the floor */
+  /* with a warm-up of 10 and a floor of 0.1 */
+  s = (RtSched){RT_SCHED_LINEAR, 10, 110, 0.1, 1};
+  NEAR(rt_sched_mult(&s, 5, 1), 0.5, 1e-12);
+  NEAR(rt_sched_mult(&s, 10, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 11, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 61, 1), 0.55, 1e-12);
+  NEAR(rt_sched_mult(&s, 110, 1), 0.1 + 0.9 * 0.01, 1e-12);
+  /* cosine: (1 + cos(pi p)) / 2 */
+  s = (RtSched){RT_SCHED_COSINE, 0, 100, 0, 1};
+  NEAR(rt_sched_mult(&s, 1, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 26, 1), 0.8535533905932737, 1e-12);
+  NEAR(rt_sched_mult(&s, 51, 1), 0.5, 1e-12);
+  NEAR(rt_sched_mult(&s, 100, 1), 0.00024671981713420, 1e-12);
+  s.min = 0.2;
+  NEAR(rt_sched_mult(&s, 51, 1), 0.6, 1e-12);
+  /* step: halved every 2 epochs, times the warm-up */
+  s = (RtSched){RT_SCHED_STEP, 0, 100, 0, 2};
+  NEAR(rt_sched_mult(&s, 1, 1), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 20, 2), 1, 1e-12);
+  NEAR(rt_sched_mult(&s, 30, 3), 0.5, 1e-12);
+  NEAR(rt_sched_mult(&s, 50, 5), 0.25, 1e-12);
+  s.warmup = 4;
+  NEAR(rt_sched_mult(&s, 2, 1), 0.5, 1e-12);
+}
+
+static void test_lr_mult_every_optimizer(void) {
+  DmcModel m = small_model("sgd");
+  RtOptim *o = rt_optim_new(&m, 0, 2, NULL);
+  CU_ASSERT_FATAL(o != NULL);
+  CU_ASSERT_EQUAL(o->lr_mult, 1.0);
+  o->lr_mult = 0.25;
+  float w[27] = {0}, g[27] = {0}, ws[16] = {0};
+  int32_t a[6] = {2, 0, 0, 0, 0, 0}, b[2] = {3, 0};
+  const void *in[2] = {a, b};
+  ws[0] = 4, ws[1] = 8;       /* row 2 of the table (sparse sgd, lr 1) */
+  g[12] = 2;                  /* d (its own sgd, lr 0.1) */
+  rt_optim_step(o, w, g, ws, in, 2);
+  NEAR(w[4], -1, 1e-6);       /* 0.25 * 1 * 4 */
+  NEAR(w[5], -2, 1e-6);
+  NEAR(w[12], -0.05, 1e-7);   /* 0.25 * 0.1 * 2 */
+  CU_ASSERT(o->cfg[0].lr == 1.0 && o->cfg[1].lr == 0.1); /* the configured lrs are untouched */
+  rt_optim_free(o);
+  /* adam on the dense side: its first step is lr * mult * sign(g) */
+  DmcParam p = {.name = "v", .rank = 1, .shape = {2}, .size = 2, .offset = 0, .lag_of = -1};
+  DmcModel dm = {.nparams = 1, .params = &p, .params_size = 2,
+                 .optimizer = {"adam", 1, s_klr, s_lr01, NULL}};
+  o = rt_optim_new(&dm, 0, 1, NULL);
+  CU_ASSERT_FATAL(o != NULL);
+  o->lr_mult = 0.5;
+  float v[2] = {0, 0}, gv[2] = {1, -3};
+  rt_optim_step(o, v, gv, NULL, NULL, 1);
+  NEAR(v[0], -0.05, 1e-6);
+  NEAR(v[1], 0.05, 1e-6);
+  rt_optim_free(o);
+}
+
+static void test_clip(void) {
+  DmcParam ps[] = {
+      {.name = "a", .rank = 1, .shape = {3}, .size = 3, .offset = 0, .lag_of = -1},
+      {.name = "T", .rank = 2, .shape = {2, 2}, .size = 4, .offset = 3, .is_table = 1, .lag_of = -1},
+      {.name = "b", .rank = 1, .shape = {1}, .size = 1, .offset = 7, .lag_of = -1},
+      {.name = "a_lag", .rank = 1, .shape = {3}, .size = 3, .offset = 8, .lag_of = 0, .lag_every = 1},
+  };
+  DmcModel m = {.nparams = 4, .params = ps, .params_size = 11};
+  float g[11] = {3, 0, 0, 100, 100, 100, 100, 4, 50, 50, 50};
+  /* the norm over a and b together: 5; tables and lagged copies are not part of it */
+  NEAR(rt_grads_clip(&m, g, 10), 5, 1e-12);
+  CU_ASSERT(g[0] == 3 && g[7] == 4); /* under the limit: untouched */
+  NEAR(rt_grads_clip(&m, g, 2.5), 5, 1e-12);
+  NEAR(g[0], 1.5, 1e-6);
+  NEAR(g[7], 2, 1e-6);
+  CU_ASSERT(g[1] == 0 && g[3] == 100 && g[6] == 100 && g[8] == 50); /* tables are not clipped */
+  NEAR(rt_grads_clip(&m, g, 2.5), 2.5, 1e-6);
+}
+
 void add_optim_tests(void) {
   CU_pSuite s = CU_add_suite("optim", NULL, NULL);
   CU_add_test(s, "adam by hand", test_adam_by_hand);
@@ -302,4 +401,7 @@ void add_optim_tests(void) {
   CU_add_test(s, "initialisers and lagged copies", test_init);
   CU_add_test(s, "init from another checkpoint", test_init_from_checkpoint);
   CU_add_test(s, "non-finite parameter scan", test_nonfinite_scan);
+  CU_add_test(s, "learning-rate schedules", test_schedules);
+  CU_add_test(s, "the lr multiplier reaches every optimizer", test_lr_mult_every_optimizer);
+  CU_add_test(s, "gradient clipping: dense only", test_clip);
 }
