@@ -24,5 +24,16 @@ r=bench/results
     cat $r/quality.md
     echo
   fi
+  if [ -f $r/backends.md ]; then
+    echo "## The two backends (\`bench/backends.sh\`)"
+    echo
+    echo "Compile: from starting \`dmc\` to a runnable program (median of 3). The rest is the"
+    echo "program's own \`bench\` on random inputs in the model's shapes, one thread: forward"
+    echo "latency at batch 1, inference rows/s at batch 1024, training rows/s (forward,"
+    echo "backward, optimizer step) at the model's batch. Measured $(date -u -r $r/backends.md '+%Y-%m-%d')."
+    echo
+    cat $r/backends.md
+    echo
+  fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
