@@ -661,6 +661,11 @@ static Value *bi_sampled_softmax(Ctx *c, Args *a, const Builtin *b) {
   }
   if (!share_vocabulary(c, f, t->param, a->loc[2])) return NULL;
   Feature *neg = sampled_feature(c, f, samples, a->call->loc);
+  if (!c->g->retrieve_user) {   // what `retrieve` scores: the user vector against the table's rows
+    c->g->retrieve_user = u->t;
+    c->g->retrieve_table = t->param;
+    c->g->retrieve_target = f;
+  }
   Loc loc = a->call->loc;
   IrNode *pi[2] = {t->t, f->node}, *ni[2] = {t->t, neg->node};
   IrNode *pos = emit(c, OP_GATHER, pi, 2, NULL, loc), *rows = emit(c, OP_GATHER, ni, 2, NULL, loc);

@@ -239,6 +239,9 @@ struct Graph {
   int batch, epochs, seed;
   double l2;
   // filled by autodiff.c
+  IrNode *retrieve_user;    // sampled_softmax: the user vector, the item table, the target
+  Param *retrieve_table;
+  Feature *retrieve_target;
   IrNode *total_loss;       // per-example sum of the losses
   Vec grads;                // per param (same order): its dense gradient node, or NULL
   Vec sparse;               // SparseGrad*: table gradients as looked-up rows
@@ -306,6 +309,7 @@ uint64_t ir_signature(Graph *g);
 //
 void cgen_emit(Lowered *l, const char *source_name, FILE *out);
 bool cgen_check_supported(Graph *g);   // reports ops code generation lacks
+void cgen_retrieval(Graph *g, int *output, int *table, int *target);   // descriptor indices, or -1
 
 //
 // emit_llvm.c: the same lowered model as an LLVM module (LLVM C API), the same

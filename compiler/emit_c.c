@@ -266,8 +266,21 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
   emit_record(out, "opt_dense", g->optimizer);
   fprintf(out, ", ");
   emit_record(out, "opt_sparse", g->sparse_optimizer);
-  fprintf(out, ",\n  %d, %d, %d, %.17g,\n  dmc_workspace_floats, dmc_forward, dmc_backward,\n};\n", g->batch, g->epochs,
-          g->seed, g->l2);
+  int r_out = -1, r_table = -1, r_target = -1;
+  cgen_retrieval(g, &r_out, &r_table, &r_target);
+  fprintf(out, ",\n  %d, %d, %d, %.17g,\n  dmc_workspace_floats, dmc_forward, dmc_backward,\n  %d, %d, %d,\n};\n", g->batch,
+          g->epochs, g->seed, g->l2, r_out, r_table, r_target);
+}
+
+// Indices of the retrieval output, table and target feature (-1 without retrieval).
+void cgen_retrieval(Graph *g, int *output, int *table, int *target) {
+  *output = *table = *target = -1;
+  if (!g->retrieve_user) return;
+  for (int i = 0; i < g->outputs.len; i++)
+    if (((Output *)g->outputs.items[i])->node == g->retrieve_user && *output < 0) *output = i;
+  for (int i = 0; i < g->params.len; i++)
+    if (g->params.items[i] == g->retrieve_table) *table = i;
+  *target = feature_index(g, g->retrieve_target);
 }
 
 bool cgen_check_supported(Graph *g) {

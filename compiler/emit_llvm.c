@@ -126,8 +126,8 @@ static void build_types(Gen *g) {
   g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr}, 8);
   g->model = named_struct(g, "DmcModel",
                           (LLVMTypeRef[]){i32, p, i64, i8, p, p, i32, p, i32, p, i32, p, i64, i32, p, i32, p, g->record,
-                                          g->record, i32, i32, i32, g->f64, p, p, p},
-                          26);
+                                          g->record, i32, i32, i32, g->f64, p, p, p, i32, i32, i32},
+                          29);
 
   CHECK(kshape, offsetof(DmcKShape, rank), offsetof(DmcKShape, dim), offsetof(DmcKShape, batched),
         offsetof(DmcKShape, is_ids));
@@ -162,7 +162,8 @@ static void build_types(Gen *g) {
         offsetof(DmcModel, nsparse), offsetof(DmcModel, sparse), offsetof(DmcModel, optimizer),
         offsetof(DmcModel, sparse_optimizer), offsetof(DmcModel, batch), offsetof(DmcModel, epochs),
         offsetof(DmcModel, seed), offsetof(DmcModel, l2), offsetof(DmcModel, workspace_floats),
-        offsetof(DmcModel, forward), offsetof(DmcModel, backward));
+        offsetof(DmcModel, forward), offsetof(DmcModel, backward), offsetof(DmcModel, retrieve_output),
+        offsetof(DmcModel, retrieve_table), offsetof(DmcModel, retrieve_target));
 
   // void dmc_kernel_f32(const DmcKernel *k, int B, float *out, const void *const *in, uint64_t seed, int training)
   g->kernel_fn = LLVMFunctionType(
@@ -532,6 +533,8 @@ static void build_model(Gen *g, LLVMValueRef fwd, LLVMValueRef bwd, LLVMValueRef
   Graph *gr = l->g;
   LLVMValueRef features = build_features(g), inputs = build_inputs(g), params = build_params(g);
   LLVMValueRef outputs = build_outputs(g), sparse = build_sparse(g);
+  int r_out, r_table, r_target;
+  cgen_retrieval(gr, &r_out, &r_table, &r_target);
   LLVMValueRef f[] = {ci32(g, DMC_ABI_VERSION),
                       cstr(g, gr->model_name),
                       LLVMConstInt(g->i64, l->signature, 0),
@@ -557,9 +560,12 @@ static void build_model(Gen *g, LLVMValueRef fwd, LLVMValueRef bwd, LLVMValueRef
                       LLVMConstReal(g->f64, gr->l2),
                       LLVMConstPointerCast(wsf, g->ptr),
                       LLVMConstPointerCast(fwd, g->ptr),
-                      LLVMConstPointerCast(bwd, g->ptr)};
+                      LLVMConstPointerCast(bwd, g->ptr),
+                      ci32(g, r_out),
+                      ci32(g, r_table),
+                      ci32(g, r_target)};
   LLVMValueRef v = LLVMAddGlobal(g->m, g->model, "dmc_model");
-  LLVMSetInitializer(v, LLVMConstNamedStruct(g->model, f, 26));
+  LLVMSetInitializer(v, LLVMConstNamedStruct(g->model, f, 29));
   LLVMSetGlobalConstant(v, 1);
   LLVMSetAlignment(v, LLVMABIAlignmentOfType(g->td, g->model));
 }

@@ -890,6 +890,17 @@ Graph *sema_build(Node *prog, Node *stdlib) {
     diag_error((Loc){0}, "nothing to compile");
     return c.g;
   }
+  if (c.g->retrieve_user) {   // retrieval reads the user vector: make sure it is an output
+    bool is_output = false;
+    for (int i = 0; i < c.g->outputs.len; i++) is_output |= ((Output *)c.g->outputs.items[i])->node == c.g->retrieve_user;
+    if (!is_output) {
+      Output *o = arena_alloc(sizeof *o);
+      o->name = "user_vector";
+      o->node = c.g->retrieve_user;
+      o->loc = c.g->retrieve_user->loc;
+      vec_push(&c.g->outputs, o);
+    }
+  }
   if (diag_error_count() == 0) {
     Loc end = model ? model->loc : prog->loc;
     if (c.g->outputs.len == 0) {

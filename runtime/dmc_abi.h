@@ -128,6 +128,9 @@ typedef struct {
   int64_t (*workspace_floats)(int max_batch);
   void (*forward)(const DmcCtx *ctx);
   void (*backward)(const DmcCtx *ctx);   // after forward on the same ctx: d(mean loss)/d(params)
+  // retrieval (sampled_softmax models): the output holding the user vector, the table
+  // whose rows are the items, the feature naming the true item; -1 when the model has none
+  int retrieve_output, retrieve_table, retrieve_target;
 } DmcModel;
 
 extern const DmcModel dmc_model;

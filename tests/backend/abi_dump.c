@@ -85,6 +85,7 @@ int main(void) {
   record("optimizer", &m->optimizer);
   record("sparse_optimizer", &m->sparse_optimizer);
   printf("batch %d epochs %d seed %d l2 %.17g\n", m->batch, m->epochs, m->seed, m->l2);
+  printf("retrieve output %d table %d target %d\n", m->retrieve_output, m->retrieve_table, m->retrieve_target);
   printf("workspace_floats(1) %" PRId64 " (256) %" PRId64 " (4096) %" PRId64 "\n", m->workspace_floats(1),
          m->workspace_floats(256), m->workspace_floats(4096));
   printf("forward %s backward %s\n", m->forward ? "set" : "NULL", m->backward ? "set" : "NULL");
