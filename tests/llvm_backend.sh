@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The LLVM backend against the C backend, on every example that compiles to a
 # program (the others are skipped, visibly). For each:
-#   - `--emit=llvm` passes `opt -verify` and `llc` (LLVM 14's tools);
+#   - `--emit=llvm` passes `opt -passes=verify` and `llc` of the LLVM dmc was built with;
 #   - the descriptor: tests/backend/abi_dump.c linked with the C object and with
 #     the LLVM object (--emit=obj, what --backend=llvm links) prints the same
 #     text: every field, nested array and string of dmc_model;
@@ -18,8 +18,11 @@ BUILD=${BUILD:-build}
 CC=${CC:-cc}
 pass=0; fail=0; skip=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-OPT=$(command -v opt-14 || command -v opt || true)
-LLC=$(command -v llc-14 || command -v llc || true)
+# the tools of the LLVM dmc was built with (make LLVM_CONFIG=... picks it)
+LLVM_CONFIG=${LLVM_CONFIG:-$(command -v llvm-config || command -v llvm-config-14 || true)}
+BINDIR=$([ -n "$LLVM_CONFIG" ] && "$LLVM_CONFIG" --bindir || true)
+OPT=$([ -x "$BINDIR/opt" ] && echo "$BINDIR/opt" || command -v opt || true)
+LLC=$([ -x "$BINDIR/llc" ] && echo "$BINDIR/llc" || command -v llc || true)
 LIBS=(-lxxhash -lz -ljansson -lm -lpthread)
 
 [ -n "$OPT" ] || echo "note: no opt/opt-14 on PATH: --emit=llvm is not checked with opt"
@@ -45,7 +48,7 @@ for f in examples/*.model; do
   if ! "$DMC" "$f" --emit=llvm -o "$d/m.ll" 2> "$d/err"; then
     if grep -q "built without LLVM" "$d/err"; then echo "SKIP $name: $(cat "$d/err")"; skip=$((skip+1)); continue; fi
     why="dmc --emit=llvm"
-  elif [ -n "$OPT" ] && ! "$OPT" -verify -disable-output "$d/m.ll" 2> "$d/err"; then why="opt -verify"
+  elif [ -n "$OPT" ] &&  ! "$OPT" -passes=verify -disable-output "$d/m.ll" 2> "$d/err"; then why="opt -verify"
   elif [ -n "$LLC" ] && ! "$LLC" -O2 -relocation-model=pic -filetype=obj -o "$d/llc.o" "$d/m.ll" 2> "$d/err"; then why="llc"
   elif ! "$DMC" "$f" --emit=obj -o "$d/m.o" 2> "$d/err"; then why="dmc --emit=obj"
   elif ! $CC "${CFLAGS_T[@]}" -c -o "$d/c.o" "$d/m.c" 2> "$d/err"; then why="compiling the C backend's output"
