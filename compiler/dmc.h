@@ -320,6 +320,7 @@ void cgen_retrieval(Graph *g, int *output, int *table, int *target);   // descri
 //
 int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out);
 int llvm_emit_object(Lowered *l, const char *source_name, bool portable, const char *path);
+bool llvm_available(void);   // built with LLVM: --backend=llvm is the default
 
 //
 // verify.c: structural invariants of a graph; a failure is a compiler bug.

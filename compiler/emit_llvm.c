@@ -23,6 +23,8 @@
 
 #ifndef DMC_HAVE_LLVM
 
+bool llvm_available(void) { return false; }
+
 int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out) {
   (void)l, (void)source_name, (void)out;
   diag_plain("this dmc was built without LLVM (llvm-config was not found): use --backend=c");
@@ -36,6 +38,8 @@ int llvm_emit_object(Lowered *l, const char *source_name, bool portable, const c
 }
 
 #else
+
+bool llvm_available(void) { return true; }
 
 #include <stddef.h>
 

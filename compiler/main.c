@@ -28,8 +28,10 @@ static void usage(FILE *out) {
           "  -o PROG        compile a program that trains, evaluates and predicts the model\n"
           "  --portable     build PROG for any x86-64 (default: -march=native)\n"
           "  --cc CC        the C compiler for PROG (default: $CC, then cc); with llvm, the linker\n"
-          "  --backend=B    c: generate C and compile it with CC (default); llvm: build the same\n"
-          "                 program with LLVM in-process (O3, host CPU) and link it with CC\n"
+          "  --backend=B    llvm: build the program with LLVM in-process (O3, host CPU) and link\n"
+          "                 it with CC (the default when dmc has LLVM: it compiles twice as fast,\n"
+          "                 and the programs are as fast, measured in BENCHMARKS.md); c: generate\n"
+          "                 C and compile it with CC\n"
           "  --emit=c       the generated C (what -o compiles), with shapes in comments\n"
           "  --emit=llvm    the LLVM IR of the same program, before optimisation (opt/llc accept it)\n"
           "  --emit=obj     the object file --backend=llvm links (needs -o)\n"
@@ -250,6 +252,7 @@ static int compile(Options *o) {
 
 int main(int argc, char **argv) {
   Options o = {0};
+  o.llvm = llvm_available();   // the default backend, by measurement (BENCHMARKS.md)
   static const struct option longopts[] = {
       {"emit", required_argument, 0, 'e'},   {"report", no_argument, 0, 'r'},
       {"data", required_argument, 0, 'd'},   {"stdlib", required_argument, 0, 's'},
