@@ -281,7 +281,7 @@ void kernel_describe(const IrNode *n, struct DmcKernel *k);   // the node as a k
 //
 // lower.c: the graph as a list of kernel calls with every buffer placed: the one
 // lowered form that both backends print. Workspace buffers are placed at
-// fixed + per_row * B floats (B: the batch at hand), without reuse for now.
+// fixed + per_row * B floats (B: the batch at hand), shared by liveness (plan.c).
 //
 typedef enum { BUF_INPUT, BUF_PARAM, BUF_WORK } BufKind;
 typedef struct {
@@ -302,6 +302,7 @@ typedef struct {
 } Lowered;
 
 Lowered *lower_graph(Graph *g);
+void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
 uint64_t ir_signature(Graph *g);
 
 //

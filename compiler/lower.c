@@ -1,7 +1,8 @@
 // lower.c: places every value and orders the kernel calls. Requires: a graph
 // after autodiff and dce (verified). Produces the Lowered form both backends
 // print: parameters in one block (in declaration order), inputs by first
-// appearance, every other node in the workspace at fixed + per_row * B.
+// appearance, every other node in the workspace at fixed + per_row * B (plan.c
+// shares memory between values whose lives do not overlap).
 // Forward runs the nodes outside the backward pass, backward the rest.
 #include "dmc.h"
 
@@ -49,31 +50,11 @@ Lowered *lower_graph(Graph *g) {
       b->kind = BUF_PARAM;
       b->index = l->param_offset[pi];
     } else {
-      b->kind = BUF_WORK;
-      int64_t size = shape_numel(n->shape);
-      if (n->batched) {
-        b->fixed = l->ws_fixed;   // fixed part is resolved below, once all fixed sizes are known
-        b->per_row = l->ws_per_row;
-        l->ws_per_row += size;
-      } else {
-        b->fixed = l->ws_fixed;
-        b->per_row = -1;   // marks an unbatched buffer until resolved
-        l->ws_fixed += size;
-      }
+      b->kind = BUF_WORK;   // placed by plan_memory, below
       vec_push(n->is_grad ? &l->backward : &l->forward, n);
     }
   }
-  // unbatched buffers first, then the batched ones: fixed = all unbatched floats
-  for (int i = 0; i < g->nodes.len; i++) {
-    Buf *b = &l->buf[i];
-    if (b->kind != BUF_WORK) continue;
-    if (b->per_row < 0) {
-      b->per_row = 0;
-    } else {
-      b->fixed = l->ws_fixed;
-      // a batched buffer starts after the batched ones before it: per_row * B
-    }
-  }
+  plan_memory(l);
   l->signature = ir_signature(g);
   return l;
 }

@@ -1,0 +1,116 @@
+// plan.c: memory planning. Places every workspace value by liveness, so values
+// whose lives do not overlap share memory. Requires: the Lowered kernel order
+// (forward, then backward) and BUF_WORK buffers; sets their fixed / per_row
+// places and the workspace size. Unbatched values and batched ones (whose size is
+// per_row * B) are two pools, each a first-fit free list; a value's memory is
+// taken before its operands' is released, so no kernel writes over its own input
+// (the kernels are not in-place safe). Outputs, the total loss, gradients and
+// table-row gradients live to the end: the runtime reads them after the kernels.
+// Sizes are rounded to 16 floats, so every buffer is 64-byte aligned for any B.
+#include "dmc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int64_t off, size;
+} Block;
+
+typedef struct {
+  Block *free;
+  int nfree, cap;
+  int64_t top;   // the pool's size so far
+} Pool;
+
+static int64_t take(Pool *p, int64_t size) {
+  for (int i = 0; i < p->nfree; i++) {
+    if (p->free[i].size < size) continue;
+    int64_t off = p->free[i].off;
+    p->free[i].off += size;
+    p->free[i].size -= size;
+    if (!p->free[i].size) memmove(&p->free[i], &p->free[i + 1], sizeof(Block) * (size_t)(--p->nfree - i));
+    return off;
+  }
+  if (p->nfree && p->free[p->nfree - 1].off + p->free[p->nfree - 1].size == p->top) {   // grow the last hole
+    int64_t off = p->free[--p->nfree].off;
+    p->top = off + size;
+    return off;
+  }
+  int64_t off = p->top;
+  p->top += size;
+  return off;
+}
+
+// Returns a block, kept sorted by offset and coalesced with its neighbours.
+static void give(Pool *p, int64_t off, int64_t size) {
+  if (p->nfree == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 64;
+    p->free = realloc(p->free, sizeof(Block) * (size_t)p->cap);
+    if (!p->free) die("out of memory planning the workspace");
+  }
+  int i = 0;
+  while (i < p->nfree && p->free[i].off < off) i++;
+  memmove(&p->free[i + 1], &p->free[i], sizeof(Block) * (size_t)(p->nfree - i));
+  p->free[i] = (Block){off, size};
+  p->nfree++;
+  if (i + 1 < p->nfree && p->free[i].off + p->free[i].size == p->free[i + 1].off) {
+    p->free[i].size += p->free[i + 1].size;
+    memmove(&p->free[i + 1], &p->free[i + 2], sizeof(Block) * (size_t)(--p->nfree - i - 1));
+  }
+  if (i > 0 && p->free[i - 1].off + p->free[i - 1].size == p->free[i].off) {
+    p->free[i - 1].size += p->free[i].size;
+    memmove(&p->free[i], &p->free[i + 1], sizeof(Block) * (size_t)(--p->nfree - i));
+  }
+}
+
+static int64_t rounded(IrNode *n) { return (shape_numel(n->shape) + 15) / 16 * 16; }
+
+void plan_memory(Lowered *l) {
+  Graph *g = l->g;
+  int total = l->forward.len + l->backward.len;
+  IrNode **order = malloc(sizeof(IrNode *) * (size_t)(total + 1));
+  int *last = malloc(sizeof(int) * (size_t)(g->nodes.len + 1));
+  for (int i = 0; i < l->forward.len; i++) order[i] = l->forward.items[i];
+  for (int i = 0; i < l->backward.len; i++) order[l->forward.len + i] = l->backward.items[i];
+  for (int i = 0; i < g->nodes.len; i++) last[i] = -1;
+  for (int t = 0; t < total; t++) {
+    last[order[t]->id] = t > last[order[t]->id] ? t : last[order[t]->id];
+    for (int k = 0; k < order[t]->nin; k++) last[order[t]->in[k]->id] = t;
+  }
+  const int end = total;   // read by the runtime after every kernel
+  for (int i = 0; i < g->outputs.len; i++) last[((Output *)g->outputs.items[i])->node->id] = end;
+  if (g->total_loss) last[g->total_loss->id] = end;
+  for (int i = 0; i < g->grads.len; i++)
+    if (g->grads.items[i]) last[((IrNode *)g->grads.items[i])->id] = end;
+  for (int i = 0; i < g->sparse.len; i++) last[((SparseGrad *)g->sparse.items[i])->rows->id] = end;
+
+  Pool fixed = {0}, rows = {0};
+  for (int t = 0; t < total; t++) {
+    IrNode *n = order[t];
+    Buf *b = &l->buf[n->id];
+    if (n->batched) b->per_row = take(&rows, rounded(n));
+    else b->fixed = take(&fixed, rounded(n));
+    for (int k = 0; k < n->nin; k++) {   // operands whose last reader this is
+      IrNode *in = n->in[k];
+      Buf *ib = &l->buf[in->id];
+      bool again = false;
+      for (int j = 0; j < k; j++) again |= n->in[j] == in;
+      if (ib->kind != BUF_WORK || last[in->id] != t || again) continue;
+      if (in->batched) give(&rows, ib->per_row, rounded(in));
+      else give(&fixed, ib->fixed, rounded(in));
+    }
+    if (last[n->id] == t) {   // computed and never read (kept by DCE for a side effect)
+      if (n->batched) give(&rows, b->per_row, rounded(n));
+      else give(&fixed, b->fixed, rounded(n));
+    }
+  }
+  // unbatched values first, then the batched ones: a batched place is fixed + per_row * B
+  for (int t = 0; t < total; t++) {
+    Buf *b = &l->buf[order[t]->id];
+    if (order[t]->batched) b->fixed = fixed.top;
+    else b->per_row = 0;
+  }
+  l->ws_fixed = fixed.top;
+  l->ws_per_row = rows.top;
+  free(fixed.free), free(rows.free), free(order), free(last);
+}
