@@ -97,6 +97,51 @@ KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n,
   for (int i = axis + 1; i < s->rank; i++) *inner *= s->dim[i];
 }
 
+// C[M, N] = (C +) A[M, K] W[K, N], with A's element (r, p) at A[r * ars + p * acs]
+// (so a transposed A costs nothing). Tiles of 4 rows by 64 columns: each W row is
+// loaded once per tile and used for four rows, and the tile's sums stay in
+// registers when the compiler can (full tiles have constant bounds).
+#define K_TR 4
+#define K_TC 64
+KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                      int64_t ldw, REAL *C, int64_t ldc, int accumulate) {
+  for (int64_t r0 = 0; r0 < M; r0 += K_TR) {
+    int rn = M - r0 < K_TR ? (int)(M - r0) : K_TR;
+    for (int64_t j0 = 0; j0 < N; j0 += K_TC) {
+      int jn = N - j0 < K_TC ? (int)(N - j0) : K_TC;
+      REAL acc[K_TR][K_TC];
+      if (rn == K_TR && jn == K_TC) {
+        for (int i = 0; i < K_TR; i++)
+          for (int j = 0; j < K_TC; j++) acc[i][j] = accumulate ? C[(r0 + i) * ldc + j0 + j] : 0;
+        for (int64_t p = 0; p < Kd; p++) {
+          const REAL *wr = W + p * ldw + j0;
+          for (int i = 0; i < K_TR; i++) {
+            REAL av = A[(r0 + i) * ars + p * acs];
+            for (int j = 0; j < K_TC; j++) acc[i][j] += av * wr[j];
+          }
+        }
+        for (int i = 0; i < K_TR; i++)
+          for (int j = 0; j < K_TC; j++) C[(r0 + i) * ldc + j0 + j] = acc[i][j];
+      } else {
+        for (int i = 0; i < rn; i++)
+          for (int j = 0; j < jn; j++) acc[i][j] = accumulate ? C[(r0 + i) * ldc + j0 + j] : 0;
+        for (int64_t p = 0; p < Kd; p++) {
+          const REAL *wr = W + p * ldw + j0;
+          for (int i = 0; i < rn; i++) {
+            REAL av = A[(r0 + i) * ars + p * acs];
+            int j = 0;
+            for (; j + 16 <= jn; j += 16)   // whole vectors first
+              for (int q = 0; q < 16; q++) acc[i][j + q] += av * wr[j + q];
+            for (; j < jn; j++) acc[i][j] += av * wr[j];
+          }
+        }
+        for (int i = 0; i < rn; i++)
+          for (int j = 0; j < jn; j++) C[(r0 + i) * ldc + j0 + j] = acc[i][j];
+      }
+    }
+  }
+}
+
 #define P_CLAMP(p) ((p) < (REAL)1e-7 ? (REAL)1e-7 : (p) > (REAL)(1 - 1e-7) ? (REAL)(1 - 1e-7) : (p))
 
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training) {
@@ -119,8 +164,16 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *ab = a + (sa->batched ? b * na : 0), *bbp = bb + (sb->batched ? b * nb : 0);
       REAL *y = out + b * on;
       int64_t ra = K_(run)(sa, o), rb = K_(run)(sb, o);
-      if (na == on && nb == on)
-        for (int64_t i = 0; i < on; i++) y[i] = K_(binop)(k->op, ab[i], bbp[i]);
+      if (na == on && nb == on) {   // the op chosen once, outside the loop
+#define K_SAME(expr) for (int64_t i = 0; i < on; i++) y[i] = (expr)
+        switch (k->op) {
+        case DMC_OP_ADD: K_SAME(ab[i] + bbp[i]); break;
+        case DMC_OP_SUB: K_SAME(ab[i] - bbp[i]); break;
+        case DMC_OP_MUL: K_SAME(ab[i] * bbp[i]); break;
+        default: K_SAME(K_(binop)(k->op, ab[i], bbp[i])); break;
+        }
+#undef K_SAME
+      }
       else if (ra && rb)   // each operand repeats along the output (a bias, a scalar, a column)
         for (int64_t i = 0; i < on; i++)
           y[i] = K_(binop)(k->op, ab[ra > 0 ? i % ra : i / -ra], bbp[rb > 0 ? i % rb : i / -rb]);
@@ -297,27 +350,14 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int ab = sa->batched, wb = sw->batched;
     if (!wb) {   // one GEMM over every row of the batch
       int64_t total = (ab ? B : 1) * rows;
-      for (int64_t r = 0; r < total; r++) {
-        REAL *y = out + r * nn;
-        for (int j = 0; j < nn; j++) y[j] = 0;
-        for (int p = 0; p < kk; p++) {
-          REAL av = a[r * kk + p];
-          const REAL *wr = w + p * nn;
-          for (int j = 0; j < nn; j++) y[j] += av * wr[j];
-        }
-      }
+      K_(gemm)(total, nn, kk, a, kk, 1, w, nn, out, nn, 0);
       if (!ab && o->batched)
         for (int b = 1; b < B; b++) memcpy(out + b * on, out, sizeof(REAL) * (size_t)on);
       return;
     }
     for (int b = 0; b < B; b++) {
       const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (int64_t)b * kk * nn;
-      for (int64_t r = 0; r < rows; r++) {
-        REAL *y = out + b * on + r * nn;
-        for (int j = 0; j < nn; j++) y[j] = 0;
-        for (int p = 0; p < kk; p++)
-          for (int j = 0; j < nn; j++) y[j] += ae[r * kk + p] * we[p * nn + j];
-      }
+      K_(gemm)(rows, nn, kk, ae, kk, 1, we, nn, out + b * on, nn, 0);
     }
     return;
   }
@@ -331,11 +371,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       if (!sa->batched && !sb->batched && b > 0) break;
       const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
       REAL *y = out + (o->batched ? b * on : 0);
-      for (int64_t r = 0; r < rows; r++)
-        for (int p = 0; p < kk; p++) {
-          REAL av = ae[r * kk + p];
-          for (int j = 0; j < nn; j++) y[p * nn + j] += av * be[r * nn + j];
-        }
+      // y[kk, nn] += a^T b: a GEMM whose left operand is a read transposed
+      K_(gemm)(kk, nn, rows, ae, 1, kk, be, nn, y, nn, 1);
     }
     return;
   }
