@@ -29,6 +29,7 @@ typedef struct RtOpts {
   int teacher_set;
   int64_t nrows;             /* synth N */
   int json, skip_bad, quiet;
+  int k;                     /* retrieve -k, and the k of recall@k (eval, train); 0: RT_RETRIEVE_K */
   /* train: data pipeline (feed.h) */
   int stream;                /* --stream: read the files every epoch */
   double max_memory_mb;      /* --max-memory: stream when the encoded data is larger; 0: default */
@@ -45,6 +46,7 @@ typedef struct RtOpts {
 int rt_cmd_train(const DmcModel *m, const RtOpts *o);
 int rt_cmd_eval(const DmcModel *m, const RtOpts *o);
 int rt_cmd_predict(const DmcModel *m, const RtOpts *o);
+int rt_cmd_retrieve(const DmcModel *m, const RtOpts *o);
 int rt_cmd_info(const DmcModel *m, const RtOpts *o);
 int rt_cmd_synth(const DmcModel *m, const RtOpts *o);
 int rt_cmd_bench(const DmcModel *m, const RtOpts *o);

@@ -19,6 +19,7 @@
 #include "feed.h"
 #include "model.h"
 #include "optim.h"
+#include "retrieve.h"
 
 json_t *rt_json_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
@@ -30,8 +31,10 @@ static void usage(FILE *f, const DmcModel *m) {
           "\n"
           "commands:\n"
           "  train FILE...    train on CSV/TSV files (.gz too), write the best epoch to %s.ckpt\n"
-          "  eval FILE...     AUC, logloss and GAUC (or RMSE) of a checkpoint on labelled data\n"
+          "  eval FILE...     AUC, logloss and GAUC (or RMSE; recall@k when the model retrieves)\n"
+          "                   of a checkpoint on labelled data\n"
           "  predict FILE...  one score per input row on stdout\n"
+          "  retrieve FILE... the top-k items of every row (models trained with sampled_softmax)\n"
           "  info             the model: features, parameters, outputs\n"
           "  synth N          N rows of synthetic data in this model's schema\n"
           "  bench            latency and throughput of this program on random inputs\n"
@@ -44,6 +47,8 @@ static const char *const help_train =
     "usage: %s train FILE... [options]\n"
     "Trains on FILE... (the same header in each; CSV/TSV as the model says, gzip accepted).\n"
     "  --valid FILE      validation data: AUC/logloss/GAUC per epoch, keeps the best epoch\n"
+    "                    (models trained with sampled_softmax: recall@k of the retrieved items)\n"
+    "  -k, --top-k K     sampled_softmax models: the k of the validation recall@k (default %d)\n"
     "  --epochs N        passes over the data (default %d)\n"
     "  --batch N         examples per step (default %d)\n"
     "  --lr X            learning rate of the model's optimizers (dense and sparse)\n"
@@ -78,8 +83,11 @@ static const char *const help_train =
 static const char *const help_eval =
     "usage: %s eval FILE... [options]\n"
     "Scores labelled data with a checkpoint: AUC, logloss, GAUC and the mean loss\n"
-    "(RMSE instead when the label is not 0/1).\n"
+    "(RMSE instead when the label is not 0/1). A model trained with sampled_softmax\n"
+    "reports instead recall@k and recall@10, the fractions of rows whose true item (its\n"
+    "target) is among the k (10) items `retrieve` finds, and the mean sampled-softmax loss.\n"
     "  -c, --checkpoint CKPT  the checkpoint (default %s.ckpt)\n"
+    "  -k, --top-k K     retrieval models: the k of recall@k (default %d)\n"
     "  --group COL       GAUC groups (default: userId, uid, user_id or user if present)\n"
     "  --batch N         rows per forward pass (default %d)\n"
     "  --threads N       threads (default: CPUs, at most 8)\n"
@@ -99,10 +107,28 @@ static const char *const help_predict =
     "  --skip-bad        skip rows with bad values (then rows and lines differ)\n"
     "  -h, --help        this text\n";
 
+static const char *const help_retrieve =
+    "usage: %s retrieve FILE... [options]\n"
+    "For a model trained with sampled_softmax: for every row, scores the user vector\n"
+    "(output '%s') against every item (the rows of table '%s' for the ids of\n"
+    "'%s' kept in the vocabulary) and prints one line per row: the ids of the k\n"
+    "best items, highest dot product first, separated by spaces. The column of the\n"
+    "true item may be absent.\n"
+    "  -c, --checkpoint CKPT  the checkpoint (default %s.ckpt)\n"
+    "  -k, --top-k K     items per row (default %d)\n"
+    "  --batch N         rows per forward pass (default %d)\n"
+    "  --threads N       threads (default: CPUs, at most 8)\n"
+    "  --seed N          seed of sampled negatives, if the model has any (default %d)\n"
+    "  --skip-bad        skip rows with bad values (then rows and lines differ)\n"
+    "  --json            one JSON object: per row its items and their scores\n"
+    "  -q, --quiet       no timing line on stderr\n"
+    "  -h, --help        this text\n";
+
 static const char *const help_info =
     "usage: %s info [--json]\n"
     "Prints the model's name, signature, training defaults, features (kind, columns,\n"
-    "vocabulary), parameters (shape, size, initialiser, optimizer) and outputs.\n"
+    "vocabulary), parameters (shape, size, initialiser, optimizer), outputs, and what\n"
+    "`retrieve` scores when the model retrieves (sampled_softmax).\n"
     "  --json            as one JSON object\n"
     "  -h, --help        this text\n";
 
@@ -200,14 +226,16 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"prefetch", required_argument, 0, O_PREFETCH},
       {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup", required_argument, 0, O_WARMUP},
       {"lr-min", required_argument, 0, O_LRMIN},   {"lr-step", required_argument, 0, O_LRSTEP},
-      {"clip", required_argument, 0, O_CLIP},
+      {"clip", required_argument, 0, O_CLIP},      {"top-k", required_argument, 0, 'k'},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
   static const struct { const char *cmd, *allowed; } table[] = {
       {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help "
-                "stream max-memory shuffle-buffer prefetch lr-schedule warmup lr-min lr-step clip"},
-      {"eval", "checkpoint group batch threads seed skip-bad json help"},
+                "stream max-memory shuffle-buffer prefetch lr-schedule warmup lr-min lr-step clip "
+                "top-k"},
+      {"eval", "checkpoint group batch threads seed skip-bad json help top-k"},
       {"predict", "checkpoint batch threads seed skip-bad help"},
+      {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
       {"info", "json help"},
       {"synth", "seed teacher-seed output help"},
       {"bench", "batch seed lr json help"}};
@@ -222,7 +250,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
   optind = 1;
 #endif
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":o:c:qh", opts, &idx)) != -1) {
+  while ((c = getopt_long(argc, argv, ":o:c:k:qh", opts, &idx)) != -1) {
     const char *name = NULL;
     for (const struct option *p = opts; p->name; p++)
       if (p->val == c) name = p->name;
@@ -237,9 +265,17 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
     case 'h': {
       const char *pn = prog;
       if (!strcmp(cmd, "train"))
-        printf(help_train, pn, m->epochs, m->batch, m->seed, pn, RT_FEED_SHUFFLE, RT_FEED_PREFETCH);
-      else if (!strcmp(cmd, "eval")) printf(help_eval, pn, pn, m->batch, m->seed);
+        printf(help_train, pn, RT_RETRIEVE_K, m->epochs, m->batch, m->seed, pn, RT_FEED_SHUFFLE,
+               RT_FEED_PREFETCH);
+      else if (!strcmp(cmd, "eval")) printf(help_eval, pn, pn, RT_RETRIEVE_K, m->batch, m->seed);
       else if (!strcmp(cmd, "predict")) printf(help_predict, pn, m->outputs[0].name, pn, m->batch, m->seed);
+      else if (!strcmp(cmd, "retrieve")) {
+        int r = rt_model_retrieves(m);
+        printf(help_retrieve, pn, r ? m->outputs[m->retrieve_output].name : "-",
+               r ? m->params[m->retrieve_table].name : "-",
+               r ? m->features[m->retrieve_target].name : "-", pn, RT_RETRIEVE_K, m->batch, m->seed);
+        if (!r) printf("(model %s was not trained with sampled_softmax: it cannot retrieve)\n", m->name);
+      }
       else if (!strcmp(cmd, "info")) printf(help_info, pn);
       else if (!strcmp(cmd, "bench")) printf(help_bench, pn, m->batch, m->seed);
       else printf(help_synth, pn, m->seed);
@@ -311,6 +347,10 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
     case O_CLIP:
       if (num_real(cmd, "--clip", optarg, 0, 1, 1e30, &o->clip)) return 2;
       break;
+    case 'k':
+      if (num_int(cmd, "-k", optarg, 1, 100000, &v)) return 2;
+      o->k = (int)v;
+      break;
     case O_GROUP: o->group = optarg; break;
     case 'o':
       if (!strcmp(cmd, "synth")) o->out = optarg;
@@ -353,7 +393,8 @@ int rt_main(const DmcModel *m, int argc, char **argv) {
   const char *cmd = argv[1];
   static const struct { const char *name; int (*run)(const DmcModel *, const RtOpts *); } cmds[] = {
       {"train", rt_cmd_train}, {"eval", rt_cmd_eval}, {"predict", rt_cmd_predict},
-      {"info", rt_cmd_info},   {"synth", rt_cmd_synth}, {"bench", rt_cmd_bench}};
+      {"retrieve", rt_cmd_retrieve}, {"info", rt_cmd_info}, {"synth", rt_cmd_synth},
+      {"bench", rt_cmd_bench}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     if (strcmp(cmd, cmds[i].name)) continue;
     RtOpts o = {.prog = prog, .patience = 2, .threads = default_threads()};

@@ -168,12 +168,17 @@ RtBad rt_enc_parse(RtEncoder *e, const RtCsv *csv, RtError *err) {
       continue;
     }
     const int *col = e->col + e->colbase[i];
+    if (col[0] < 0) { /* an optional label or retrieval target absent from the file */
+      int w = rt_feat_width(f);
+      for (int k = 0; k < w; k++) e->raw[i][k] = 0, e->rawv[i][k] = 0, e->empty[i][k] = 1;
+      continue;
+    }
     if (f->ncolumns == 1 && f->sep && f->kind != DMC_FEAT_LABEL) {
       if ((r = parse_list(e, i, rt_csv_field(csv, col[0]), csv, err))) return r;
       continue;
     }
     for (int k = 0; k < f->ncolumns; k++) {
-      if (col[k] < 0) { /* an optional label absent from the file */
+      if (col[k] < 0) { /* an optional label's column absent from the file */
         e->rawv[i][k] = 0;
         continue;
       }

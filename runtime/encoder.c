@@ -222,6 +222,7 @@ int rt_enc_bind(RtEncoder *e, const RtCsv *csv, const char *path, int flags,
       e->col[e->colbase[i] + k] = c;
       if (c >= 0 || !e->needcols[i]) continue;
       if (f->kind == DMC_FEAT_LABEL && (flags & RT_BIND_LABEL_OPTIONAL)) continue;
+      if (i == m->retrieve_target && (flags & RT_BIND_TARGET_OPTIONAL)) continue;
       snprintf(what, sizeof what, "%s %s", f->kind == DMC_FEAT_LABEL ? "label" : "feature", f->name);
       return missing(csv, path, f->columns[k], what, err);
     }

@@ -99,7 +99,11 @@ typedef struct RtEncoder {
 RtEncoder *rt_enc_new(const DmcModel *m);
 void rt_enc_free(RtEncoder *e);
 
-enum { RT_BIND_LABEL_OPTIONAL = 1 }; /* predict: files need not hold the label */
+enum {
+  RT_BIND_LABEL_OPTIONAL = 1,  /* predict: files need not hold the label */
+  RT_BIND_TARGET_OPTIONAL = 2  /* retrieve: nor the retrieval target (DmcModel.retrieve_target),
+                                  whose ids are then padding */
+};
 
 /* Binds every needed feature column, the GAUC group column (group_name, or
  * the first of userId, uid, user_id, user in the header; -1 if none) and

@@ -1,20 +1,29 @@
-/* eval.c -- `PROG eval` and `PROG predict`: a checkpoint scored on a file.
+/* eval.c -- `PROG eval`, `PROG predict` and `PROG retrieve`: a checkpoint
+ * scored on a file.
  *
- * Both load the checkpoint (parameters, vocabularies, statistics), encode
+ * All load the checkpoint (parameters, vocabularies, statistics), encode
  * the file exactly as training did and run the forward pass in batches
- * (--threads in parallel). eval prints the metrics of score.h; predict
- * prints output 0 for every row in file order, "%.6g" per element,
- * elements of a vector output separated by spaces, one row per line. The
- * file given to predict need not have the label column.
+ * (--threads in parallel). eval prints the metrics of score.h (for a
+ * retrieval model: recall@k and recall@10 of the retrieved items, and the
+ * mean loss); predict prints output 0 for every row in file order, "%.6g"
+ * per element, elements of a vector output separated by spaces, one row
+ * per line. The file given to predict need not have the label column.
+ * retrieve (retrieval models only) prints for every row in file order the
+ * raw ids of its k best items (retrieve.h), best first; the file need not
+ * have the label or the target column.
  */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app.h"
 #include "dataset.h"
+#include "model.h"
 #include "modelckpt.h"
+#include "progress.h"
+#include "retrieve.h"
 #include "score.h"
 
 typedef struct Scored {
@@ -31,8 +40,9 @@ static void scored_free(Scored *s) {
   free(s->scores);
 }
 
-/* Loads the checkpoint and o->files, and scores every row: 0, or 1 after printing the error. */
-static int score_files(const DmcModel *m, const RtOpts *o, int flags, Scored *s) {
+/* Loads the checkpoint and o->files, and scores every row (output `output`):
+ * 0, or 1 after printing the error. */
+static int score_files(const DmcModel *m, const RtOpts *o, int flags, int output, Scored *s) {
   RtError err = {""};
   int batch = o->batch > 0 ? o->batch : m->batch > 0 ? m->batch : 256;
   RtScorer *sc = NULL;
@@ -47,12 +57,13 @@ static int score_files(const DmcModel *m, const RtOpts *o, int flags, Scored *s)
   if (!(s->d = rt_data_load(s->enc, o->files, o->nfiles, &lo, &err))) goto fail;
   rt_enc_report_oov(s->enc, o->files[0], stderr);
   rt_data_report_bad(s->d, o->files[0], stderr);
-  size_t n = (size_t)(s->d->n ? s->d->n : 1) * (size_t)m->outputs[0].size;
+  size_t n = (size_t)(s->d->n ? s->d->n : 1) * (size_t)m->outputs[output].size;
   if (!(s->scores = malloc(n * sizeof *s->scores))) {
     rt_error(&err, "out of memory for %zu scores", n);
     goto fail;
   }
   if (!(sc = rt_scorer_new(m, s->enc, batch, o->threads, &err))) goto fail;
+  rt_scorer_set_output(sc, output);
   uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
   if (rt_scorer_run(sc, s->d, s->w, seed, s->scores, &s->loss_sum, &err)) goto fail;
   rt_scorer_free(sc);
@@ -69,13 +80,28 @@ int rt_cmd_eval(const DmcModel *m, const RtOpts *o) {
   int label = -1;
   for (int i = 0; i < m->nfeatures && label < 0; i++)
     if (m->features[i].kind == DMC_FEAT_LABEL) label = i;
-  if (score_files(m, o, label < 0 ? RT_BIND_LABEL_OPTIONAL : 0, &s)) return 1;
+  int retr = rt_model_retrieves(m), output = retr ? m->retrieve_output : 0;
+  if (score_files(m, o, label < 0 ? RT_BIND_LABEL_OPTIONAL : 0, output, &s)) return 1;
   RtEvalResult r;
   rt_eval_metrics(m, s.enc, s.d, s.scores, s.loss_sum, &r);
+  RtError err = {""};
+  if (retr && rt_eval_recall(m, s.enc, s.d, s.w, s.scores, o->k > 0 ? o->k : RT_RETRIEVE_K,
+                             o->threads, &r, &err)) {
+    fprintf(stderr, "%s: error: %s\n", o->prog, err.msg);
+    scored_free(&s);
+    return 1;
+  }
+  const RtRecall *rc = &r.recall;
   if (o->json) {
     json_t *j = json_pack("{s:s, s:s, s:I, s:o}", "model", m->name, "checkpoint", o->checkpoint,
                           "rows", (json_int_t)r.rows, "loss", rt_json_num(r.loss));
-    if (r.has_label && r.binary) {
+    if (r.has_recall) {
+      json_object_set_new(j, "k", json_integer(rc->k));
+      json_object_set_new(j, "recall_at_k", rt_json_num(rc->recall));
+      json_object_set_new(j, "recall_at_10", rt_json_num(rc->recall10));
+      json_object_set_new(j, "target_rows", json_integer((json_int_t)rc->rows));
+      json_object_set_new(j, "target_oov", json_integer((json_int_t)rc->oov));
+    } else if (r.has_label && r.binary) {
       json_object_set_new(j, "auc", rt_json_num(r.auc));
       if (r.has_logloss) json_object_set_new(j, "logloss", rt_json_num(r.logloss));
       if (r.has_gauc) json_object_set_new(j, "gauc", rt_json_num(r.gauc));
@@ -87,15 +113,22 @@ int rt_cmd_eval(const DmcModel *m, const RtOpts *o) {
     fputc('\n', stdout);
     json_decref(j);
   } else {
-    printf("rows     %lld\n", (long long)r.rows);
-    if (r.has_label && r.binary) {
+    int w = r.has_recall ? 10 : 9; /* the width of the names */
+    printf("%-*s%lld\n", w, "rows", (long long)r.rows);
+    if (r.has_recall) {
+      char at[32];
+      snprintf(at, sizeof at, "recall@%d", rc->k);
+      printf("%-*s%.4f  (%lld rows with a target, %lld of them out of vocabulary)\n", w, at,
+             rc->recall, (long long)rc->rows, (long long)rc->oov);
+      if (rc->k != 10) printf("%-*s%.4f\n", w, "recall@10", rc->recall10);
+    } else if (r.has_label && r.binary) {
       printf("auc      %.4f\n", r.auc);
       if (r.has_logloss) printf("logloss  %.4f\n", r.logloss);
       if (r.has_gauc) printf("gauc     %.4f\n", r.gauc);
     } else if (r.has_label) {
       printf("rmse     %.4f\n", r.rmse);
     }
-    printf("loss     %.4f\n", r.loss);
+    printf("%-*s%.4f\n", w, "loss", r.loss);
   }
   scored_free(&s);
   return 0;
@@ -103,7 +136,7 @@ int rt_cmd_eval(const DmcModel *m, const RtOpts *o) {
 
 int rt_cmd_predict(const DmcModel *m, const RtOpts *o) {
   Scored s = {0};
-  if (score_files(m, o, RT_BIND_LABEL_OPTIONAL, &s)) return 1;
+  if (score_files(m, o, RT_BIND_LABEL_OPTIONAL, 0, &s)) return 1;
   int64_t k = m->outputs[0].size;
   for (int64_t i = 0; i < s.d->n; i++)
     for (int64_t j = 0; j < k; j++) printf("%.6g%c", s.scores[i * k + j], j + 1 < k ? ' ' : '\n');
@@ -111,4 +144,87 @@ int rt_cmd_predict(const DmcModel *m, const RtOpts *o) {
   if (r) fprintf(stderr, "%s: error: cannot write the scores to stdout\n", o->prog);
   scored_free(&s);
   return r ? 1 : 0;
+}
+
+/* A JSON string literal (escaped) on stdout. */
+static void put_json_string(const char *text) {
+  json_t *j = json_string(text);
+  char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+  fputs(t ? t : "null", stdout);
+  free(t);
+  json_decref(j);
+}
+
+int rt_cmd_retrieve(const DmcModel *m, const RtOpts *o) {
+  if (!rt_model_retrieves(m)) {
+    fprintf(stderr, "%s retrieve: model %s has no retrieval: only a model trained with "
+            "sampled_softmax scores a user vector against an item table\n"
+            "HINT: `%s predict` prints its outputs\n", o->prog, m->name, o->prog);
+    return 2;
+  }
+  Scored s = {0};
+  double t0 = rt_now();
+  if (score_files(m, o, RT_BIND_LABEL_OPTIONAL | RT_BIND_TARGET_OPTIONAL, m->retrieve_output, &s))
+    return 1;
+  double t1 = rt_now();
+  RtRetrieval rv;
+  RtError err = {""};
+  rt_retrieval_of(m, s.enc, s.w, &rv);
+  int k = o->k > 0 ? o->k : RT_RETRIEVE_K;
+  size_t cells = (size_t)(s.d->n ? s.d->n : 1) * (size_t)k;
+  int32_t *rows = malloc(cells * sizeof *rows);
+  float *scores = o->json ? malloc(cells * sizeof *scores) : NULL;
+  if (!rows || (o->json && !scores)) {
+    rt_error(&err, "out of memory for %lld x %d retrieved items", (long long)s.d->n, k);
+    goto fail;
+  }
+  if (rt_retrieve_topk(s.scores, s.d->n, rv.dim, rv.table, rv.lo, rv.hi, k, o->threads, rows,
+                       scores, &err))
+    goto fail;
+  double t2 = rt_now();
+  if (o->json) {
+    fputs("{\"model\": ", stdout);
+    put_json_string(m->name);
+    fputs(", \"checkpoint\": ", stdout);
+    put_json_string(o->checkpoint);
+    printf(", \"rows\": %lld, \"k\": %d, \"items\": %lld, \"seconds_load_forward\": %.6g, "
+           "\"seconds_topk\": %.6g,\n\"results\": [", (long long)s.d->n, k,
+           (long long)(rv.hi - rv.lo), t1 - t0, t2 - t1);
+  }
+  for (int64_t i = 0; i < s.d->n; i++) {
+    const int32_t *r = rows + i * k;
+    int got = 0;
+    while (got < k && r[got] >= 0) got++;
+    if (o->json) fputs(i ? ",\n{\"items\": [" : "\n{\"items\": [", stdout);
+    for (int j = 0; j < got; j++) {
+      int64_t id = 0;
+      rt_vocab_id(rv.vocab, (uint32_t)r[j], &id);
+      printf("%s%lld", j ? (o->json ? ", " : " ") : "", (long long)id);
+    }
+    if (o->json) {
+      fputs("], \"scores\": [", stdout);
+      for (int j = 0; j < got; j++) printf("%s%.7g", j ? ", " : "", scores[i * k + j]);
+      fputs("]}", stdout);
+    } else {
+      fputc('\n', stdout);
+    }
+  }
+  if (o->json) fputs("\n]}\n", stdout);
+  if (fflush(stdout) || ferror(stdout)) {
+    rt_error(&err, "cannot write the items to stdout");
+    goto fail;
+  }
+  if (!o->quiet)
+    fprintf(stderr, "%s: %lld rows, top %d of %lld items: load and forward %.2fs, scoring %.2fs\n",
+            o->prog, (long long)s.d->n, k, (long long)(rv.hi - rv.lo), t1 - t0, t2 - t1);
+  free(rows);
+  free(scores);
+  scored_free(&s);
+  return 0;
+fail:
+  fprintf(stderr, "%s: error: %s\n", o->prog, err.msg);
+  free(rows);
+  free(scores);
+  scored_free(&s);
+  return 1;
 }

@@ -82,6 +82,10 @@ static void info_text(const DmcModel *m) {
   printf("  (tables %" PRId64 " floats, dense %" PRId64 ")\n", table_floats, m->params_size - table_floats);
   printf("\noutputs:\n");
   for (int i = 0; i < m->noutputs; i++) printf("  %-12s [%" PRId64 "]\n", m->outputs[i].name, m->outputs[i].size);
+  if (rt_model_retrieves(m))
+    printf("retrieval: %s against the rows of %s (the ids of %s)\n",
+           m->outputs[m->retrieve_output].name, m->params[m->retrieve_table].name,
+           m->features[m->retrieve_target].name);
   printf("workspace: %" PRId64 " floats at batch %d\n", m->workspace_floats(m->batch > 0 ? m->batch : 1),
          m->batch > 0 ? m->batch : 1);
 }
@@ -132,11 +136,17 @@ static json_t *info_json(const DmcModel *m) {
   for (int i = 0; i < m->noutputs; i++)
     json_array_append_new(outs, json_pack("{s:s, s:I}", "name", m->outputs[i].name, "size",
                                           (json_int_t)m->outputs[i].size));
-  return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:o, s:o, s:o, s:o, s:o, s:I}", "model",
+  json_t *retrieval = rt_model_retrieves(m)
+                         ? json_pack("{s:s, s:s, s:s}", "output", m->outputs[m->retrieve_output].name,
+                                     "table", m->params[m->retrieve_table].name, "target",
+                                     m->features[m->retrieve_target].name)
+                         : json_null();
+  return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "model",
                    m->name, "signature", sig, "abi", m->abi_version, "batch", m->batch, "epochs",
                    m->epochs, "seed", m->seed, "l2", m->l2, "optimizer", rec_json(&m->optimizer),
                    "sparse_optimizer", rec_json(&m->sparse_optimizer), "features", feats,
-                   "parameters", params, "outputs", outs, "params_size", (json_int_t)m->params_size);
+                   "parameters", params, "outputs", outs, "params_size", (json_int_t)m->params_size,
+                   "retrieval", retrieval);
 }
 
 int rt_cmd_info(const DmcModel *m, const RtOpts *o) {

@@ -95,6 +95,8 @@ int rt_model_label(const DmcModel *m) {
   return -1;
 }
 
+int rt_model_retrieves(const DmcModel *m) { return m->retrieve_output >= 0; }
+
 /* ---- the consistency check ---- */
 
 #define BUG "model descriptor (a dmc compiler bug): "
@@ -168,6 +170,24 @@ static int check_param(const DmcModel *m, const DmcParam *p, RtError *err) {
   return 0;
 }
 
+/* All three retrieval fields -1, or the user vector [d] against a [rows, d]
+ * table whose rows are the indices of a single-id target. */
+static int check_retrieval(const DmcModel *m, RtError *err) {
+  int o = m->retrieve_output, p = m->retrieve_table, f = m->retrieve_target;
+  if (o < 0 && p < 0 && f < 0) return 0;
+  if (o < 0 || o >= m->noutputs || p < 0 || p >= m->nparams || f < 0 || f >= m->nfeatures)
+    return rt_error(err, BUG "retrieval output %d, table %d, target %d out of range", o, p, f);
+  const DmcParam *t = &m->params[p];
+  const DmcFeature *y = &m->features[f];
+  if (t->rank != 2 || t->shape[1] != m->outputs[o].size)
+    return rt_error(err, BUG "retrieval: output '%s' [%" PRId64 "] does not match the rows of '%s'",
+                    m->outputs[o].name, m->outputs[o].size, t->name);
+  if (y->kind != DMC_FEAT_ID || y->len > 1 || y->input < 0 || y->vocab > t->shape[0])
+    return rt_error(err, BUG "retrieval: target '%s' is not a single id with a row of '%s' each",
+                    y->name, t->name);
+  return 0;
+}
+
 int rt_model_check(const DmcModel *m, RtError *err) {
   if (m->abi_version != DMC_ABI_VERSION)
     return rt_error(err, "model descriptor: ABI version %d, this runtime is version %d\n"
@@ -193,5 +213,5 @@ int rt_model_check(const DmcModel *m, RtError *err) {
   for (int i = 0; i < m->noutputs; i++)
     if (m->outputs[i].size < 1 || m->outputs[i].fixed < 0 || m->outputs[i].per_row < 0)
       return rt_error(err, BUG "output '%s' has a bad size or offset", m->outputs[i].name);
-  return 0;
+  return check_retrieval(m, err);
 }

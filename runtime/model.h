@@ -37,6 +37,8 @@ const char *rt_rec_format(const DmcRecord *r, char *buf, size_t cap);
 /* "[1000, 16]" into buf. */
 const char *rt_param_shape(const DmcParam *p, char *buf, size_t cap);
 
+/* Whether the model retrieves (sampled_softmax: DmcModel.retrieve_*). */
+int rt_model_retrieves(const DmcModel *m);
 /* The first DMC_FEAT_LABEL feature, or -1. */
 int rt_model_label(const DmcModel *m);
 /* Checks the descriptor: 0, or -1 and *err naming what is inconsistent. */

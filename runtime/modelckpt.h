@@ -21,7 +21,7 @@
 
 typedef struct RtCkptInfo {
   int epoch;              /* -1 if unknown */
-  char metric[32];        /* "auc", "loss" or "" */
+  char metric[32];        /* "auc", "loss", "recall@K" (retrieval models) or "" */
   double metric_value;
 } RtCkptInfo;
 

@@ -4,7 +4,7 @@
 # root. Uses CC, CFLAGS, LDFLAGS and BUILD; defines RT_SRCS, RT_OBJS, RT_LIB,
 # RT_INC (the -I flag for code that includes the runtime headers) and
 # RT_LDLIBS (what a program linking RT_LIB also needs), and the targets
-# $(RT_LIB), $(RT_FIXTURE) and test-runtime (builds and runs
+# $(RT_LIB), $(RT_FIXTURE), $(RT_RETR_FIXTURE) and test-runtime (builds and runs
 # $(BUILD)/tests/test_runtime). Every object depends on every runtime
 # header: the headers are few.
 #
@@ -14,6 +14,9 @@
 # (tests/runtime/fixtures/lr_model.c) linked with the library: the whole
 # program train/eval/predict/info/synth, which test_runtime runs as a
 # child process; the same model is also linked into test_runtime itself.
+# $(RT_RETR_FIXTURE) is the same for a retrieval model
+# (tests/runtime/fixtures/retr_model.c, linked into test_runtime under the
+# name retr_model).
 
 BUILD ?= build
 
@@ -26,10 +29,12 @@ RT_LDLIBS := -lxxhash -lz -ljansson -lm -lpthread
 CFLAGS += $(RT_INC) # for the including Makefile; recipes here add it too,
                    # so `make CFLAGS=...` on the command line still works
 
-RT_TEST_SRCS := $(wildcard tests/runtime/*.c) tests/runtime/fixtures/lr_model.c
+RT_TEST_SRCS := $(wildcard tests/runtime/*.c) tests/runtime/fixtures/lr_model.c \
+                tests/runtime/fixtures/retr_model.c
 RT_TEST_HDRS := $(wildcard tests/runtime/*.h)
 RT_TEST_BIN := $(BUILD)/tests/test_runtime
 RT_FIXTURE := $(BUILD)/tests/lr_fixture
+RT_RETR_FIXTURE := $(BUILD)/tests/retr_fixture
 
 $(BUILD)/runtime/%.o: runtime/%.c $(RT_HDRS)
 	@mkdir -p $(@D)
@@ -44,10 +49,15 @@ $(RT_FIXTURE): tests/runtime/fixtures/lr_model.c $(RT_HDRS) $(RT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(RT_INC) $(LDFLAGS) -o $@ $< $(RT_LIB) $(RT_LDLIBS)
 
-$(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB) $(RT_FIXTURE)
+$(RT_RETR_FIXTURE): tests/runtime/fixtures/retr_model.c $(RT_HDRS) $(RT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(RT_INC) -DRT_FIXTURE_BIN='"$(RT_FIXTURE)"' $(LDFLAGS) -o $@ $(RT_TEST_SRCS) \
-	  $(RT_LIB) -lcunit $(RT_LDLIBS)
+	$(CC) $(CFLAGS) $(RT_INC) $(LDFLAGS) -o $@ $< $(RT_LIB) $(RT_LDLIBS)
+
+$(RT_TEST_BIN): $(RT_TEST_SRCS) $(RT_TEST_HDRS) $(RT_HDRS) $(RT_LIB) $(RT_FIXTURE) $(RT_RETR_FIXTURE)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(RT_INC) -DRT_FIXTURE_BIN='"$(RT_FIXTURE)"' \
+	  -DRT_RETR_FIXTURE_BIN='"$(RT_RETR_FIXTURE)"' -DRETR_MODEL=retr_model $(LDFLAGS) -o $@ \
+	  $(RT_TEST_SRCS) $(RT_LIB) -lcunit $(RT_LDLIBS)
 
 .PHONY: test-runtime
 test-runtime: $(RT_TEST_BIN)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "model.h"
 
 typedef struct Worker {
   RtScorer *s;
@@ -21,6 +22,7 @@ struct RtScorer {
   const DmcModel *m;
   const RtEncoder *e;
   int max_batch, nthreads;
+  int output;              /* the output copied to scores */
   Worker *wk;
   /* the current run */
   const RtData *d;
@@ -61,6 +63,8 @@ RtScorer *rt_scorer_new(const DmcModel *m, const RtEncoder *e, int max_batch, in
   return s;
 }
 
+void rt_scorer_set_output(RtScorer *s, int output) { s->output = output; }
+
 void rt_scorer_free(RtScorer *s) {
   if (!s) return;
   for (int t = 0; t < s->nthreads; t++) {
@@ -77,7 +81,7 @@ static void *work(void *arg) {
   Worker *w = arg;
   RtScorer *s = w->s;
   const DmcModel *m = s->m;
-  const DmcOutput *out = &m->outputs[0];
+  const DmcOutput *out = &m->outputs[s->output];
   int64_t n = s->d->n, nb = (n + s->max_batch - 1) / s->max_batch;
   w->loss_sum = 0;
   for (int64_t bi = w->index; bi < nb; bi += s->nthreads) {
@@ -125,7 +129,8 @@ void rt_eval_metrics(const DmcModel *m, const RtEncoder *e, const RtData *d, con
   r->rows = d->n;
   r->loss = d->n ? loss_sum / (double)d->n : NAN;
   r->auc = r->logloss = r->gauc = r->rmse = NAN;
-  if (e->label < 0 || !d->has_label || !d->n) return;
+  r->recall.recall = r->recall.recall10 = NAN;
+  if (rt_model_retrieves(m) || e->label < 0 || !d->has_label || !d->n) return;
   r->has_label = 1;
   r->binary = d->label_binary;
   int64_t osize = m->outputs[0].size;
@@ -148,4 +153,13 @@ void rt_eval_metrics(const DmcModel *m, const RtEncoder *e, const RtData *d, con
     r->rmse = rt_metrics_rmse(mt);
   }
   rt_metrics_free(mt);
+}
+
+int rt_eval_recall(const DmcModel *m, const RtEncoder *e, const RtData *d, const float *w,
+                   const float *users, int k, int nthreads, RtEvalResult *r, RtError *err) {
+  RtRetrieval rv;
+  rt_retrieval_of(m, e, w, &rv);
+  if (rt_retrieval_recall(&rv, d, users, k, nthreads, &r->recall, err)) return -1;
+  r->has_recall = 1;
+  return 0;
 }

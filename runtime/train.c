@@ -13,7 +13,8 @@
  * Nothing is allocated inside the loop.
  * After each epoch the validation set is scored; the epoch with the best
  * validation AUC (or the lowest validation loss when the label is not 0/1
- * or there is none) is written to the checkpoint, and training stops after
+ * or there is none; for a retrieval model the highest recall@k, k from -k,
+ * default 50) is written to the checkpoint, and training stops after
  * --patience epochs without improvement. Without --valid, every epoch is
  * written. Training runs on one thread (--threads parallelises scoring
  * the validation set; the prefetch thread only reads and encodes data):
@@ -162,8 +163,10 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
   if (rt_params_init(m, t->w, seed, err)) return -1;
   if (!(t->opt = rt_optim_new(m, o->lr, batch, err))) return -1;
   if (t->valid) {
-    size_t ns = (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[0].size;
+    int output = rt_model_retrieves(m) ? m->retrieve_output : 0;
+    size_t ns = (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[output].size;
     if (!(t->scorer = rt_scorer_new(m, t->enc, batch, t->o->threads, err))) return -1;
+    rt_scorer_set_output(t->scorer, output);
     if (!(t->scores = malloc(ns * sizeof *t->scores))) return rt_error(err, "out of memory");
   }
   return 0;
@@ -243,7 +246,10 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
 }
 
 static void print_metrics(FILE *f, const RtEvalResult *r) {
-  if (r->has_label && r->binary) {
+  if (r->has_recall) {
+    fprintf(f, "  valid recall@%d %.4f", r->recall.k, r->recall.recall);
+    if (r->recall.k != 10) fprintf(f, " recall@10 %.4f", r->recall.recall10);
+  } else if (r->has_label && r->binary) {
     fprintf(f, "  valid auc %.4f", r->auc);
     if (r->has_logloss) fprintf(f, " logloss %.4f", r->logloss);
     if (r->has_gauc) fprintf(f, " gauc %.4f", r->gauc);
@@ -264,7 +270,10 @@ static json_t *epoch_json(int epoch, double loss, double rate, double secs, doub
   if (o->clip > 0) json_object_set_new(j, "clipped_steps", json_integer((json_int_t)clipped));
   if (r) {
     json_object_set_new(j, "valid_loss", rt_json_num(r->loss));
-    if (r->has_label && r->binary) {
+    if (r->has_recall) {
+      json_object_set_new(j, "valid_recall_at_k", rt_json_num(r->recall.recall));
+      json_object_set_new(j, "valid_recall_at_10", rt_json_num(r->recall.recall10));
+    } else if (r->has_label && r->binary) {
       json_object_set_new(j, "valid_auc", rt_json_num(r->auc));
       if (r->has_logloss) json_object_set_new(j, "valid_logloss", rt_json_num(r->logloss));
       if (r->has_gauc) json_object_set_new(j, "valid_gauc", rt_json_num(r->gauc));
@@ -291,6 +300,9 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
   int best_epoch = -1, bad_epochs = 0, stopped = 0;
   double best = NAN;
   const char *metric = "";
+  char recall_at[32];
+  int k = o->k > 0 ? o->k : RT_RETRIEVE_K;
+  snprintf(recall_at, sizeof recall_at, "recall@%d", k);
   for (int epoch = 1; epoch <= nepochs; epoch++) {
     double t0 = rt_now();
     int64_t clipped;
@@ -306,10 +318,13 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
       double lsum;
       if (rt_scorer_run(t.scorer, t.valid, t.w, seed, t.scores, &lsum, &err)) return fail(&t, &err);
       rt_eval_metrics(m, t.enc, t.valid, t.scores, lsum, &r);
-      int use_auc = r.has_label && r.binary;
-      metric = use_auc ? "auc" : "loss";
-      value = use_auc ? r.auc : r.loss;
-      better = best_epoch < 0 || (isfinite(value) && (!isfinite(best) || (use_auc ? value > best : value < best)));
+      if (rt_model_retrieves(m) &&
+          rt_eval_recall(m, t.enc, t.valid, t.w, t.scores, k, o->threads, &r, &err))
+        return fail(&t, &err);
+      int use_auc = r.has_label && r.binary, higher = use_auc || r.has_recall;
+      metric = r.has_recall ? recall_at : use_auc ? "auc" : "loss";
+      value = r.has_recall ? r.recall.recall : use_auc ? r.auc : r.loss;
+      better = best_epoch < 0 || (isfinite(value) && (!isfinite(best) || (higher ? value > best : value < best)));
     }
     fprintf(t.log, "epoch %d/%d  train loss %.4f", epoch, nepochs, loss);
     if (t.valid) print_metrics(t.log, &r);
@@ -340,6 +355,7 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
                           (json_int_t)(t.valid ? t.valid->n : 0), "epochs", t.epochs,
                           "best_epoch", best_epoch, "stopped_early", stopped);
     if (t.valid) {
+      if (rt_model_retrieves(m)) json_object_set_new(j, "k", json_integer(k));
       json_object_set_new(j, "metric", json_string(metric));
       json_object_set_new(j, "best", rt_json_num(best));
     }

@@ -3,7 +3,8 @@
  * One open-addressing table (linear probing, power-of-two capacity) of
  * (id, val) slots; val is the count while counting and the index once
  * frozen, and val == 0 marks an empty slot in both phases (counts start at
- * 1, kept indices at 2). Saved form, little-endian: "DMCV", u32 version 1,
+ * 1, kept indices at 2). A frozen vocabulary also keeps its ids in index
+ * order (the reverse lookup, and the saved form). Saved form, little-endian: "DMCV", u32 version 1,
  * u32 size, u32 min_count, u32 kept, then kept i64 ids in index order.
  */
 #include "vocab.h"
@@ -26,6 +27,7 @@ struct RtVocab {
   uint32_t kept;        /* ids with an index, once frozen */
   int frozen;
   Slot *slots;
+  int64_t *byindex;     /* [kept] the id of index i + 2, once frozen */
   size_t cap, used;     /* cap is a power of two; used <= cap / 2 */
   _Atomic uint64_t oov;
 };
@@ -133,7 +135,10 @@ int rt_vocab_freeze(RtVocab *v) {
   if (n > v->size - 2) n = v->size - 2;
   size_t cap = cap_for(n);
   Slot *s = calloc(cap, sizeof *s);
-  if (!s) {
+  int64_t *byindex = malloc((n ? n : 1) * sizeof *byindex);
+  if (!s || !byindex) {
+    free(s);
+    free(byindex);
     free(all);
     return -1;
   }
@@ -141,8 +146,10 @@ int rt_vocab_freeze(RtVocab *v) {
     Slot *t = find(s, cap, all[i].id);
     t->id = all[i].id;
     t->val = i + 2;
+    byindex[i] = all[i].id;
   }
   free(all);
+  v->byindex = byindex;
   free(v->slots);
   v->slots = s;
   v->cap = cap;
@@ -168,6 +175,13 @@ uint32_t rt_vocab_len(const RtVocab *v) {
   return 2 + v->kept;
 }
 
+int rt_vocab_id(const RtVocab *v, uint32_t index, int64_t *id) {
+  assert(v->frozen);
+  if (index < 2 || index - 2 >= v->kept) return -1;
+  *id = v->byindex[index - 2];
+  return 0;
+}
+
 static void put32(uint8_t *p, uint32_t x) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(x >> (8 * i));
 }
@@ -187,10 +201,9 @@ size_t rt_vocab_save(const RtVocab *v, uint8_t *buf, size_t cap) {
   put32(buf + 8, v->size);
   put32(buf + 12, v->min_count);
   put32(buf + 16, v->kept);
-  for (size_t i = 0; i < v->cap; i++) {
-    if (!v->slots[i].val) continue;
-    uint8_t *p = buf + VOCAB_HEAD + 8 * (v->slots[i].val - 2);
-    uint64_t u = (uint64_t)v->slots[i].id;
+  for (size_t i = 0; i < v->kept; i++) {
+    uint8_t *p = buf + VOCAB_HEAD + 8 * i;
+    uint64_t u = (uint64_t)v->byindex[i];
     put32(p, (uint32_t)u);
     put32(p + 4, (uint32_t)(u >> 32));
   }
@@ -214,6 +227,10 @@ RtVocab *rt_vocab_load(const uint8_t *buf, size_t n, RtError *err) {
     return NULL;
   }
   RtVocab *v = alloc(size, min_count, cap_for(kept));
+  if (v && !(v->byindex = malloc((kept ? kept : 1) * sizeof *v->byindex))) {
+    rt_vocab_free(v);
+    v = NULL;
+  }
   if (!v) {
     rt_error(err, "vocabulary blob: out of memory");
     return NULL;
@@ -229,6 +246,7 @@ RtVocab *rt_vocab_load(const uint8_t *buf, size_t n, RtError *err) {
     }
     s->id = id;
     s->val = i + 2;
+    v->byindex[i] = id;
   }
   v->used = v->kept = kept;
   v->frozen = 1;
@@ -238,5 +256,6 @@ RtVocab *rt_vocab_load(const uint8_t *buf, size_t n, RtError *err) {
 void rt_vocab_free(RtVocab *v) {
   if (!v) return;
   free(v->slots);
+  free(v->byindex);
   free(v);
 }

@@ -10,8 +10,9 @@
  * frequent first, equal counts in increasing id order (so the result does
  * not depend on the order of the data). Lookups of unknown ids return 1 and
  * are counted. Ids and counts live in one open-addressing table (no
- * allocation per id; it doubles when half full). Frozen lookups are safe
- * from several threads; counting is not.
+ * allocation per id; it doubles when half full); a frozen vocabulary also
+ * keeps its ids by index (8 bytes each) for the reverse lookup. Frozen
+ * lookups are safe from several threads; counting is not.
  */
 #ifndef RT_VOCAB_H
 #define RT_VOCAB_H
@@ -46,6 +47,10 @@ uint32_t rt_vocab_lookup(RtVocab *v, int64_t id);
 uint64_t rt_vocab_oov(const RtVocab *v);
 /* Indices in use: 2 + the number of ids kept (<= N). Frozen only. */
 uint32_t rt_vocab_len(const RtVocab *v);
+/* The reverse lookup: the id of index 2..len-1 into *id and 0; -1 for
+ * padding, out-of-vocabulary and unused indices. Frozen only; O(1), safe
+ * from several threads. */
+int rt_vocab_id(const RtVocab *v, uint32_t index, int64_t *id);
 /* Writes the frozen vocabulary to buf if cap is large enough and returns
  * the number of bytes it needs. */
 size_t rt_vocab_save(const RtVocab *v, uint8_t *buf, size_t cap);

@@ -30,5 +30,6 @@ void add_optim_tests(void);   /* optimizers, initialisers */
 void add_encoder_tests(void); /* data pipeline, on the fixture model and small descriptors */
 void add_feed_tests(void);    /* training batches: shuffle buffer, prefetch thread */
 void add_cli_tests(void);     /* the fixture program end to end */
+void add_retrieve_tests(void);/* top-k retrieval, recall; the retrieval fixture end to end */
 
 #endif

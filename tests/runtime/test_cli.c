@@ -431,7 +431,8 @@ static void test_stream_next_by(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "pair", .delimiter = ',', .next_by = "u",
                 .next_order = "t", .nfeatures = 2, .features = p_features, .ninputs = 2,
                 .inputs = p_inputs, .noutputs = 1, .outputs = d_out, .batch = 2, .epochs = 1,
-                .workspace_floats = d_ws, .forward = d_forward, .backward = d_backward};
+                .workspace_floats = d_ws, .forward = d_forward, .backward = d_backward,
+                .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1};
   (void)p_u;
   const char *data = tmp_path("pair.csv");
   write_file(data, "u,t,y\n1,1,0\n1,2,1\n", 18);
@@ -448,7 +449,8 @@ static void test_divergence(void) {
                 .features = d_features, .ninputs = 2, .inputs = d_inputs, .nparams = 2,
                 .params = d_params, .params_size = 2, .noutputs = 1, .outputs = d_out,
                 .batch = 2, .epochs = 1, .workspace_floats = d_ws, .forward = d_forward,
-                .backward = d_backward};
+                .backward = d_backward, .retrieve_output = -1, .retrieve_table = -1,
+                .retrieve_target = -1};
   const char *data = tmp_path("div.csv");
   write_file(data, "x,y\n1,0\n2,1\n3,0\n", 16);
   RtOpts o = {.prog = "div", .files = &data, .nfiles = 1, .checkpoint = tmp_path("div.ckpt"),

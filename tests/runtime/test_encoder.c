@@ -214,7 +214,8 @@ static void test_next_rows(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "nx", .delimiter = ',', .next_by = "u",
                 .next_order = "t", .nfeatures = 4, .features = nx_features, .ninputs = 4,
                 .inputs = nx_inputs, .noutputs = 1, .outputs = one_output,
-                .workspace_floats = ws_one, .forward = nop, .backward = nop};
+                .workspace_floats = ws_one, .forward = nop, .backward = nop,
+                .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1};
   RtError err = {""};
   CU_ASSERT_FATAL(rt_model_check(&m, &err) == 0);
   const char *path = tmp_path("next.csv");
@@ -264,7 +265,8 @@ static const DmcInput cw_inputs[] = {{"tags", DMC_I32, 3}, {"tags.w", DMC_F32, 3
 static void test_cross_weighted_negative(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "cw", .delimiter = '\t', .nfeatures = 5,
                 .features = cw_features, .ninputs = 4, .inputs = cw_inputs, .noutputs = 1,
-                .outputs = one_output, .workspace_floats = ws_one, .forward = nop, .backward = nop};
+                .outputs = one_output, .workspace_floats = ws_one, .forward = nop, .backward = nop,
+                .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1};
   RtError err = {""};
   CU_ASSERT_FATAL(rt_model_check(&m, &err) == 0);
   const char *path = tmp_path("cw.tsv");

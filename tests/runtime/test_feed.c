@@ -39,7 +39,8 @@ static void sx_nop(const DmcCtx *c) { (void)c; }
 static DmcModel sx_model(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "sx", .delimiter = ',', .nfeatures = 4,
                 .features = sx_features, .ninputs = 4, .inputs = sx_inputs, .noutputs = 1,
-                .outputs = sx_out, .workspace_floats = sx_ws, .forward = sx_nop, .backward = sx_nop};
+                .outputs = sx_out, .workspace_floats = sx_ws, .forward = sx_nop, .backward = sx_nop,
+                .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1};
   return m;
 }
 
@@ -306,7 +307,8 @@ static void test_next_by_refused(void) {
   DmcModel m = {.abi_version = DMC_ABI_VERSION, .name = "nb", .delimiter = ',', .next_by = "u",
                 .next_order = "t", .nfeatures = 2, .features = nb_features, .ninputs = 2,
                 .inputs = nb_inputs, .noutputs = 1, .outputs = sx_out, .workspace_floats = sx_ws,
-                .forward = sx_nop, .backward = sx_nop};
+                .forward = sx_nop, .backward = sx_nop,
+                .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1};
   (void)nb_u;
   RtError err = {""};
   CU_ASSERT_FATAL(rt_model_check(&m, &err) == 0);

@@ -1,5 +1,6 @@
 /* test_vocab.c -- id parsing, frequency order with ties, min_count, padding
- * and OOV indices, growth, save/load and damaged blobs. */
+ * and OOV indices, growth, save/load and damaged blobs, the reverse lookup
+ * (index to id). */
 #include <CUnit/CUnit.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -136,6 +137,40 @@ static void test_save_load(void) {
   rt_vocab_free(v);
 }
 
+static void test_reverse(void) {
+  RtVocab *v = big_vocab(0);
+  int64_t id = 7;
+  CU_ASSERT_EQUAL(rt_vocab_id(v, RT_VOCAB_PAD, &id), -1);
+  CU_ASSERT_EQUAL(rt_vocab_id(v, RT_VOCAB_OOV, &id), -1);
+  CU_ASSERT_EQUAL(rt_vocab_id(v, 1002, &id), -1); /* past the indices in use */
+  CU_ASSERT_EQUAL(id, 7);
+  int right = 1;
+  for (uint32_t i = 2; i < 1002; i++) {
+    right &= rt_vocab_id(v, i, &id) == 0 && rt_vocab_lookup(v, id) == i;
+  }
+  CU_ASSERT(right);
+  /* the same after a save and a load */
+  size_t need = rt_vocab_save(v, NULL, 0);
+  uint8_t *buf = malloc(need);
+  rt_vocab_save(v, buf, need);
+  RtError err;
+  RtVocab *w = rt_vocab_load(buf, need, &err);
+  CU_ASSERT_FATAL(w != NULL);
+  int64_t a = 0, b = 0;
+  for (uint32_t i = 2; i < 1002; i++)
+    right &= rt_vocab_id(v, i, &a) == 0 && rt_vocab_id(w, i, &b) == 0 && a == b;
+  CU_ASSERT(right);
+  CU_ASSERT_EQUAL(rt_vocab_id(w, 1002, &a), -1);
+  free(buf);
+  rt_vocab_free(v);
+  rt_vocab_free(w);
+  /* an empty vocabulary has no index to map */
+  RtVocab *e = rt_vocab_new(10, 1);
+  CU_ASSERT_FATAL(e != NULL && rt_vocab_freeze(e) == 0);
+  CU_ASSERT_EQUAL(rt_vocab_id(e, 2, &a), -1);
+  rt_vocab_free(e);
+}
+
 void add_vocab_tests(void) {
   CU_pSuite s = CU_add_suite("vocab", NULL, NULL);
   CU_add_test(s, "strict id parsing", test_parse);
@@ -143,4 +178,5 @@ void add_vocab_tests(void) {
   CU_add_test(s, "min_count and padding", test_min_count);
   CU_add_test(s, "growth, order independence", test_growth_and_determinism);
   CU_add_test(s, "save/load and damaged blobs", test_save_load);
+  CU_add_test(s, "reverse lookup", test_reverse);
 }
