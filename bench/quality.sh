@@ -6,30 +6,72 @@
 # run is averaged over the seeds. Writes bench/results/quality.md (included in
 # BENCHMARKS.md by bench/write_benchmarks.sh) and prints it.
 # Needs ../shared/data and Debian's python3-torch (scripts/deps.sh --bench).
+#
+# fnn starts from fm's checkpoint (`init checkpoint("fm.ckpt", ...)`, relative to the
+# working directory): fm runs before fnn, and dmc's fnn of seed S starts from dmc's
+# fm.ckpt of seed S (fm is trained for that seed first when it is not in the list).
+# The fnn peer trains the fm peer itself, in the same process, with the same seed.
+# Environment:
+#   SEEDS="1 2 3"       the seeds
+#   DMC_DATA=DIR        the data (default ../shared/data)
+#   DMC_ROOT=DIR        build and run the dmc of another checkout (e.g. a `git archive
+#                       HEAD` snapshot while this tree is being edited); its examples/
+#                       are the models trained. Default: this checkout.
+#   EPOCHS_<model>=N    train that model (both sides) for N epochs instead of the
+#                       .model's (the table's epochs column shows it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DMC_DATA:-../shared/data}
 SEEDS=${SEEDS:-"1 2 3"}
+ROOT=${DMC_ROOT:-.}
 MODELS=("$@")
 [ ${#MODELS[@]} -gt 0 ] || MODELS=(lr fm deep_crossing wide_deep deepfm neuralcf)
 [ -d "$DATA" ] || { echo "bench/quality.sh: $DATA is absent; nothing to measure" >&2; exit 1; }
 DATA=$(cd "$DATA" && pwd)
-make -s bin/dmc build/libdmcrt.a
+ROOT=$(cd "$ROOT" && pwd)
+make -s -C "$ROOT" bin/dmc build/libdmcrt.a
+DMC="$ROOT/bin/dmc"
+# fm before fnn
+fm_at=-1; fnn_at=-1
+for i in "${!MODELS[@]}"; do
+  [ "${MODELS[$i]}" = fm ] && fm_at=$i
+  [ "${MODELS[$i]}" = fnn ] && fnn_at=$i
+done
+if [ $fm_at -gt $fnn_at ] && [ $fnn_at -ge 0 ]; then
+  MODELS=("${MODELS[@]:0:$fnn_at}" fm "${MODELS[@]:$fnn_at:$((fm_at - fnn_at))}" "${MODELS[@]:$((fm_at + 1))}")
+fi
 out=bench/results; mkdir -p "$out/runs"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+echo "== dmc: $DMC ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout"))" >&2
+t_start=$(date +%s)
 for m in "${MODELS[@]}"; do
-  if grep -q '^data tsv' "examples/$m.model"; then tr="$DATA/mllatest/train.tsv"; te="$DATA/mllatest/test.tsv"
+  if grep -q '^data tsv' "$ROOT/examples/$m.model"; then tr="$DATA/mllatest/train.tsv"; te="$DATA/mllatest/test.tsv"
   else tr="$DATA/sparrow/train.csv"; te="$DATA/sparrow/test.csv"; fi
-  bin/dmc "examples/$m.model" -o "$work/$m"
+  "$DMC" "$ROOT/examples/$m.model" -o "$work/$m"
   epochs=$("$work/$m" info --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["epochs"])')
+  override="EPOCHS_$m"
+  epochs=${!override:-$epochs}
+  t_model=$(date +%s)
   for s in $SEEDS; do
     echo "== $m seed $s ($epochs epochs)" >&2
+    if [ "$m" = fnn ]; then    # dmc's fm.ckpt of this seed where fnn.model reads it
+      if [ ! -f "$work/fm.$s.ckpt" ]; then
+        [ -x "$work/fm" ] || "$DMC" "$ROOT/examples/fm.model" -o "$work/fm"
+        echo "== fm seed $s (dmc, for fnn's initial tables)" >&2
+        (cd "$work" && ./fm train "$tr" --valid "$te" --seed "$s" --patience 0 --threads 1 \
+           -o "fm.$s.ckpt" -q > /dev/null)
+      fi
+      cp "$work/fm.$s.ckpt" "$work/fm.ckpt"
+    fi
     (cd "$work" && "./$m" train "$tr" --valid "$te" --seed "$s" --epochs "$epochs" --patience 0 --threads 1 \
        -o "$m.ckpt" --json -q) > "$out/runs/$m.dmc.$s.json"
+    [ "$m" != fm ] || [ -n "${EPOCHS_fm:-}" ] || cp "$work/fm.ckpt" "$work/fm.$s.ckpt"
     bench/torch_env.sh --threads 1 /usr/bin/python3 "bench/peers/$m.py" --train "$tr" --test "$te" \
        --epochs "$epochs" --seed "$s" --threads 1 --json > "$out/runs/$m.torch.$s.json"
   done
+  echo "== $m: $(( $(date +%s) - t_model )) s for seeds $SEEDS" >&2
 done
+echo "== all models: $(( $(date +%s) - t_start )) s" >&2
 /usr/bin/python3 - "$out" "${MODELS[@]}" <<'PY'
 import json, statistics, sys, glob, os
 out, models = sys.argv[1], sys.argv[2:]

@@ -8,10 +8,12 @@ Feature processing (as runtime/features.h, encode.c, vocab.c, normalize.c do it)
     first, ties by smaller id (at most V-2 of them). Ids are integers ("12" or "12.0").
     Features looked up in one table share ONE vocabulary counted over all their
     columns (here: the same `share=` name); its size is the smallest vocab among them.
-  * hash / hash[N] (buckets N): bucket 0 = empty, else 1 + h(text) % (N-1). dmc uses
-    XXH3-64; the peer uses 64-bit BLAKE2b (any fixed hash: only the collisions differ).
-  * cross(F1, F2, ...) (buckets N): the raw fields of the sources hashed together,
-    bucket 0 if any of them is empty, else 1 + h % (N-1).
+  * hash / hash[N] (buckets N): bucket 0 = empty, else 1 + h(text) % (N-1) with dmc's
+    h, XXH3-64 seeded with RT_HASH_SEED (needs the xxhash module, Debian's
+    python3-xxhash: then every string lands in dmc's bucket, collisions included;
+    without it, 64-bit BLAKE2b: the same scheme, other collisions). The JSON says which.
+  * cross(F1, F2, ...) (buckets N): the raw fields of the sources hashed in a chain
+    (each hash seeds the next), bucket 0 if any of them is empty, else 1 + h % (N-1).
   * float / float[N]: an empty field takes `default` (else the row is an error);
     `log` is sign(x) * log1p(|x|); `normalize` is (x - mean) / std with the training
     mean and population std per column (only x - mean if std < 1e-6).
@@ -19,6 +21,11 @@ Feature processing (as runtime/features.h, encode.c, vocab.c, normalize.c do it)
     padded with index 0 up to N; padding is masked in sums and means (a mean with
     no real step is 0). Fields and list items are trimmed of spaces.
   * The label is read as a float.
+  * next(F) (data ... next_by COL order COL): F of the same COL's next row in `order`
+    order (ties by file position), within the file; the last row gets padding (ids 0,
+    floats the encoded empty value). negative(F): for every non-padding entry an id
+    drawn uniformly from 2..vocab_len-1 of F's vocabulary (1..N-1 for a hash source),
+    fresh for every batch.
 
 Training (runtime/train.c, optim.c): each epoch visits the rows in a fresh seeded
 permutation, in batches of `batch` (the last one smaller); the loss is the batch mean
@@ -36,6 +43,7 @@ get their mean rank) and logloss (p clipped to [1e-7, 1 - 1e-7]).
 import argparse
 import csv
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -93,10 +101,41 @@ def read_rows(path, delimiter):
         return {c: i for i, c in enumerate(header)}, [row for row in r if row]
 
 
+# Hashing: dmc's own, XXH3-64 seeded with RT_HASH_SEED (runtime/hash.c, encoder.h), when
+# the xxhash module is there (Debian: python3-xxhash), so the peers put every string in
+# the same bucket as dmc (same collisions); else 64-bit BLAKE2b (other collisions).
+# DMC_PEER_HASH=blake2b forces the fallback.
+RT_HASH_SEED = 0x646D632D68617368    # "dmc-hash"
+try:
+    if os.environ.get("DMC_PEER_HASH", "xxh3") != "xxh3":
+        raise ImportError
+    import xxhash
+    HASH = "xxh3"
+
+    def _h(text, seed=RT_HASH_SEED):
+        return xxhash.xxh3_64_intdigest(text.encode(), seed=seed)
+except ImportError:
+    HASH = "blake2b"
+
+    def _h(text, seed=RT_HASH_SEED):
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8, key=seed.to_bytes(8, "little")).digest(), "little")
+
+
 def bucket(text, n):
+    """hash / hash[N] item: 0 if empty, else 1 + h(text) % (n - 1) (rt_hash_str_bucket)."""
     if not text:
         return 0
-    h = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return 1 + _h(text) % (n - 1)
+
+
+def cross_bucket(texts, n):
+    """cross(F1, F2, ..): 0 if a source is empty, else the sources' raw fields hashed in
+    a chain, each hash seeding the next (runtime/encode.c parse_cross)."""
+    if any(not t for t in texts):
+        return 0
+    h = RT_HASH_SEED
+    for t in texts:
+        h = _h(t, h)
     return 1 + h % (n - 1)
 
 
@@ -172,8 +211,7 @@ class Encoder:
             elif f.kind == "hash":
                 x = [[bucket(s, f.size) for s in items(f, row, at)] for row in rows]
             elif f.kind == "cross":
-                x = [[0 if any(not s for s in fs) else bucket("\x1f".join(fs), f.size)]
-                     for fs in ([row[at[c]].strip() for c in f.cols] for row in rows)]
+                x = [[cross_bucket(fs, f.size)] for fs in ([row[at[c]].strip() for c in f.cols] for row in rows)]
             else:
                 x = np.array([float_values(f, row, at) for row in rows], dtype=np.float64)
                 if f.normalize:
@@ -185,6 +223,61 @@ class Encoder:
             out[f.name] = t if f.is_list else t[:, 0]
         y = torch.tensor([float(row[at[self.label]]) for row in rows], dtype=torch.float32)
         return out, y
+
+
+def next_rows(at, rows, by, order):
+    """dmc's next_by pairing (runtime/dataset.c): rows grouped by column `by`, each group
+    ordered by the number in column `order`, ties by position in the file; the index of
+    each row's next row in its group, -1 for the last one."""
+    def key(s):
+        try:
+            return (0, parse_id(s))
+        except ValueError:
+            return (1, s)     # dmc hashes a non-integer key: only the grouping matters
+    keys = sorted((key(row[at[by]].strip()), float(row[at[order]].strip()), i)
+                  for i, row in enumerate(rows))
+    nxt = np.full(len(rows), -1, dtype=np.int64)
+    for j in range(len(keys) - 1):
+        if keys[j + 1][0] == keys[j][0]:
+            nxt[keys[j][2]] = keys[j + 1][2]
+    return nxt
+
+
+def add_next(enc, x, nxt, names):
+    """x["next.F"] = F of the next row; the last row of a group gets padding: ids 0, floats
+    the encoded value of an empty field (the default through log and normalize, else 0)."""
+    has = torch.from_numpy(nxt >= 0)
+    at = torch.from_numpy(np.where(nxt >= 0, nxt, 0))
+    for f in enc.features:
+        if f.name not in names:
+            continue
+        v = x[f.name][at]
+        if f.kind == "float":
+            pad = torch.zeros(v.shape[1:])
+            if f.default is not None:
+                d = float(f.default)
+                d = math.copysign(math.log1p(abs(d)), d) if f.log else d
+                d = np.full(v.shape[1:], d)
+                if f.normalize:
+                    mean, sd = enc.stats[f.name]
+                    d = (d - mean) / sd
+                pad = torch.tensor(d, dtype=torch.float32)
+        else:
+            pad = torch.zeros(v.shape[1:], dtype=v.dtype)
+        mask_ = has.view(-1, *([1] * (v.dim() - 1)))
+        x["next." + f.name] = torch.where(mask_, v, pad)
+
+
+def vocab_len(enc, share):
+    """Rows of a vocabulary in use: padding, out of vocabulary and the kept ids (rt_vocab_len)."""
+    return len(enc.vocab[share]) + 2
+
+
+def negatives(ids, lo, hi):
+    """dmc's negative(F): for every non-padding entry of ids, an id drawn uniformly from
+    lo..hi-1 (for an id source: 2..vocab_len-1), fresh for every batch; 0 on padding."""
+    s = torch.randint(lo, hi, ids.shape) if hi > lo else torch.full_like(ids, OOV)
+    return torch.where(ids != PAD, s, torch.zeros_like(ids))
 
 
 # ---- layers, with dmc's initialisation ----
@@ -207,21 +300,64 @@ def dense(k, n, bias=True, zeros=False):
 
 
 class MLP(nn.Module):
-    """stdlib mlp: act after every hidden layer (then dropout), last_act after the last."""
+    """stdlib mlp: act after every hidden layer (then dropout), last_act after the last.
+    An activation given as a class (Dice) is instantiated per layer with the shape of the
+    layer's output without the batch: lead + (width,)."""
 
-    def __init__(self, k, hidden, act=F.relu, last_act=None, drop=0.0):
+    def __init__(self, k, hidden, act=F.relu, last_act=None, drop=0.0, lead=()):
         super().__init__()
         self.layers = nn.ModuleList(dense(a, b) for a, b in zip([k] + hidden[:-1], hidden))
-        self.act, self.last_act, self.drop = act, last_act, drop
+        make = lambda a, w: a(tuple(lead) + (w,)) if isinstance(a, type) else a   # noqa: E731
+        self.acts = [make(act, w) for w in hidden[:-1]] + [make(last_act, hidden[-1])]
+        self.act_modules = nn.ModuleList(a for a in self.acts if isinstance(a, nn.Module))
+        self.drop = drop
 
     def forward(self, x):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
-                x = F.dropout(self.act(x), self.drop, self.training) if self.drop else self.act(x)
-            elif self.last_act is not None:
-                x = self.last_act(x)
+                x = F.dropout(self.acts[i](x), self.drop, self.training) if self.drop else self.acts[i](x)
+            elif self.acts[i] is not None:
+                x = self.acts[i](x)
         return x
+
+
+class Dice(nn.Module):
+    """stdlib dice: p = sigmoid(standardize(x)); p * x + (1 - p) * alpha * x, alpha[k]
+    (a dense param, zeros). standardize as dmc's kernel (since commit a8eb846): per
+    element of x (every non-batch position separately, padded steps included) over the
+    batch, biased variance, eps 1e-5; while training the batch's statistics, and the
+    running ones move towards them (run = 0.99 run + 0.01 batch; start 0 and 1); when
+    scoring the running ones. DMC_DICE_BATCH_STATS=1: the batch's statistics when scoring
+    too (dmc before a8eb846)."""
+
+    batch_stats_when_scoring = os.environ.get("DMC_DICE_BATCH_STATS") == "1"
+
+    def __init__(self, shape):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(shape[-1]))
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+
+    def forward(self, x):
+        if self.training or self.batch_stats_when_scoring:
+            mean = x.mean(0)
+            var = ((x - mean) ** 2).mean(0)
+            if self.training:
+                with torch.no_grad():
+                    self.running_mean.mul_(0.99).add_(0.01 * mean)
+                    self.running_var.mul_(0.99).add_(0.01 * var)
+        else:
+            mean, var = self.running_mean, self.running_var
+        p = torch.sigmoid((x - mean) / torch.sqrt(var + 1e-5))
+        return p * x + (1 - p) * self.alpha * x
+
+
+def bce_prob(p, y):
+    """dmc's bce of a probability: q = p clamped to [1e-7, 1 - 1e-7], -(y log q + (1-y)
+    log(1-q)), batch mean; the gradient passes the clamp as dmc's bce_grad does."""
+    q = p + (p.clamp(1e-7, 1 - 1e-7) - p).detach()
+    return -(y * torch.log(q) + (1 - y) * torch.log(1 - q)).mean()
 
 
 def mask(ids):
@@ -281,9 +417,44 @@ class SparseFTRL(torch.optim.Optimizer):
                 p[i] = torch.where(z.abs() <= l1, torch.zeros_like(w), w)
 
 
+class SparseRowAdam(torch.optim.Optimizer):
+    """dmc's lazy Adam for tables (optim.c): Adam on the touched rows only, the bias
+    correction by each row's own update count (SparseAdam uses the table's step count,
+    so a rarely seen row takes up to ~3x larger first steps there). Used instead of
+    SparseAdam when DMC_PEER_ROW_ADAM=1 (for experiments; the reported peers use
+    torch's SparseAdam)."""
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            lr, (b1, b2), eps = g["lr"], g["betas"], g["eps"]
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["m"], st["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                    st["count"] = torch.zeros(p.shape[0], dtype=torch.float64)
+                grad = p.grad.coalesce()
+                i, gv = grad.indices()[0], grad.values()
+                st["count"][i] += 1
+                t = st["count"][i].unsqueeze(1)
+                m = b1 * st["m"][i] + (1 - b1) * gv
+                v = b2 * st["v"][i] + (1 - b2) * gv * gv
+                st["m"][i], st["v"][i] = m, v
+                bc1 = (1 - b1 ** t).float()
+                bc2 = (1 - b2 ** t).float()
+                p[i] -= (lr / bc1) * m / ((v / bc2).sqrt() + eps)
+
+
 def make_optimizer(spec, params, sparse, l2):
     name, kw = spec
     if name == "adam":
+        if sparse and os.environ.get("DMC_PEER_ROW_ADAM") == "1":
+            return SparseRowAdam(params, lr=kw["lr"])
         return torch.optim.SparseAdam(params, lr=kw["lr"]) if sparse else \
             torch.optim.Adam(params, lr=kw["lr"], weight_decay=l2)
     if name == "adagrad":   # l2 of tables is added in sparse_grads (no weight_decay on sparse)
@@ -374,18 +545,102 @@ def batches(x, idx):
     return {k: v[idx] for k, v in x.items()}
 
 
+def scores(model, x):
+    """What the metrics see: model.score(x) if the model defines it, else sigmoid(logits)."""
+    return model.score(x) if hasattr(model, "score") else torch.sigmoid(model(x))
+
+
 def predict(model, x, n, batch=4096):
+    """Scores of the test rows in file order, in batches of `batch` (cfg score_batch)."""
     model.eval()
     with torch.inference_mode():
-        out = [torch.sigmoid(model(batches(x, torch.arange(s, min(s + batch, n)))))
-               for s in range(0, n, batch)]
+        out = [scores(model, batches(x, torch.arange(s, min(s + batch, n)))) for s in range(0, n, batch)]
     model.train()
     return torch.cat(out).numpy()
 
 
-def main(name, features, label, cfg, make_model, delimiter=","):
-    """cfg: optimizer, sparse (specs ("adam", {"lr": ..})), batch, epochs, l2.
-    make_model() -> nn.Module whose forward(batch dict) returns logits [B]."""
+def batch_loss(model, b, y):
+    """The batch mean of the per-example loss: model.train_loss(b, y) if the model defines it
+    (extra loss terms, other targets), else BCE of the logits forward(b) returns."""
+    if hasattr(model, "train_loss"):
+        return model.train_loss(b, y)
+    return F.binary_cross_entropy_with_logits(model(b), y)
+
+
+def load_data(features, label, delimiter, train, test, next_by=None, next_features=()):
+    """Encoder fitted on `train`; (enc, xtr, ytr, xte, yte). With next_by=(by, order), each
+    file's rows are paired with the same `by`'s next row in `order` order and the encoded
+    `next.F` of every F in next_features is added (dmc's next(F))."""
+    at, rows = read_rows(train, delimiter)
+    enc = Encoder(features, label).fit(at, rows)
+    xtr, ytr = enc.encode(at, rows)
+    if next_by:
+        add_next(enc, xtr, next_rows(at, rows, *next_by), next_features)
+    at, rows = read_rows(test, delimiter)
+    xte, yte = enc.encode(at, rows)
+    if next_by:
+        add_next(enc, xte, next_rows(at, rows, *next_by), next_features)
+    return enc, xtr, ytr, xte, yte
+
+
+class Run:
+    """What a make_model(run) may use: the parsed arguments, the encoder, the data, the
+    numpy generator of the shuffles, the log, fit() (to pre-train another model, as FNN
+    does) and `extra` (merged into the --json summary)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+        self.extra = {}
+
+    def fit(self, name, model, cfg, epochs, keep_best=False):
+        return fit(name, model, cfg, self.xtr, self.ytr, self.xte, self.yte, epochs, self.rng,
+                   self.log, keep_best)
+
+
+def fit(name, model, cfg, xtr, ytr, xte, yte, epochs, rng, log, keep_best=False):
+    """Trains `model` for `epochs` epochs, scoring the test rows after each. Returns the
+    per-epoch results, the table -> optimizer report and, with keep_best, a copy of the
+    state of the best epoch (by test AUC, as dmc keeps its checkpoint)."""
+    tables, opts, table_opts = build_optimizers(model, cfg)
+    ntr, nte, B = len(ytr), len(yte), cfg["batch"]
+    yte_np = yte.numpy()
+    out, best_state, best_auc, step = [], None, None, 0
+    for ep in range(1, epochs + 1):
+        perm = torch.from_numpy(rng.permutation(ntr))
+        total, t0 = 0.0, time.perf_counter()
+        for s in range(0, ntr, B):
+            idx = perm[s:s + B]
+            loss = batch_loss(model, batches(xtr, idx), ytr[idx])
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            sparse_grads(tables, cfg["l2"])
+            for o in opts:
+                o.step()
+            step += 1
+            if hasattr(model, "after_step"):
+                model.after_step(step)
+            total += loss.item() * len(idx)
+        secs = time.perf_counter() - t0
+        p = predict(model, xte, nte, cfg.get("score_batch", 4096))
+        in01 = bool(((p >= 0) & (p <= 1)).all())   # dmc reports logloss only then
+        r = dict(epoch=ep, train_loss=total / ntr, test_auc=auc(p, yte_np),
+                 test_logloss=logloss(p, yte_np) if in01 else None, seconds=secs)
+        out.append(r)
+        if keep_best and (best_state is None or r["test_auc"] > best_auc):   # dmc: strictly better
+            best_auc = r["test_auc"]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        ll = f"logloss {r['test_logloss']:.4f}" if in01 else "(scores outside [0, 1]: no logloss)"
+        print(f"{name} epoch {ep}/{epochs}  loss {r['train_loss']:.4f}  test auc {r['test_auc']:.4f} "
+              f"{ll}  {ntr / secs / 1e3:.1f}k rows/s  {secs:.2f}s", file=log)
+    return out, table_opts, best_state
+
+
+def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, next_features=()):
+    """cfg: optimizer, sparse (specs ("adam", {"lr": ..})), batch, epochs, l2, and optionally
+    score_batch (rows per scoring batch; default 4096). make_model() or make_model(run)
+    -> nn.Module whose forward(batch dict) returns logits [B] (or which defines
+    train_loss(b, y) and score(b), and optionally after_step(step))."""
     ap = argparse.ArgumentParser(description=f"PyTorch peer of examples/{name}.model")
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
@@ -400,53 +655,30 @@ def main(name, features, label, cfg, make_model, delimiter=","):
     rng = np.random.default_rng(a.seed)
 
     t0 = time.perf_counter()
-    at, rows = read_rows(a.train, delimiter)
-    enc = Encoder(features, label).fit(at, rows)
-    xtr, ytr = enc.encode(at, rows)
-    at, rows = read_rows(a.test, delimiter)
-    xte, yte = enc.encode(at, rows)
-    ntr, nte, B = len(ytr), len(yte), cfg["batch"]
-    yte_np = yte.numpy()
+    enc, xtr, ytr, xte, yte = load_data(features, label, delimiter, a.train, a.test, next_by,
+                                        next_features)
+    ntr, nte = len(ytr), len(yte)
     print(f"{name}: {ntr} train rows, {nte} test rows, loaded in {time.perf_counter() - t0:.1f}s; "
           + ", ".join(f"vocab {g} {len(v)} ids" for g, v in enc.vocab.items()), file=log)
 
-    model = make_model()
-    tables, opts, table_opts = build_optimizers(model, cfg)
-    epochs = []
-    for ep in range(1, a.epochs + 1):
-        perm = torch.from_numpy(rng.permutation(ntr))
-        total, t0 = 0.0, time.perf_counter()
-        for s in range(0, ntr, B):
-            idx = perm[s:s + B]
-            loss = F.binary_cross_entropy_with_logits(model(batches(xtr, idx)), ytr[idx])
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            sparse_grads(tables, cfg["l2"])
-            for o in opts:
-                o.step()
-            total += loss.item() * len(idx)
-        secs = time.perf_counter() - t0
-        p = predict(model, xte, nte)
-        r = dict(epoch=ep, train_loss=total / ntr, test_auc=auc(p, yte_np),
-                 test_logloss=logloss(p, yte_np), seconds=secs)
-        epochs.append(r)
-        print(f"epoch {ep}/{a.epochs}  loss {r['train_loss']:.4f}  test auc {r['test_auc']:.4f} "
-              f"logloss {r['test_logloss']:.4f}  {ntr / secs / 1e3:.1f}k rows/s  {secs:.2f}s", file=log)
+    run = Run(args=a, enc=enc, xtr=xtr, ytr=ytr, xte=xte, yte=yte, rng=rng, log=log)
+    model = make_model(run) if inspect.signature(make_model).parameters else make_model()
+    epochs, table_opts, _ = fit(name, model, cfg, xtr, ytr, xte, yte, a.epochs, rng, log)
 
     best = max(epochs, key=lambda r: r["test_auc"])
     spe = sum(r["seconds"] for r in epochs) / len(epochs)
     summary = dict(
         model=name, peer="pytorch", train=a.train, test=a.test, rows=ntr, test_rows=nte,
-        batch=B, epochs=a.epochs, seed=a.seed, threads=a.threads,
+        batch=cfg["batch"], epochs=a.epochs, seed=a.seed, threads=a.threads,
         optimizer=describe(cfg["optimizer"]), sparse=describe(cfg["sparse"]), l2=cfg["l2"],
         table_optimizers=table_opts,
-        torch=torch.__version__, blas=blas_loaded(),
+        torch=torch.__version__, blas=blas_loaded(), hash=HASH,
         env={k: os.environ.get(k) for k in ("LD_PRELOAD", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS")},
         best_epoch=best["epoch"], best_auc=best["test_auc"], best_logloss=best["test_logloss"],
-        seconds_per_epoch=spe, per_epoch=epochs)
+        seconds_per_epoch=spe, per_epoch=epochs, **run.extra)
     if a.json:
         print(json.dumps(summary))
     else:
-        print(f"best epoch {best['epoch']}: test auc {best['test_auc']:.4f} logloss "
-              f"{best['test_logloss']:.4f}; {spe:.2f} s/epoch ({a.threads} thread(s))")
+        ll = f" logloss {best['test_logloss']:.4f}" if best["test_logloss"] is not None else ""
+        print(f"best epoch {best['epoch']}: test auc {best['test_auc']:.4f}{ll}; "
+              f"{spe:.2f} s/epoch ({a.threads} thread(s))")
