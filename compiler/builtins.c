@@ -109,6 +109,7 @@ static Value *bi_dropout(Ctx *c, Args *a, const Builtin *b) {
   }
   IrNode attrs = {0};
   attrs.fval = r->num;
+  attrs.start = ++c->g->ndropout;   // each dropout draws its own mask
   IrNode *m = emit(c, OP_DROPMASK, &x->t, 1, &attrs, a->call->loc);   // the mask is what backward reuses
   IrNode *in[2] = {x->t, m};
   return m ? val_tensor(emit(c, OP_MUL, in, 2, NULL, a->call->loc), x->mask) : NULL;

@@ -238,6 +238,7 @@ struct Graph {
   Record *optimizer, *sparse_optimizer;
   int batch, epochs, seed;
   double l2;
+  int ndropout;             // dropout layers so far: each one's mask has its own stream
   // filled by autodiff.c
   IrNode *retrieve_user;    // sampled_softmax: the user vector, the item table, the target
   Param *retrieve_table;

@@ -191,11 +191,12 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     for (int64_t i = 0; i < n; i++) out[i] = K_(unop)(k->op, x[i]);
     return;
   }
-  case DMC_OP_DROPMASK: {
+  case DMC_OP_DROPMASK: {   // k->start numbers the dropout layer: each has its own stream
     int64_t n = ob * on;
     double keep = 1 - k->fval;
+    uint64_t layer = seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(k->start + 1));
     for (int64_t i = 0; i < n; i++)
-      out[i] = !training ? (REAL)1 : K_(uniform)(seed, (uint64_t)i) < keep ? (REAL)(1 / keep) : (REAL)0;
+      out[i] = !training ? (REAL)1 : K_(uniform)(layer, (uint64_t)i) < keep ? (REAL)(1 / keep) : (REAL)0;
     return;
   }
   case DMC_OP_MASK: {

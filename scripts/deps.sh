@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(build-essential clang flex bison llvm-dev libcunit1-dev libxxhash-dev zlib1g-dev libjansson-dev valgrind graphviz)
 # --bench: also the PyTorch peers and what makes PyTorch fair (../shared/BENCHMARKING.md)
-if [ "${1:-}" = --bench ]; then pkgs+=(python3-torch python3-numpy libopenblas0-openmp libtcmalloc-minimal4); fi
+if [ "${1:-}" = --bench ]; then pkgs+=(python3-torch python3-numpy python3-xxhash libopenblas0-openmp libtcmalloc-minimal4); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

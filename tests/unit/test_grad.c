@@ -171,6 +171,26 @@ static void test_shared_table(void) {
               "p = sigmoid(sum(a * sum(b, axis=0)))\noutput p\nloss bce(p, y)\n");
 }
 
+// Two dropout layers of one width must not drop the same units (each has its own stream).
+static void test_dropout_masks_differ(void) {
+  Graph *g = compile_text(HEAD "a = dropout(dense(s, 64), 0.5)\nb = dropout(dense(s, 64), 0.5)\n"
+                               "p = sigmoid(sum(a * b))\noutput p\nloss bce(p, y)\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  Interp *it = interp_new(g, 2);
+  fill(it, g, 2, 3);
+  interp_run(it, true);
+  IrNode *m[2] = {NULL, NULL};
+  for (int i = 0, k = 0; i < g->nodes.len && k < 2; i++)
+    if (((IrNode *)g->nodes.items[i])->op == OP_DROPMASK) m[k++] = g->nodes.items[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m[1]);
+  double *x = interp_buffer(it, m[0]), *y = interp_buffer(it, m[1]);
+  int same = 0, kept = 0;
+  for (int i = 0; i < 128; i++) same += x[i] == y[i], kept += x[i] != 0;
+  CU_ASSERT(same < 100);              // independent masks agree on about half the units
+  CU_ASSERT(kept > 40 && kept < 88);  // and keep about half
+  interp_free(it);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 2;
   CU_pSuite s = CU_add_suite("gradients", NULL, NULL);
@@ -181,6 +201,7 @@ int main(void) {
   CU_add_test(s, "losses", test_losses);
   CU_add_test(s, "shared table", test_shared_table);
   CU_add_test(s, "sampled softmax", test_sampled_softmax);
+  CU_add_test(s, "dropout masks differ", test_dropout_masks_differ);
   CU_basic_set_mode(CU_BRM_NORMAL);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
