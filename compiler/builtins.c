@@ -16,7 +16,7 @@ static bool arg_int(Ctx *c, Args *a, int i, int lo, int *out) {
   if (!v) return false;
   if (v->kind != V_INT || v->num < lo || v->num > 1e9) {
     sema_error(c, a->loc[i], "'%s' must be an integer%s, got %s", a->names[i], lo > 0 ? " >= 1" : "",
-               v->kind == V_INT ? arena_printf("%d", (int)v->num) : val_kind_name(v));
+               v->kind == V_INT ? arena_printf("%.17g", v->num) : val_kind_name(v));
     return false;
   }
   *out = (int)v->num;

@@ -158,6 +158,8 @@ extern const OpInfo op_info[OP__COUNT];
 char *shape_str(Shape s);                 // "[5,10]"
 bool shape_eq(Shape a, Shape b);
 int shape_numel(Shape s);
+int64_t shape_numel64(Shape s);
+#define MAX_NUMEL (1 << 30)   // elements of one tensor (per example) or one parameter
 
 // Node construction: computes the result shape with the op's rule. On a shape
 // error returns NULL and sets *err to a message (the caller locates it).

@@ -40,8 +40,15 @@ bool shape_eq(Shape a, Shape b) {
 }
 
 int shape_numel(Shape s) {
-  int n = 1;
+  int64_t n = 1;
   for (int i = 0; i < s.rank; i++) n *= s.dim[i];
+  return n > INT32_MAX ? INT32_MAX : (int)n;   // callers see sizes sema has bounded (MAX_NUMEL)
+}
+
+// Elements per example (or per parameter), exact; sema rejects more than MAX_NUMEL.
+int64_t shape_numel64(Shape s) {
+  int64_t n = 1;
+  for (int i = 0; i < s.rank && n <= MAX_NUMEL; i++) n *= s.dim[i];
   return n;
 }
 
@@ -115,6 +122,11 @@ IrNode *ir_add(Graph *g, Op op, IrNode **in, int nin, const IrNode *attrs, Loc l
     return NULL;
   }
   for (int i = n->shape.rank; i < MAX_RANK; i++) n->shape.dim[i] = 0;   // unused dims are 0: printed, compared
+  if (shape_numel64(n->shape) > MAX_NUMEL) {
+    *err = arena_printf("%s would have %s: more than %d elements per example", op_info[op].name, shape_str(n->shape),
+                        MAX_NUMEL);
+    return NULL;
+  }
   attach(g, n);
   return n;
 }

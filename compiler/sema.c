@@ -230,6 +230,10 @@ IrNode *get_param(Ctx *c, const char *name, Shape s, Record *init, bool is_table
       sema_error(c, loc, "parameter '%s' would have shape %s; every dimension must be positive", name, shape_str(s));
       return NULL;
     }
+  if (shape_numel64(s) > MAX_NUMEL) {
+    sema_error(c, loc, "parameter '%s' of shape %s has more than %d elements", name, shape_str(s), MAX_NUMEL);
+    return NULL;
+  }
   Param *p = make_param(c, name, s, init, is_table, loc);
   if (!p) return NULL;
   if (!c->lagged) return p->node;
@@ -650,7 +654,26 @@ static Value *eval_index(Ctx *c, Node *n) {
   return val_tensor(emit(c, OP_RESHAPE, &sl, 1, &ra, n->loc), NULL);
 }
 
+#define MAX_DEPTH 1000        // nested expressions: far beyond any model, well within the stack
+#define MAX_UNROLLED 1000000  // loop iterations unrolled in one compilation
+
+static Value *eval_node(Ctx *c, Node *n);
+
 static Value *eval(Ctx *c, Node *n) {
+  if (c->depth >= MAX_DEPTH) {
+    if (!*c->unrolled_or_deep_reported) {   // once: the levels above would each say it again
+      sema_error(c, n->loc, "expression is nested too deeply (more than %d levels)", MAX_DEPTH);
+      *c->unrolled_or_deep_reported = true;
+    }
+    return NULL;
+  }
+  c->depth++;
+  Value *v = eval_node(c, n);
+  c->depth--;
+  return v;
+}
+
+static Value *eval_node(Ctx *c, Node *n) {
   switch (n->kind) {
   case ND_NUM: return val_num(n->num, n->is_int);
   case ND_STR: {
@@ -773,6 +796,14 @@ static void exec_stmt(Ctx *c, Node *s) {
       return;
     }
     for (int i = 0; i < l->list.len && !c->returned; i++) {
+      if (++*c->unrolled > MAX_UNROLLED) {
+        if (!*c->unrolled_or_deep_reported) {
+          sema_error(c, s->loc, "loops unroll to more than %d iterations in all", MAX_UNROLLED);
+          diag_hint("`for` is unrolled while compiling; nested loops multiply");
+          *c->unrolled_or_deep_reported = true;
+        }
+        return;
+      }
       bind(c->scope, s->name, l->list.items[i], s->c->loc);
       exec_block(c, s->b->list);
     }
@@ -863,6 +894,8 @@ Graph *sema_build(Node *prog, Node *stdlib) {
   c.globals = c.scope = scope_new(NULL);
   c.prefix = "";
   c.counters = arena_alloc(sizeof(Counters));
+  c.unrolled = arena_alloc(sizeof(int64_t));
+  c.unrolled_or_deep_reported = arena_alloc(sizeof(bool));
   for (Node *s = stdlib; s; s = s->next) exec_stmt(&c, s);
   // the user's own defs may replace stdlib ones: forget stdlib names' locations
   Scope *user = scope_new(c.globals);

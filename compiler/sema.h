@@ -54,6 +54,9 @@ typedef struct {
   Value *ret;
   bool returned;
   bool lagged;              // inside lagged(...): parameters map to target copies
+  int depth;                // expression nesting, limited (the C stack is not)
+  int64_t *unrolled;        // loop iterations unrolled so far in this compilation
+  bool *unrolled_or_deep_reported;   // a limit was hit and said once: stay quiet
   int lag_every;
 } Ctx;
 

@@ -321,6 +321,14 @@ int rt_enc_load(RtEncoder *e, const RtCkpt *c, RtError *err) {
     RtVocab *v = rt_vocab_load(buf, n, err);
     free(buf);
     if (!v) return -1;
+    int64_t want = e->m->features[e->groups[g].leader].vocab;
+    if (rt_vocab_len(v) > want) {   /* its indices would not fit the model's tables */
+      uint32_t got = rt_vocab_len(v);
+      rt_vocab_free(v);
+      return rt_error(err, "%s: the vocabulary of feature %s uses %u indices, the model has %lld\n"
+                      "HINT: this checkpoint was written for another model; train again", key, name, got,
+                      (long long)want);
+    }
     rt_vocab_free(e->groups[g].v);
     e->groups[g].v = v;
   }
