@@ -4,7 +4,8 @@
 # graphviz (drawing checks); runtime: xxhash, zlib, jansson. With --bench, the
 # PyTorch side of the benchmarks too.
 set -euo pipefail
-pkgs=(build-essential clang flex bison llvm-dev libcunit1-dev libxxhash-dev zlib1g-dev libjansson-dev valgrind graphviz)
+pkgs=(build-essential clang flex bison llvm-dev libcunit1-dev libxxhash-dev zlib1g-dev libjansson-dev valgrind graphviz
+      libclang-rt-14-dev)   # libFuzzer and the sanitizers' runtimes (make fuzz-smoke, tests/san.sh)
 # --bench: also the PyTorch peers and what makes PyTorch fair (../shared/BENCHMARKING.md)
 if [ "${1:-}" = --bench ]; then pkgs+=(python3-torch python3-numpy python3-xxhash libopenblas0-openmp libtcmalloc-minimal4); fi
 missing=()
