@@ -45,9 +45,12 @@ $(BUILD)/grammar/lexer.o: $(BUILD)/grammar/lexer.c
 $(BUILD)/grammar/parser.o: $(BUILD)/grammar/parser.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# -MMD -MP: each object also depends on every header it includes (sema.h, kernels.h...)
 $(BUILD)/compiler/%.o: compiler/%.c compiler/dmc.h compiler/ops.def $(BUILD)/grammar/parser.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(wildcard $(BUILD)/compiler/*.d)
 
 $(BUILD)/libdmc.a: $(LIB_OBJS)
 	ar rcs $@ $^

@@ -23,7 +23,7 @@ for h in "${@:-front data ckpt}"; do
     "$PROFDATA" merge -sparse -o "$COV/$h1.profdata" "$COV/$h1".*.profraw
     case $h1 in
       front) files="compiler/ $BUILD/grammar/ runtime/kernels_impl.h";;
-      data) files="runtime/csv.c runtime/encode.c runtime/encoder.c runtime/dataset.c runtime/vocab.c
+      data) files="runtime/csv.c runtime/encode.c runtime/encoder.c runtime/dataset.c runtime/feed.c runtime/vocab.c
                    runtime/normalize.c runtime/hash.c runtime/modelckpt.c runtime/checkpoint.c";;
       ckpt) files="runtime/checkpoint.c runtime/modelckpt.c runtime/encoder.c runtime/vocab.c
                    runtime/normalize.c";;
