@@ -209,14 +209,11 @@ static Value *bi_standardize(Ctx *c, Args *a, const Builtin *b) {
 static bool tensor_list(Ctx *c, Args *a, int i, IrNode **out, Value **vals, int *n) {
   Value *l = a->v[i];
   if (l->list.len == 1 && ((Value *)l->list.items[0])->kind == V_LIST) l = l->list.items[0];   // concat([a, b])
-  if (l->list.len == 0 || l->list.len > 4) {
-    if (l->list.len > 4) {   // chain: concat handles 4 inputs per node
-    } else {
-      sema_error(c, a->call->loc, "'%s' needs at least one tensor", a->call->name);
-      return false;
-    }
+  if (l->list.len == 0) {
+    sema_error(c, a->call->loc, "'%s' needs at least one tensor", a->call->name);
+    return false;
   }
-  if (l->list.len > 64) {
+  if (l->list.len > 64) {   // (longer than 4 is fine: bi_concat chains concat nodes)
     sema_error(c, a->call->loc, "'%s' takes at most 64 tensors", a->call->name);
     return false;
   }

@@ -122,7 +122,7 @@ typedef enum {
   OP__COUNT
 } Op;
 
-typedef enum { OK_LEAF, OK_ELEMWISE, OK_REDUCE, OK_MATMUL, OK_GATHER, OK_MOVE, OK_LOSS, OK_SPECIAL } OpKind;
+typedef enum { OK_LEAF, OK_ELEMWISE, OK_REDUCE, OK_MATMUL, OK_GATHER, OK_MOVE, OK_LOSS } OpKind;
 
 typedef struct IrNode IrNode;
 struct IrNode {

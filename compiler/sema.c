@@ -142,10 +142,7 @@ IrNode *emit(Ctx *c, Op op, IrNode **in, int nin, const IrNode *attrs, Loc loc) 
     return NULL;
   }
   n->scope = c->prefix;
-  if (c->lagged && op != OP_STOPGRAD) {
-    // nothing to do per node: lagged parameters are swapped in get_param
-  }
-  return n;
+  return n;   // inside lagged(...), the parameters were already swapped by get_param
 }
 
 Value *to_tensor(Ctx *c, Value *v, Loc loc) {
