@@ -2,12 +2,13 @@
  *
  * The writer builds the JSON header with jansson as tensors are added (the
  * "__metadata__" object first; jansson keeps insertion order), remembers the
- * data pointers, and on rt_ckpt_write hashes the data, completes the
- * metadata and streams header and data to a temporary file. The reader
+ * data pointers, and on rt_ckpt_write hashes each tensor, completes the
+ * metadata, hashes the header text and patches the digits in, and streams
+ * header and data to a temporary file. The reader
  * keeps the parsed header (tensor names and metadata values point into it)
  * and the file bytes until rt_ckpt_close.
  */
-#define _POSIX_C_SOURCE 200809L /* fsync, mkstemp, fchmod */
+#define _GNU_SOURCE /* O_TMPFILE, linkat; fsync, mkstemp, fchmod */
 #include "checkpoint.h"
 
 #include <assert.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -27,6 +29,9 @@
 #endif
 
 #define MAX_HEADER (100u << 20) /* the safetensors package's own limit */
+/* where the header checksum's 16 digits start, and what they are read as when hashing */
+#define SUM_KEY "\"dmc.checksum\":\"xxh3:"
+#define SUM_ZERO "0000000000000000"
 #define HINT_DAMAGED "HINT: the file is damaged or is not a checkpoint; restore " \
   "it from a copy, or train again to write a new one"
 #define HINT_OTHER "HINT: this checkpoint was written for another model (or " \
@@ -166,7 +171,8 @@ int rt_ckpt_add(RtCkptWriter *w, const char *name, const float *data, int ndim,
 }
 
 int rt_ckpt_set_meta(RtCkptWriter *w, const char *key, const char *value, RtError *err) {
-  if (!strcmp(key, "dmc.format") || !strcmp(key, "dmc.checksum"))
+  if (!strcmp(key, "dmc.format") || !strcmp(key, "dmc.checksum") ||
+      !strcmp(key, "dmc.data_checksums"))
     return rt_error(err, "checkpoint: metadata '%s' is set by the writer itself", key);
   if (json_object_set_new(w->meta, key, json_string(value)))
     return rt_error(err, "checkpoint: cannot set metadata '%s' (not UTF-8, or out of memory)",
@@ -198,58 +204,118 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-/* Flushes the directory holding path, so the rename itself is durable. */
-static void sync_dir(const char *path) {
+/* Flushes the directory holding path, so the rename itself is durable: 0 or -1 (errno). */
+static int sync_dir(const char *path) {
   const char *slash = strrchr(path, '/');
   char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  int fd = dir ? open(dir, O_RDONLY) : -1;
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
+  int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1, r = fd < 0 ? -1 : fsync(fd);
+  if (fd >= 0) close(fd);
   free(dir);
+  return r;
+}
+
+/* "xxh3:" and one 16-digit XXH3-64 per tensor, in data order (malloc'd). */
+static char *tensor_sums(const RtCkptWriter *w) {
+  char *s = malloc(6 + 17 * (size_t)w->n), *p = s;
+  if (!s) return NULL;
+  p += sprintf(p, "xxh3:");
+  for (int i = 0; i < w->n; i++)
+    p += sprintf(p, "%s%016" PRIx64, i ? "," : "",
+                 (uint64_t)XXH3_64bits(w->piece[i].bytes ? w->piece[i].data : NULL,
+                                       w->piece[i].bytes));
+  return s;
+}
+
+/* The header's checksum: XXH3-64 of the 8 length bytes and the padded header text with the
+ * 16 digits of its own value (at sum, inside hdr) read as zeros. */
+static uint64_t header_sum(const uint8_t head[8], const char *hdr, size_t len, size_t padded,
+                           const char *sum) {
+  static const char spaces[8] = "        ";
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, head, 8);
+  XXH3_64bits_update(&st, hdr, (size_t)(sum - hdr));
+  XXH3_64bits_update(&st, SUM_ZERO, 16);
+  XXH3_64bits_update(&st, sum + 16, len - (size_t)(sum + 16 - hdr));
+  XXH3_64bits_update(&st, spaces, padded - len);
+  return (uint64_t)XXH3_64bits_digest(&st);
+}
+
+/* Opens a file for the new checkpoint beside path: unnamed (O_TMPFILE) where the file
+ * system allows, so a crash while writing leaves nothing behind; else a named temporary
+ * file "path.tmp.XXXXXX" (into *tmp). */
+static int open_temp(const char *path, char *tmp, int *named) {
+  *named = 0;
+#ifdef O_TMPFILE
+  if (access("/proc/self/fd", F_OK)) goto fallback; /* name_temp links through /proc */
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+  int fd = dir ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644) : -1;
+  free(dir);
+  if (fd >= 0) return fd;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return -1;
+fallback:
+#endif
+  *named = 1;
+  return mkstemp(tmp);
+}
+
+/* Gives the written unnamed file fd a new name "path.tmp.PID.N" (into tmp), to be renamed
+ * over the checkpoint: 0, or -1 and errno. */
+static int name_temp(int fd, const char *path, char *tmp, size_t cap) {
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  for (int n = 0; n < 1000; n++) {
+    snprintf(tmp, cap, "%s.tmp.%ld.%d", path, (long)getpid(), n);
+    if (!linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW)) return 0;
+    if (errno != EEXIST) return -1;
+  }
+  return -1;
 }
 
 int rt_ckpt_write(RtCkptWriter *w, const char *path, RtError *err) {
-  XXH3_state_t *st = XXH3_createState();
-  if (!st) return rt_error(err, "%s: out of memory", path);
-  XXH3_64bits_reset(st);
-  for (int i = 0; i < w->n; i++)
-    if (w->piece[i].bytes) XXH3_64bits_update(st, w->piece[i].data, w->piece[i].bytes);
-  char sum[32];
-  snprintf(sum, sizeof sum, "xxh3:%016" PRIx64, (uint64_t)XXH3_64bits_digest(st));
-  XXH3_freeState(st);
+  char *sums = tensor_sums(w);
+  int ok = sums != NULL;
   json_object_set_new(w->meta, "dmc.format", json_string(RT_CKPT_FORMAT));
-  json_object_set_new(w->meta, "dmc.checksum", json_string(sum));
-
+  json_object_set_new(w->meta, "dmc.data_checksums", json_string(ok ? sums : ""));
+  json_object_set_new(w->meta, "dmc.checksum", json_string("xxh3:" SUM_ZERO));
+  free(sums);
   char *js = json_dumps(w->hdr, JSON_COMPACT);
-  size_t tmplen = strlen(path) + 16;
-  char *tmp = malloc(tmplen);
-  if (!js || !tmp) {
+  size_t tmplen = strlen(path) + 48;
+  char *tmp = malloc(tmplen), *sum = js ? strstr(js, SUM_KEY) : NULL;
+  if (!ok || !js || !tmp || !sum) {
     free(js);
     free(tmp);
     return rt_error(err, "%s: out of memory", path);
   }
+  sum += strlen(SUM_KEY);
   snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path);
   size_t len = strlen(js), padded = (len + 7) & ~(size_t)7;
   uint8_t head[8];
   for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+  char digits[17];
+  snprintf(digits, sizeof digits, "%016" PRIx64, header_sum(head, js, len, padded, sum));
+  memcpy(sum, digits, 16);
 
-  int fd = mkstemp(tmp), e = fd < 0 ? errno : 0;
+  /* write and flush the file, give it its name (rename is atomic), flush the directory */
+  int named, fd = open_temp(path, tmp, &named), e = fd < 0 ? errno : 0;
   if (!e && (fchmod(fd, 0644) || write_all(fd, head, 8) || write_all(fd, js, len) ||
              write_all(fd, "        ", padded - len)))
     e = errno;
   for (int i = 0; !e && i < w->n; i++)
     if (w->piece[i].bytes && write_all(fd, w->piece[i].data, w->piece[i].bytes)) e = errno;
   if (!e && fsync(fd)) e = errno;
+  if (!e && !named) {
+    if (name_temp(fd, path, tmp, tmplen)) e = errno;
+    else named = 1;
+  }
   if (fd >= 0 && close(fd) && !e) e = errno;
   if (!e && rename(tmp, path)) e = errno;
+  if (!e && sync_dir(path)) e = errno;
   int r = 0;
   if (e) {
     r = rt_error(err, "%s: cannot write the checkpoint: %s", path, strerror(e));
-    if (fd >= 0) unlink(tmp);
-  } else {
-    sync_dir(path);
+    if (fd >= 0 && named) unlink(tmp);
   }
   free(js);
   free(tmp);
@@ -389,25 +455,29 @@ static int parse_header(RtCkpt *c, RtError *err) {
                     HINT_DAMAGED, c->path, je.text, je.position);
   if (!json_is_object(c->hdr))
     return rt_error(err, "%s: the header is not a JSON object\n" HINT_DAMAGED, c->path);
+  json_t *meta = json_object_get(c->hdr, "__metadata__");
+  if (meta) {
+    const char *k;
+    json_t *s;
+    if (!json_is_object(meta))
+      return rt_error(err, "%s: __metadata__ is not an object\n" HINT_DAMAGED, c->path);
+    json_object_foreach(meta, k, s) {
+      if (!json_is_string(s))
+        return rt_error(err, "%s: metadata '%s' is not a string\n" HINT_DAMAGED, c->path, k);
+    }
+    c->meta = meta;
+  }
+  return 0;
+}
+
+/* Every tensor's entry, then that no two overlap. */
+static int parse_tensors(RtCkpt *c, RtError *err) {
   if (!(c->t = calloc(json_object_size(c->hdr) + 1, sizeof *c->t)))
     return rt_error(err, "%s: out of memory", c->path);
-
   const char *key;
   json_t *v;
   json_object_foreach(c->hdr, key, v) {
-    if (!strcmp(key, "__metadata__")) {
-      const char *k;
-      json_t *s;
-      if (!json_is_object(v))
-        return rt_error(err, "%s: __metadata__ is not an object\n" HINT_DAMAGED, c->path);
-      json_object_foreach(v, k, s) {
-        if (!json_is_string(s))
-          return rt_error(err, "%s: metadata '%s' is not a string\n" HINT_DAMAGED, c->path, k);
-      }
-      c->meta = v;
-    } else if (parse_tensor(c, key, v, &c->t[c->nt++], err)) {
-      return -1;
-    }
+    if (strcmp(key, "__metadata__") && parse_tensor(c, key, v, &c->t[c->nt++], err)) return -1;
   }
   qsort(c->t, c->nt, sizeof *c->t, by_begin);
   const Tensor *last = NULL; /* the tensor reaching furthest so far */
@@ -421,19 +491,84 @@ static int parse_header(RtCkpt *c, RtError *err) {
   return 0;
 }
 
-static int check_meta(RtCkpt *c, RtError *err) {
+/* Data bytes belonging to no tensor (the safetensors layout has none): an error. */
+static int check_coverage(RtCkpt *c, RtError *err) {
+  uint64_t reach = 0; /* c->t is sorted by begin and does not overlap */
+  for (size_t i = 0; i < c->nt; i++) {
+    if (c->t[i].begin > reach)
+      return rt_error(err, "%s: bytes %" PRIu64 "..%" PRIu64 " of the data section belong to "
+                      "no tensor\n" HINT_DAMAGED, c->path, reach, c->t[i].begin);
+    if (c->t[i].end > reach) reach = c->t[i].end;
+  }
+  if (reach < c->datalen)
+    return rt_error(err, "%s: the data section has %" PRIu64 " bytes after the last tensor: "
+                    "the file was extended or damaged\n" HINT_DAMAGED, c->path,
+                    (uint64_t)c->datalen - reach);
+  return 0;
+}
+
+/* 1 if the header's dmc.checksum (value sum) matches its bytes, 0 if not, -1 and *err if
+ * its digits cannot be found exactly once in the header text. *got: the hash. */
+static int header_ok(const RtCkpt *c, const char *sum, uint64_t *got, RtError *err) {
+  const char *hdr = (const char *)c->buf + 8, *end = (const char *)c->data, *at = NULL;
+  size_t klen = strlen(SUM_KEY);
+  int n = 0;
+  for (const char *p = hdr; (p = memmem(p, (size_t)(end - p), SUM_KEY, klen)); p += klen, n++)
+    at = p + klen;
+  size_t len = (size_t)(end - hdr);
+  if (n != 1 || strlen(sum) != 21 || strncmp(sum, "xxh3:", 5) || (size_t)(end - at) < 17 ||
+      at[16] != '"')
+    return rt_error(err, "%s: the header checksum is not \"xxh3:\" and 16 hex digits, once in "
+                    "the header\n" HINT_DAMAGED, c->path);
+  *got = header_sum(c->buf, hdr, len, len, at);
+  char want[17];
+  snprintf(want, sizeof want, "%016" PRIx64, *got);
+  return !strcmp(want, sum + 5);
+}
+
+/* The header's checksum, then the format version. */
+static int check_header(RtCkpt *c, RtError *err) {
   const char *fmt = rt_ckpt_meta(c, "dmc.format"), *sum = rt_ckpt_meta(c, "dmc.checksum");
+  uint64_t got = 0;
+  if (!sum && rt_ckpt_meta(c, "dmc.data_checksums"))
+    return rt_error(err, "%s: metadata 'dmc.checksum' is missing (the header has "
+                    "dmc.data_checksums)\n" HINT_DAMAGED, c->path);
+  int ok = sum ? header_ok(c, sum, &got, err) : 1;
+  if (ok < 0) return -1;
   if (fmt && strcmp(fmt, RT_CKPT_FORMAT))
-    return rt_error(err, "%s: checkpoint format %s, this program reads format %s\n"
+    return rt_error(err, "%s: checkpoint format %s, this program reads format %s%s\n"
                     "HINT: it was written by another version of dmc; train again with "
-                    "this program", c->path, fmt, RT_CKPT_FORMAT);
-  if (sum) {
-    char got[32];
-    snprintf(got, sizeof got, "xxh3:%016" PRIx64,
-             (uint64_t)XXH3_64bits(c->data, c->datalen));
-    if (strcmp(got, sum))
-      return rt_error(err, "%s: checksum mismatch: the data hashes to %s, the header "
-                      "says %s: the file is corrupt\n" HINT_DAMAGED, c->path, got, sum);
+                    "this program", c->path, fmt, RT_CKPT_FORMAT,
+                    sum && !ok ? " (or the header is damaged)" : "");
+  if (!ok)
+    return rt_error(err, "%s: the header is damaged: it hashes to xxh3:%016" PRIx64 ", its "
+                    "checksum says %s (tensor names, shapes, offsets or metadata differ from "
+                    "what was written)\n" HINT_DAMAGED, c->path, got, sum);
+  return 0;
+}
+
+/* Each tensor's bytes against dmc.data_checksums (the header checksum covers that list). */
+static int check_data(RtCkpt *c, RtError *err) {
+  const char *sums = rt_ckpt_meta(c, "dmc.data_checksums");
+  if (!sums) {
+    if (!rt_ckpt_meta(c, "dmc.checksum")) return 0; /* files of other tools have none */
+    return rt_error(err, "%s: metadata 'dmc.data_checksums' is missing\n" HINT_DAMAGED, c->path);
+  }
+  size_t len = strlen(sums);
+  if (strncmp(sums, "xxh3:", 5) || len != 5 + (c->nt ? 17 * c->nt - 1 : 0))
+    return rt_error(err, "%s: metadata 'dmc.data_checksums' does not hold one \"xxh3\" checksum "
+                    "for each of the %zu tensors\n" HINT_DAMAGED, c->path, c->nt);
+  for (size_t i = 0; i < c->nt; i++) {
+    const Tensor *t = &c->t[i];
+    const char *want = sums + 5 + 17 * i;
+    char got[17];
+    snprintf(got, sizeof got, "%016" PRIx64,
+             (uint64_t)XXH3_64bits(t->end > t->begin ? c->data + t->begin : NULL,
+                                   (size_t)(t->end - t->begin)));
+    if (strncmp(got, want, 16))
+      return rt_error(err, "%s: tensor '%s' is damaged: its data (bytes %" PRIu64 "..%" PRIu64
+                      " of the data section) hashes to xxh3:%s, the header says xxh3:%.16s\n"
+                      HINT_DAMAGED, c->path, t->name, t->begin, t->end, got, want);
   }
   return 0;
 }
@@ -445,7 +580,8 @@ RtCkpt *rt_ckpt_open(const char *path, RtError *err) {
     rt_error(err, "%s: out of memory", path);
     return NULL;
   }
-  if (read_file(c, err) || parse_header(c, err) || check_meta(c, err)) {
+  if (read_file(c, err) || parse_header(c, err) || check_header(c, err) ||
+      parse_tensors(c, err) || check_coverage(c, err) || check_data(c, err)) {
     rt_ckpt_close(c);
     return NULL;
   }

@@ -7,19 +7,30 @@
  * (offsets into the data section) and "__metadata__" to string key/values.
  * numpy/PyTorch's safetensors package can read what this writes.
  *
- * The writer stores F32 tensors only and adds two metadata keys itself:
- * "dmc.format" (RT_CKPT_FORMAT) and "dmc.checksum" ("xxh3:" and 16 hex
- * digits of XXH3-64 over the data section). Binary metadata (vocabularies,
- * normalisation statistics) is stored base64-encoded. Files are written to
- * a temporary file in the same directory, fsynced and renamed over path,
- * so a crash leaves the old checkpoint or the new one, never half of one.
+ * The writer stores F32 tensors only and adds three metadata keys itself:
+ * "dmc.format" (RT_CKPT_FORMAT, raised whenever what dmc writes changes
+ * meaning), "dmc.data_checksums" ("xxh3:" and one 16-hex-digit XXH3-64 per
+ * tensor, in data order, comma-separated) and "dmc.checksum" ("xxh3:" and
+ * 16 hex digits of XXH3-64 over the 8 length bytes and the whole padded
+ * header, with these 16 digits read as zeros). So every byte of the file is
+ * covered: the header by dmc.checksum, each tensor by its entry in the list
+ * the header holds, and no data byte lies outside a tensor. Binary metadata
+ * (vocabularies, normalisation statistics) is stored base64-encoded.
+ *
+ * Crash safety: the file is written unnamed (O_TMPFILE; a named temporary
+ * "PATH.tmp.*" where the file system has none), fsynced, given a temporary
+ * name, renamed over path, and the directory is fsynced. A crash (kill -9,
+ * power loss) leaves the old checkpoint or the new one, never half of one;
+ * at most a complete temporary file whose name does not end like path.
  *
  * The reader loads the whole file and checks everything before use: header
- * length, JSON, dtypes, shapes against byte sizes, offsets in range and not
- * overlapping, the format version and the checksum (when present: files
- * from other tools have none). Every error names the file and the tensor or
- * key, says what differs and ends with a `HINT:` line. Limits: reading F32
- * only; the file must fit in memory; a little-endian host.
+ * length, JSON, the header checksum, the format version, dtypes, shapes
+ * against byte sizes, offsets in range, neither overlapping nor leaving
+ * bytes uncovered, and each tensor's checksum (checksums when present:
+ * files from other tools have none). Every error names the file and what
+ * differs (the header, a tensor, a key) and ends with a `HINT:` line.
+ * Limits: reading F32 only; the file must fit in memory; a little-endian
+ * host.
  */
 #ifndef RT_CHECKPOINT_H
 #define RT_CHECKPOINT_H
@@ -29,7 +40,7 @@
 
 #include "rterr.h"
 
-#define RT_CKPT_FORMAT "1"
+#define RT_CKPT_FORMAT "2" /* 2: checksums cover the header; 1: the data only */
 #define RT_CKPT_MAXDIM 8
 
 typedef struct RtCkptWriter RtCkptWriter;

@@ -8,5 +8,10 @@ $(BUILD)/tests/test_grad: tests/unit/test_grad.c $(BUILD)/libdmc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdmc.a -lcunit -lm
 
-test: deps bin/dmc $(BUILD)/tests/test_compiler $(BUILD)/tests/test_grad $(if $(wildcard runtime/runtime.mk),$(BUILD)/tests/test_runtime)
+test: deps bin/dmc $(BUILD)/tests/test_compiler $(BUILD)/tests/test_grad $(BUILD)/tests/save_loop $(if $(wildcard runtime/runtime.mk),$(BUILD)/tests/test_runtime)
 	@BUILD=$(BUILD) tests/run_all.sh
+
+# tests/crash_save.sh's writer: saves checkpoints in a loop while the test kills it
+$(BUILD)/tests/save_loop: tests/crash/save_loop.c $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(RT_LIB) $(RT_LDLIBS)

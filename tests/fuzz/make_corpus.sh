@@ -4,8 +4,8 @@
 #          selector byte that picks it (see fuzz_data.c), plus edge cases: quotes,
 #          CRLF, a byte order mark, gzip, bad values for --skip-bad, predict without label
 #   ckpt/  checkpoints the two fuzz_ckpt fixtures wrote after training on synthetic
-#          rows, and the same files without their dmc.checksum (so that mutations of
-#          the data section get past the checksum to the readers behind it)
+#          rows, and the same files without their checksums (dmc.checksum and
+#          dmc.data_checksums: so that mutations get past them to the readers behind)
 # Nothing comes from ../shared/data (its licence forbids copying rows): every row is
 # synthetic. The hand-written seeds of corpus/front/ are not touched. front's other
 # seeds are read in place (examples/, stdlib/, tests/errors/, tests/ir/, tests/fuzz/models/).
@@ -77,6 +77,7 @@ b = open(sys.argv[1], 'rb').read()
 n = struct.unpack('<Q', b[:8])[0]
 h = json.loads(b[8:8 + n])
 del h['__metadata__']['dmc.checksum']
+del h['__metadata__']['dmc.data_checksums']
 s = json.dumps(h, separators=(',', ':')).encode()
 s += b' ' * (-len(s) % 8)
 open(sys.argv[2], 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])

@@ -1,6 +1,6 @@
 /* test_checkpoint.c -- safetensors round trip, the file layout, and each
  * damage the reader must catch with its message and HINT. */
-#define _POSIX_C_SOURCE 200809L /* opendir */
+#define _GNU_SOURCE /* memmem */
 #include <CUnit/CUnit.h>
 #include <dirent.h>
 #include <stdint.h>
@@ -124,18 +124,52 @@ static void test_truncated(void) {
   expect_open_error(tmp_path("missing.safetensors"), "cannot open: No such file");
 }
 
+/* Replaces the first occurrence of from (in the first n bytes of f) by to, same length. */
+static void patch(char *f, size_t n, const char *from, const char *to) {
+  char *at = memmem(f, n, from, strlen(from));
+  CU_ASSERT_FATAL(at != NULL && strlen(from) == strlen(to));
+  memcpy(at, to, strlen(to));
+}
+
+/* A flipped byte anywhere is caught, by the checksum of the part it is in. */
 static void test_flipped_byte(void) {
   const char *path = write_sample("flip.safetensors");
   size_t n;
-  char *f = read_whole(path, &n);
+  char *f = read_whole(path, &n), *orig = malloc(n);
+  memcpy(orig, f, n);
   f[n - 3] ^= 0x10; /* inside s's data */
   write_file(path, f, n);
-  expect_open_error(path, "checksum mismatch: the data hashes to xxh3:");
-  f[n - 3] ^= 0x10;
+  expect_open_error(path, "tensor 's' is damaged: its data (bytes 40..44 of the data section) "
+                          "hashes to xxh3:");
+  memcpy(f, orig, n);
+  f[8 + 30] ^= 0x01; /* inside the header */
+  write_file(path, f, n);
+  expect_open_error(path, "the header is damaged: it hashes to xxh3:");
+  /* the same number of elements: only the header checksum sees the change */
+  memcpy(f, orig, n);
+  patch(f, n, "\"shape\":[2,3]", "\"shape\":[3,2]");
+  write_file(path, f, n);
+  expect_open_error(path, "the header is damaged: it hashes to xxh3:");
+  memcpy(f, orig, n);
+  patch(f, n, "\"dmc.model\":\"din\"", "\"dmc.model\":\"dio\"");
+  write_file(path, f, n);
+  expect_open_error(path, "the header is damaged");
+  for (size_t i = 0; i < n; i++) { /* every byte of the file, one at a time: never accepted */
+    memcpy(f, orig, n);
+    f[i] ^= 0x04;
+    write_file(path, f, n);
+    RtError err;
+    RtCkpt *c = rt_ckpt_open(path, &err);
+    CU_ASSERT_PTR_NULL(c);
+    if (c) fprintf(stderr, "\n  byte %zu flipped: accepted\n", i);
+    rt_ckpt_close(c);
+  }
+  memcpy(f, orig, n);
   f[8] = '['; /* the header's opening brace */
   write_file(path, f, n);
   expect_open_error(path, "the header is not valid JSON");
   free(f);
+  free(orig);
 }
 
 static void test_wrong_shape_and_name(void) {
@@ -198,7 +232,16 @@ static void test_crafted_headers(void) {
             "\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4);
   expect_open_error(p, "the header is not valid JSON: duplicate object key");
   p = craft("format.st", "{\"__metadata__\":{\"dmc.format\":\"99\"}}", 0);
-  expect_open_error(p, "checkpoint format 99, this program reads format 1");
+  expect_open_error(p, "checkpoint format 99, this program reads format 2\nHINT: ");
+  p = craft("gap.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12);
+  expect_open_error(p, "bytes 4..8 of the data section belong to no tensor");
+  p = craft("tail.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8);
+  expect_open_error(p, "the data section has 4 bytes after the last tensor");
+  p = craft("sums.st", "{\"__metadata__\":{\"dmc.data_checksums\":\"xxh3:0000000000000000\"},"
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+  expect_open_error(p, "metadata 'dmc.checksum' is missing (the header has dmc.data_checksums)");
 
   /* From another tool: no checksum, an F64 tensor it may hold but we cannot read. */
   p = craft("foreign.st", "{\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},"
@@ -215,6 +258,15 @@ static void test_crafted_headers(void) {
   rt_ckpt_close(c);
 }
 
+/* A file of the previous format (checksum of the data only) is refused by its version. */
+static void test_old_format(void) {
+  const char *p = craft("v1.st", "{\"__metadata__\":{\"dmc.format\":\"1\",\"dmc.checksum\":"
+                        "\"xxh3:2d06800538d394c2\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+                        "\"data_offsets\":[0,4]}}", 4);
+  expect_open_error(p, "checkpoint format 1, this program reads format 2 (or the header is "
+                       "damaged)\nHINT: it was written by another version of dmc");
+}
+
 static void test_writer_errors(void) {
   RtError err;
   RtCkptWriter *w = rt_ckpt_writer_new();
@@ -226,6 +278,7 @@ static void test_writer_errors(void) {
   CU_ASSERT(rt_ckpt_add(w, "y", S, 1, neg, &err) == -1);
   CU_ASSERT_STRING_EQUAL(err.msg, "checkpoint: tensor 'y' has a bad shape");
   CU_ASSERT(rt_ckpt_set_meta(w, "dmc.checksum", "x", &err) == -1);
+  CU_ASSERT(rt_ckpt_set_meta(w, "dmc.data_checksums", "x", &err) == -1);
   CU_ASSERT(rt_ckpt_set_meta(w, "bad", "\xff\xfe", &err) == -1); /* not UTF-8 */
   const char *path = tmp_path("no_such_dir/x.safetensors");
   CU_ASSERT(rt_ckpt_write(w, path, &err) == -1);
@@ -240,7 +293,8 @@ void add_checkpoint_tests(void) {
   CU_add_test(s, "round trip: tensors, metadata, blobs", test_round_trip);
   CU_add_test(s, "file layout, no temp file left", test_layout_and_temp_files);
   CU_add_test(s, "truncated file", test_truncated);
-  CU_add_test(s, "flipped byte: checksum, JSON", test_flipped_byte);
+  CU_add_test(s, "flipped byte: header and tensor checksums, JSON", test_flipped_byte);
+  CU_add_test(s, "a checkpoint of the previous format", test_old_format);
   CU_add_test(s, "wrong shape, name, metadata", test_wrong_shape_and_name);
   CU_add_test(s, "hand-made bad headers, foreign file", test_crafted_headers);
   CU_add_test(s, "writer errors", test_writer_errors);

@@ -10,7 +10,7 @@
  * schedules and --clip through --json. The divergence check (NaN loss) and
  * --stream on a next_by model run in-process on tiny models built here.
  */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _GNU_SOURCE /* realpath, memmem */
 #include <CUnit/CUnit.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -215,7 +215,16 @@ static void test_bad_checkpoints(void) {
   bytes[n - 3] ^= 1;
   write_file(tmp_path("f.ckpt"), bytes, n);
   CU_ASSERT_EQUAL(run("eval small.csv -c f.ckpt"), 1);
-  CU_ASSERT(contains(err_text, "checksum mismatch"));
+  CU_ASSERT(contains(err_text, "f.ckpt: tensor '") && contains(err_text, "' is damaged: its data"));
+  bytes[n - 3] ^= 1;
+  /* one flipped bit in the header: the model's name */
+  const char *key = "\"dmc.model\":\"lr_fixture\"";
+  char *name = memmem(bytes, n, key, strlen(key));
+  CU_ASSERT_FATAL(name != NULL);
+  name[14] ^= 1;
+  write_file(tmp_path("h.ckpt"), bytes, n);
+  CU_ASSERT_EQUAL(run("predict small.csv -c h.ckpt"), 1);
+  CU_ASSERT(contains(err_text, "h.ckpt: the header is damaged: it hashes to xxh3:"));
   free(bytes);
   /* another model's checkpoint */
   DmcModel other = dmc_model;
