@@ -41,6 +41,7 @@ typedef struct RtOpts {
   double lr_min;             /* --lr-min: final multiplier of linear and cosine */
   int lr_step;               /* --lr-step epochs between halvings; 0: 1 */
   double clip;               /* --clip: max L2 norm of the dense gradients; 0: none */
+  int check_numerics;        /* --check-numerics: every gradient and parameter, every step */
 } RtOpts;
 
 int rt_cmd_train(const DmcModel *m, const RtOpts *o);

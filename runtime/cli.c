@@ -78,7 +78,9 @@ static const char *const help_train =
     "  --lr-min F        final lr of linear/cosine, as a fraction of each lr (default 0)\n"
     "  --lr-step E       epochs between halvings of `step` (default 1)\n"
     "  --clip X          scale the dense gradients so their global L2 norm is at most X\n"
-    "                    (embedding tables are not clipped)\n";
+    "                    (embedding tables are not clipped)\n"
+    "  --check-numerics  check every gradient and parameter is finite at every step, and\n"
+    "                    stop at the first that is not (the loss is always checked)\n";
 
 static const char *const help_eval =
     "usage: %s eval FILE... [options]\n"
@@ -155,7 +157,7 @@ static const char *const help_synth =
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
        O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
-       O_LRMIN, O_LRSTEP, O_CLIP };
+       O_LRMIN, O_LRSTEP, O_CLIP, O_NUMERICS };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -227,12 +229,13 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup", required_argument, 0, O_WARMUP},
       {"lr-min", required_argument, 0, O_LRMIN},   {"lr-step", required_argument, 0, O_LRSTEP},
       {"clip", required_argument, 0, O_CLIP},      {"top-k", required_argument, 0, 'k'},
+      {"check-numerics", no_argument, 0, O_NUMERICS},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
   static const struct { const char *cmd, *allowed; } table[] = {
       {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help "
                 "stream max-memory shuffle-buffer prefetch lr-schedule warmup lr-min lr-step clip "
-                "top-k"},
+                "top-k check-numerics"},
       {"eval", "checkpoint group batch threads seed skip-bad json help top-k"},
       {"predict", "checkpoint batch threads seed skip-bad help"},
       {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
@@ -358,6 +361,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       break;
     case 'c': o->checkpoint = optarg; break;
     case O_SKIP: o->skip_bad = 1; break;
+    case O_NUMERICS: o->check_numerics = 1; break;
     case O_JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
     }

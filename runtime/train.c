@@ -10,6 +10,11 @@
  * step is forward, check the loss is finite, zero the dense gradients,
  * backward, clip them (--clip), set the learning-rate multiplier of the
  * step (--lr-schedule, --warmup), optimizer step, refresh lagged copies.
+ * A non-finite loss stops training with the step and the first parameter
+ * holding a non-finite value; --check-numerics also checks every gradient
+ * after backward and every parameter after the update, at every step (a
+ * pass over all parameters twice a step: slower, for finding where a run
+ * goes wrong).
  * Nothing is allocated inside the loop.
  * After each epoch the validation set is scored; the epoch with the best
  * validation AUC (or the lowest validation loss when the label is not 0/1
@@ -172,23 +177,51 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
   return 0;
 }
 
-/* The NaN/Inf report: the step, the first non-finite parameter. loss NAN
- * with after_update: the step's update itself went non-finite. */
-static int diverged(Trainer *t, int64_t step, int epoch, double loss, int after_update,
+/* "element 7", or "element 7 = [1, 3]" for a tensor of rank 2 or more. */
+static void element_str(char *buf, size_t cap, const DmcParam *p, int64_t el) {
+  size_t k = (size_t)snprintf(buf, cap, "element %lld", (long long)el);
+  if (p->rank < 2 || k >= cap) return;
+  int64_t idx[8], rest = el;
+  for (int d = p->rank - 1; d >= 0 && d < 8; d--) {
+    idx[d] = p->shape[d] > 0 ? rest % p->shape[d] : 0;
+    rest = p->shape[d] > 0 ? rest / p->shape[d] : 0;
+  }
+  for (int d = 0; d < p->rank && d < 8 && k < cap; d++)
+    k += (size_t)snprintf(buf + k, cap - k, "%s%lld", d ? ", " : " = [", (long long)idx[d]);
+  if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+/* The NaN/Inf report: the step, the first non-finite parameter (or, with grads, the first
+ * parameter whose gradient is not finite). what: the loss, or what went non-finite. */
+static int diverged(Trainer *t, int64_t step, int epoch, const char *what, const float *grads,
                     RtError *err) {
   int64_t el;
   int p = rt_params_nonfinite(t->m, t->w, &el);
-  char where[300], what[64];
-  if (p >= 0)
-    snprintf(where, sizeof where, "parameter '%s' holds a non-finite value (element %lld)",
-             t->m->params[p].name, (long long)el);
-  else
+  const char *holder = "parameter";
+  if (p < 0 && grads && (p = rt_params_nonfinite(t->m, grads, &el)) >= 0)
+    holder = "the gradient of parameter";
+  char where[400], elem[160];
+  if (p >= 0) {
+    element_str(elem, sizeof elem, &t->m->params[p], el);
+    snprintf(where, sizeof where, "%s '%s' holds a non-finite value (%s)", holder,
+             t->m->params[p].name, elem);
+  } else {
     snprintf(where, sizeof where, "every parameter is finite: this batch overflowed");
-  if (after_update) snprintf(what, sizeof what, "the update went non-finite");
-  else snprintf(what, sizeof what, "the loss is %g", loss);
+  }
   return rt_error(err, "step %lld (epoch %d): %s; %s\nHINT: lower the learning rate "
                   "(--lr), or look for extreme values in the data (normalize, log)",
                   (long long)step, epoch, what, where);
+}
+
+/* --check-numerics, after a step's backward (grads) and after its update: -1 and *err at
+ * the first non-finite gradient or parameter. */
+static int check_numerics(Trainer *t, int64_t step, int epoch, int after_update, RtError *err) {
+  int64_t el;
+  if (!after_update && rt_params_nonfinite(t->m, t->g, &el) >= 0)
+    return diverged(t, step, epoch, "a gradient is not finite (--check-numerics)", t->g, err);
+  if (after_update && rt_params_nonfinite(t->m, t->w, &el) >= 0)
+    return diverged(t, step, epoch, "the update went non-finite (--check-numerics)", NULL, err);
+  return 0;
 }
 
 /* One pass over the training rows: the mean loss, or NAN and *err. */
@@ -214,18 +247,28 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
     m->forward(&ctx);
     double sum = 0;
     for (int j = 0; j < b; j++) sum += t->loss[j];
+    int64_t step = t->opt->step + 1;
     if (!isfinite(sum)) {
-      rt_feed_stop(t->feed);
-      rt_progress_end(&pr);
-      diverged(t, t->opt->step + 1, epoch, sum, 0, err);
-      return NAN;
+      char what[64];
+      snprintf(what, sizeof what, "the loss is %g", sum);
+      diverged(t, step, epoch, what, NULL, err);
+      r = -1;
+      break;
     }
     total += sum;
     rt_grads_zero(m, t->g);
     m->backward(&ctx);
+    if (o->check_numerics && check_numerics(t, step, epoch, 0, err)) {
+      r = -1;
+      break;
+    }
     if (o->clip > 0 && rt_grads_clip(m, t->g, o->clip) > o->clip) ++*clipped;
-    t->opt->lr_mult = rt_sched_mult(&t->sched, t->opt->step + 1, epoch);
+    t->opt->lr_mult = rt_sched_mult(&t->sched, step, epoch);
     rt_optim_step(t->opt, t->w, t->g, t->ws, ctx.inputs, b);
+    if (o->check_numerics && check_numerics(t, step, epoch, 1, err)) {
+      r = -1;
+      break;
+    }
     rt_params_lag(m, t->w, t->opt->step);
     done += b;
     rt_progress_update(&pr, done, total / (double)done);
@@ -239,7 +282,7 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
   }
   int64_t el; /* the last step's update is not seen by a forward pass: check it once */
   if (rt_params_nonfinite(m, t->w, &el) >= 0) {
-    diverged(t, t->opt->step, epoch, NAN, 1, err);
+    diverged(t, t->opt->step, epoch, "the update went non-finite", NULL, err);
     return NAN;
   }
   return total / (double)done;

@@ -409,7 +409,12 @@ static void d_forward(const DmcCtx *c) {
     c->loss[i] = c->workspace[i] * 1e30f * 1e30f;
   }
 }
-static void d_backward(const DmcCtx *c) { (void)c; }
+static int d_nan_grad; /* step at which d_backward writes a NaN gradient of a; 0: never */
+static void d_backward(const DmcCtx *c) {
+  static int steps;
+  if (!d_nan_grad) steps = 0;
+  else if (++steps == d_nan_grad) c->grads[0] = NAN;
+}
 
 static int train_captured(const DmcModel *m, const RtOpts *o) {
   fflush(stderr);
@@ -460,9 +465,12 @@ static void test_divergence(void) {
                 .batch = 2, .epochs = 1, .workspace_floats = d_ws, .forward = d_forward,
                 .backward = d_backward, .retrieve_output = -1, .retrieve_table = -1,
                 .retrieve_target = -1};
-  const char *data = tmp_path("div.csv");
+  char data_path[512], ckpt_path[512]; /* (tmp_path's buffers are reused) */
+  snprintf(data_path, sizeof data_path, "%s", tmp_path("div.csv"));
+  snprintf(ckpt_path, sizeof ckpt_path, "%s", tmp_path("div.ckpt"));
+  const char *data = data_path;
   write_file(data, "x,y\n1,0\n2,1\n3,0\n", 16);
-  RtOpts o = {.prog = "div", .files = &data, .nfiles = 1, .checkpoint = tmp_path("div.ckpt"),
+  RtOpts o = {.prog = "div", .files = &data, .nfiles = 1, .checkpoint = ckpt_path,
               .threads = 1, .quiet = 1};
   d_bval[0] = NAN;
   CU_ASSERT_EQUAL(train_captured(&m, &o), 1);
@@ -473,6 +481,27 @@ static void test_divergence(void) {
   CU_ASSERT_EQUAL(train_captured(&m, &o), 1);
   CU_ASSERT(contains(err_text, "the loss is inf; every parameter is finite"));
   CU_ASSERT(access(tmp_path("div.ckpt"), F_OK) != 0); /* nothing saved */
+
+  /* --check-numerics: a NaN gradient at step 2 of a finite loss (a = b = 0, so a x + b = 0),
+   * caught at that step, naming the parameter; without it, only once the loss goes NaN */
+  d_bval[0] = 0;
+  write_file(data, "x,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n", 28);
+  d_nan_grad = 2;
+  o.check_numerics = 1;
+  CU_ASSERT_EQUAL(train_captured(&m, &o), 1);
+  CU_ASSERT(contains(err_text, "div: error: step 2 (epoch 1): a gradient is not finite "
+                               "(--check-numerics); the gradient of parameter 'a' holds a "
+                               "non-finite value (element 0)\nHINT: "));
+  d_nan_grad = 0;
+  train_captured(&m, &o); /* resets d_backward's count */
+  unlink(ckpt_path);
+  d_nan_grad = 2;
+  o.check_numerics = 0;
+  CU_ASSERT_EQUAL(train_captured(&m, &o), 1);
+  CU_ASSERT(contains(err_text, "div: error: step 3 (epoch 1): the loss is nan; parameter 'a' holds "
+                               "a non-finite value (element 0)"));
+  d_nan_grad = 0;
+  CU_ASSERT(access(tmp_path("div.ckpt"), F_OK) != 0);
 }
 
 void add_cli_tests(void) {
