@@ -27,7 +27,8 @@ static void usage(FILE *out) {
           "\n"
           "  -o PROG        compile a program that trains, evaluates and predicts the model\n"
           "  --portable     build PROG for any x86-64 (default: -march=native)\n"
-          "  --cc CC        the C compiler for PROG (default: $CC, then cc); with llvm, the linker\n"
+          "  --cc CC        the C compiler for PROG (default: $CC, then cc); with llvm, the linker.\n"
+          "                 Words split at blanks, no quotes or shell: --cc 'gcc -fsanitize=address'\n"
           "  --backend=B    llvm: build the program with LLVM in-process (O3, host CPU) and link\n"
           "                 it with CC (the default when dmc has LLVM: it compiles twice as fast,\n"
           "                 and the programs are as fast, measured in BENCHMARKS.md); c: generate\n"
@@ -41,6 +42,8 @@ static void usage(FILE *out) {
           "  --data FILE    (check) also check the column bindings against FILE's header\n"
           "  --stdlib DIR   where stdlib/*.model are (default: $DMC_STDLIB, then next to bin/)\n"
           "  --home DIR     where runtime/ and build/libdmcrt.a are (default: $DMC_HOME, then bin/..)\n"
+          "  --libdir DIR   where libdmcrt.a (and runtime/kernels_portable.o) are, if not in the\n"
+          "                 home's build/ (default: $DMC_LIBDIR): another build of the runtime\n"
           "  --max-errors N stop reporting after N errors (default 20)\n"
           "  -o OUT         write the output to OUT instead of stdout\n"
           "  -h, --help     this text;  --version  the version\n");
@@ -62,6 +65,14 @@ static const char *find_home(const char *given) {
     }
   }
   return ".";
+}
+
+// The runtime library's directory: --libdir, $DMC_LIBDIR, <home>/build.
+static const char *find_libdir(const char *given, const char *home) {
+  if (given) return given;
+  const char *env = getenv("DMC_LIBDIR");
+  if (env && *env) return env;
+  return arena_printf("%s/build", home);
 }
 
 // The stdlib directory: --stdlib, $DMC_STDLIB, <home>/stdlib.
@@ -96,7 +107,7 @@ static Node *load_stdlib(const char *dir) {
 }
 
 typedef struct {
-  const char *input, *output, *emit, *data, *stdlib, *home, *cc;
+  const char *input, *output, *emit, *data, *stdlib, *home, *cc, *libdir;
   bool check, report, emit_c, program, portable;
   bool llvm, emit_llvm, emit_obj;   // --backend=llvm; --emit=llvm; --emit=obj
 } Options;
@@ -136,6 +147,21 @@ static int run(char *const argv[]) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+// Pushes the words of the C compiler command: "gcc -fsanitize=address" is the program gcc
+// and one flag. Split at blanks, without quotes or a shell (as make splits $(CC)); false
+// when there is no word.
+static bool push_cc(Vec *argv, const char *cc) {
+  bool any = false;
+  for (const char *p = cc;;) {
+    p += strspn(p, " \t");
+    size_t n = strcspn(p, " \t");
+    if (!n) return any;
+    vec_push(argv, arena_strndup(p, n));
+    any = true;
+    p += n;
+  }
+}
+
 // The end of a link command: the portable kernels (if any) before the runtime
 // library, so they are the ones linked; the runtime's libraries; the output.
 static void link_tail(Vec *argv, const char *kernels, const char *lib, const char *output) {
@@ -147,15 +173,21 @@ static void link_tail(Vec *argv, const char *kernels, const char *lib, const cha
 
 // Writes the C to a temporary file and compiles it with the runtime library.
 static int build_program(Options *o, Lowered *l) {
-  const char *home = find_home(o->home);
-  const char *lib = arena_printf("%s/build/libdmcrt.a", home);
+  const char *home = find_home(o->home), *libdir = find_libdir(o->libdir, home);
+  const char *lib = arena_printf("%s/libdmcrt.a", libdir);
   if (access(lib, R_OK)) {
-    diag_plain("the runtime library '%s' is missing; run `make` in %s (or set DMC_HOME)", lib, home);
+    diag_plain("the runtime library '%s' is missing; run `make` in %s (or set DMC_HOME, or DMC_LIBDIR "
+               "to the directory that holds libdmcrt.a)", lib, home);
     return 1;
   }
   const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+  Vec argv = {0};
+  if (!push_cc(&argv, cc)) {
+    diag_plain("the C compiler (--cc or $CC) is empty");
+    return 1;
+  }
   // the runtime's kernels are built for this CPU; a portable program links their portable build first
-  const char *kernels = o->portable ? arena_printf("%s/build/runtime/kernels_portable.o", home) : NULL;
+  const char *kernels = o->portable ? arena_printf("%s/runtime/kernels_portable.o", libdir) : NULL;
   if (o->portable && access(kernels, R_OK)) {
     diag_plain("'%s' is missing; run `make` in %s", kernels, home);
     return 1;
@@ -169,11 +201,9 @@ static int build_program(Options *o, Lowered *l) {
     }
     close(ofd);
     int rc = llvm_emit_object(l, o->input, o->portable, opath);
-    Vec largv = {0};
-    vec_push(&largv, (void *)cc);
-    vec_push(&largv, opath);
-    link_tail(&largv, kernels, lib, o->output);
-    if (!rc && (rc = run((char *const *)largv.items))) diag_plain("linking the program with '%s' failed (exit %d)", cc, rc);
+    vec_push(&argv, opath);
+    link_tail(&argv, kernels, lib, o->output);
+    if (!rc && (rc = run((char *const *)argv.items))) diag_plain("linking the program with '%s' failed (exit %d)", cc, rc);
     unlink(opath);
     return rc ? 1 : 0;
   }
@@ -190,8 +220,7 @@ static int build_program(Options *o, Lowered *l) {
     unlink(cpath);
     return 1;
   }
-  Vec argv = {0};
-  const char *head[] = {cc, "-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w", "-iquote",
+  const char *head[] = {"-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w", "-iquote",
                         arena_printf("%s/runtime", home), "-iquote", arena_printf("%s/compiler", home), cpath};
   for (size_t i = 0; i < sizeof head / sizeof *head; i++) vec_push(&argv, (void *)head[i]);
   link_tail(&argv, kernels, lib, o->output);
@@ -259,6 +288,7 @@ int main(int argc, char **argv) {
       {"max-errors", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},      {"home", required_argument, 0, 'H'},
       {"portable", no_argument, 0, 'p'},     {"cc", required_argument, 0, 'c'},
+      {"libdir", required_argument, 0, 'L'},
       {"backend", required_argument, 0, 'b'},
       {0, 0, 0, 0},
   };
@@ -290,6 +320,7 @@ int main(int argc, char **argv) {
       o.llvm = !strcmp(optarg, "llvm");
       break;
     case 'H': o.home = optarg; break;
+    case 'L': o.libdir = optarg; break;
     case 'p': o.portable = true; break;
     case 'c': o.cc = optarg; break;
     case 'r': o.report = true; break;

@@ -17,11 +17,9 @@
 #    are expected: only a sanitizer report or a crash fails), tests/ir/,
 #    tests/fuzz/models/ and tests/fuzz/corpus/front/, and prints their IR.
 # 3. Every example (and fuzz fixture model) that compiles to a program is compiled
-#    by the sanitized dmc, whose C compiler is a wrapper adding the sanitizer flags
-#    (dmc runs $CC as one program name, so CC cannot carry flags), and linked with
-#    build-san/libdmcrt.a (dmc takes
-#    <home>/build/libdmcrt.a, so DMC_HOME is a scratch tree of symlinks whose build/
-#    is build-san/). Then, all sanitized: synth a training and a test set, train 2
+#    by the sanitized dmc with CC="cc -fsanitize=address,undefined ..." (dmc splits CC
+#    into words) and linked with build-san/libdmcrt.a (DMC_LIBDIR=build-san; DMC_HOME
+#    is this tree, for runtime/ and stdlib/). Then, all sanitized: synth a training and a test set, train 2
 #    epochs with a small batch and --valid, eval, predict (one score per row), info;
 #    train again with --stream (feed.c: reading in a background thread) when the
 #    model allows it; and din once more through --backend=llvm (the LLVM object is
@@ -59,17 +57,9 @@ if ! make -s -j"$(nproc)" SAN=1 BUILD="$B" CC="$CCBIN" "$B/bin/dmc" "$B/libdmcrt
 fi
 dmc=$root/$B/bin/dmc
 
-# the home dmc builds programs against: the sources, and build/ = the sanitized build
-mkdir -p "$work/home" "$work/bin" "$work/run"
-for d in runtime compiler stdlib; do ln -s "$root/$d" "$work/home/$d"; done
-ln -s "$root/$B" "$work/home/build"
-export DMC_HOME=$work/home
-cat > "$work/bin/san-cc" <<EOF
-#!/bin/sh
-exec $CCBIN $SANFLAGS "\$@"
-EOF
-chmod +x "$work/bin/san-cc"
-export CC=$work/bin/san-cc
+# programs: the sources of this tree, the sanitized runtime library, CC with the flags
+export DMC_HOME=$root DMC_LIBDIR=$root/$B CC="$CCBIN $SANFLAGS"
+mkdir -p "$work/run"
 
 passed=0 failed=0
 failures=()
