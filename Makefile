@@ -17,7 +17,7 @@ GRAMMAR_OBJS  := $(BUILD)/grammar/parser.o $(BUILD)/grammar/lexer.o
 COMPILER_OBJS := $(patsubst compiler/%.c,$(BUILD)/compiler/%.o,$(COMPILER_SRCS))
 LIB_OBJS      := $(filter-out $(BUILD)/compiler/main.o,$(COMPILER_OBJS)) $(GRAMMAR_OBJS)
 
-.PHONY: all deps test demo bench-quality clean
+.PHONY: all deps test demo bench bench-quality clean
 all: bin/dmc $(BUILD)/libdmcrt.a
 
 demo: deps all
@@ -27,6 +27,12 @@ demo: deps all
 bench-quality: deps all
 	scripts/deps.sh --bench
 	bench/quality.sh
+
+# the speed tables of BENCHMARKS.md: dmc and PyTorch side by side, ~35 min
+# (bench/speed.sh; BENCH_QUICK=1 or BENCH_MODELS="deepfm din" for a quick look)
+bench: deps all
+	scripts/deps.sh --bench
+	bench/speed.sh
 
 deps:
 	@scripts/deps.sh

@@ -35,5 +35,20 @@ r=bench/results
     cat $r/backends.md
     echo
   fi
+  if [ -f $r/speed.md ]; then
+    echo "## Speed: dmc against PyTorch in the same run (\`make bench\`, bench/speed.sh)"
+    echo
+    echo "The configurations of bench/models/ (Criteo-like: 26 fields of 100,000 ids, 13 dense"
+    echo "features, embedding 16, MLP 400-400-400; DIN and DIEN: 50 behaviours over 100,000 items"
+    echo "and 1,000 categories) and the examples in their own shapes, each timed by the program's"
+    echo "own \`bench\` (runtime/bench.c) and by bench/torch/bench.py on the same model in PyTorch"
+    echo "(bench/torch/models.py, bench/peers/), on random inputs drawn alike. Speedup = dmc's rate"
+    echo "over PyTorch's: above 1x dmc is faster. T = threads."
+    echo
+    echo "![dmc speedup over PyTorch](bench/results/speed.svg)"
+    echo
+    cat $r/speed.md
+    echo
+  fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

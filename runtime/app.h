@@ -28,6 +28,9 @@ typedef struct RtOpts {
   uint64_t teacher_seed;     /* synth --teacher-seed */
   int teacher_set;
   int64_t nrows;             /* synth N */
+  double zipf;               /* synth, bench --zipf: skew of the ids drawn */
+  int zipf_set, threads_set;
+  double seconds;            /* bench --time: seconds per measurement; 0: 2 */
   int json, skip_bad, quiet;
   int k;                     /* retrieve -k, and the k of recall@k (eval, train); 0: RT_RETRIEVE_K */
   /* train: data pipeline (feed.h) */

@@ -138,8 +138,14 @@ static const char *const help_bench =
     "usage: %s bench [options]\n"
     "Times this program on random inputs in the model's shapes (no data file): forward\n"
     "latency at batch 1 (p50, p99), inference rows/s at batch 1024, and training rows/s\n"
-    "(forward, backward, optimizer step) at the training batch. One thread.\n"
+    "(forward, backward, optimizer step) at the training batch.\n"
     "  --batch N         the training batch (default %d)\n"
+    "  --threads N       threads of the batch-1024 inference, each scoring its share of\n"
+    "                    the rows (as eval does); latency and training use one (default 1)\n"
+    "  --zipf S          ids drawn from Zipf(S) over each vocabulary, rank r as id 2 + r\n"
+    "                    (default 0: uniform)\n"
+    "  --time T          seconds of each measurement (default 2; training 1.5 T); the\n"
+    "                    latency also takes at least 1000 T calls\n"
     "  --seed N          seed of the weights and inputs (default %d)\n"
     "  --json            print the results as one JSON object\n"
     "  -h, --help        this text\n";
@@ -152,12 +158,13 @@ static const char *const help_synth =
     "only: different --seed values give a training and a test set of one problem.\n"
     "  --seed S          seed of the rows (default %d)\n"
     "  --teacher-seed S  seed of the teacher (default: from the model's signature)\n"
+    "  --zipf S          skew of the id columns: Zipf(S) over each vocabulary (default 1.1)\n"
     "  -o, --output FILE write to FILE (default stdout)\n"
     "  -h, --help        this text\n";
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
        O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
-       O_LRMIN, O_LRSTEP, O_CLIP, O_NUMERICS };
+       O_LRMIN, O_LRSTEP, O_CLIP, O_ZIPF, O_TIME, O_NUMERICS };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -229,6 +236,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup", required_argument, 0, O_WARMUP},
       {"lr-min", required_argument, 0, O_LRMIN},   {"lr-step", required_argument, 0, O_LRSTEP},
       {"clip", required_argument, 0, O_CLIP},      {"top-k", required_argument, 0, 'k'},
+      {"zipf", required_argument, 0, O_ZIPF},      {"time", required_argument, 0, O_TIME},
       {"check-numerics", no_argument, 0, O_NUMERICS},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
@@ -240,8 +248,8 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"predict", "checkpoint batch threads seed skip-bad help"},
       {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
       {"info", "json help"},
-      {"synth", "seed teacher-seed output help"},
-      {"bench", "batch seed lr json help"}};
+      {"synth", "seed teacher-seed zipf output help"},
+      {"bench", "batch threads zipf time seed lr json help"}};
   const char *allowed = NULL;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (!strcmp(cmd, table[i].cmd)) allowed = table[i].allowed;
@@ -296,6 +304,14 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
     case O_THREADS:
       if (num_int(cmd, "--threads", optarg, 1, 64, &v)) return 2;
       o->threads = (int)v;
+      o->threads_set = 1;
+      break;
+    case O_ZIPF:
+      if (num_real(cmd, "--zipf", optarg, 0, 0, 10, &o->zipf)) return 2;
+      o->zipf_set = 1;
+      break;
+    case O_TIME:
+      if (num_real(cmd, "--time", optarg, 0, 1, 3600, &o->seconds)) return 2;
       break;
     case O_PATIENCE:
       if (num_int(cmd, "--patience", optarg, 0, 1000000, &v)) return 2;

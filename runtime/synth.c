@@ -3,11 +3,14 @@
  * Writes a header with every column the model binds (plus next_by and
  * next_order), in the model's delimiter, then N rows drawn from a hidden
  * random "teacher", so that a model has something to learn:
- *   - id columns: Zipf(1.1) over the vocab-2 ids of an id space, spread
- *     over a raw range by an odd multiplier (features with the same vocab
- *     share a space, as a candidate and its history share items); 1% empty;
+ *   - id columns: Zipf(1.1) (--zipf S) over the vocab-2 ids of an id space,
+ *     spread over a raw range by an odd multiplier (features of one
+ *     vocabulary share a space, as a candidate and its history share items);
+ *     1% empty;
  *   - lists: a random length 0..L, items of the same space, joined with the
- *     feature's separator, or spread over its columns;
+ *     feature's separator, or spread over its columns; one-column lists of
+ *     the same L in a row have the same length (behaviours and their
+ *     categories);
  *   - hash columns: tokens "v<k>", Zipf(1.0) over about half the buckets;
  *   - weighted: "id:value" items, value in [0.5, 5];
  *   - floats: a latent z ~ N(0, 1), written as offset + scale * z, or as a
@@ -34,14 +37,16 @@
 #include "app.h"
 #include "model.h"
 #include "rng.h"
+#include "zipf.h"
 
 typedef enum { G_ID, G_HASH, G_WEIGHTED, G_FLOAT, G_LABEL, G_BY, G_ORDER } GenKind;
 
 typedef struct Space {
   int hash;
-  int64_t vocab;           /* the key: features with this vocab share the space */
+  int64_t vocab;           /* the key: hash columns with this many buckets share the space, */
+  int owner;               /* ids that of one vocabulary (DmcFeature.vocab_of) */
   int64_t k;               /* distinct values */
-  double *cdf;             /* [k] Zipf cumulative weights */
+  RtZipf z;
   float *w, *u;            /* [k] teacher weight, interaction factor */
   uint64_t base, mask, mult;
 } Space;
@@ -66,6 +71,9 @@ typedef struct Synth {
   int nsp;
   int ia, ib;              /* columns of the interaction, -1 if none */
   int *flen;               /* [nfeatures] list length drawn for this row, -1 if not yet */
+  int *llen;               /* [L + 1] length drawn for one-column lists of L items, -1 if not yet */
+  int maxlen;
+  double zipf;             /* skew of the id spaces */
   char *line;
   size_t len, cap;
   int64_t row;
@@ -81,26 +89,23 @@ static int add_col(Synth *s, const char *name) {
   return s->ncol - 1;
 }
 
-static Space *space(Synth *s, int hash, int64_t vocab, RtRng *t) {
+/* The space of a hash column (owner -1) or of the ids of vocabulary owner. */
+static Space *space(Synth *s, int hash, int64_t vocab, int owner, RtRng *t) {
   for (int i = 0; i < s->nsp; i++)
-    if (s->sp[i].hash == hash && s->sp[i].vocab == vocab) return &s->sp[i];
+    if (s->sp[i].hash == hash && s->sp[i].vocab == vocab && s->sp[i].owner == owner) return &s->sp[i];
   Space *p = &s->sp[s->nsp++];
   p->hash = hash;
   p->vocab = vocab;
+  p->owner = owner;
   p->k = hash ? (vocab / 2 > 2 ? vocab / 2 : 2) : (vocab - 2 > 1 ? vocab - 2 : 1);
   if (p->k > 1000000) p->k = 1000000;
-  p->cdf = malloc((size_t)p->k * sizeof *p->cdf);
   p->w = malloc((size_t)p->k * sizeof *p->w);
   p->u = malloc((size_t)p->k * sizeof *p->u);
-  if (!p->cdf || !p->w || !p->u) return NULL;
-  double sum = 0, a = hash ? 1.0 : 1.1;
+  if (!p->w || !p->u || rt_zipf_init(&p->z, p->k, hash ? 1.0 : s->zipf)) return NULL;
   for (int64_t i = 0; i < p->k; i++) {
-    sum += pow((double)(i + 1), -a);
-    p->cdf[i] = sum;
     p->w[i] = (float)rt_rng_normal(t);
     p->u[i] = (float)rt_rng_normal(t);
   }
-  for (int64_t i = 0; i < p->k; i++) p->cdf[i] /= sum;
   uint64_t m = 1;
   while (m < 8 * (uint64_t)p->k) m <<= 1;
   p->mask = m - 1;
@@ -110,16 +115,7 @@ static Space *space(Synth *s, int hash, int64_t vocab, RtRng *t) {
   return p;
 }
 
-static int64_t zipf(const Space *p, RtRng *r) {
-  double u = rt_rng_uniform(r);
-  int64_t lo = 0, hi = p->k - 1;
-  while (lo < hi) {
-    int64_t mid = (lo + hi) / 2;
-    if (p->cdf[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+static int64_t zipf(const Space *p, RtRng *r) { return rt_zipf_draw(&p->z, r); }
 
 static void put(Synth *s, const char *fmt, ...) RT_PRINTF(2, 3);
 static void put(Synth *s, const char *fmt, ...) {
@@ -147,7 +143,10 @@ static int plan(Synth *s, RtRng *t) {
   s->col = calloc((size_t)maxcols, sizeof *s->col);
   s->sp = calloc((size_t)maxcols, sizeof *s->sp);
   s->flen = calloc((size_t)m->nfeatures + 1, sizeof *s->flen);
-  if (!s->col || !s->sp || !s->flen) return -1;
+  for (int i = 0; i < m->nfeatures; i++)
+    if (rt_feat_width(&m->features[i]) > s->maxlen) s->maxlen = rt_feat_width(&m->features[i]);
+  s->llen = calloc((size_t)s->maxlen + 1, sizeof *s->llen);
+  if (!s->col || !s->sp || !s->flen || !s->llen) return -1;
   for (int i = 0; i < m->nfeatures; i++) {
     const DmcFeature *f = &m->features[i];
     if (!rt_feat_reads_columns(f)) continue;
@@ -168,7 +167,8 @@ static int plan(Synth *s, RtRng *t) {
       default: c->kind = G_FLOAT; break;
       }
       if (c->kind == G_ID || c->kind == G_HASH || c->kind == G_WEIGHTED)
-        if (!(c->sp = space(s, c->kind == G_HASH, f->vocab, t))) return -1;
+        if (!(c->sp = space(s, c->kind == G_HASH, f->vocab, c->kind == G_HASH ? -1 : f->vocab_of, t)))
+          return -1;
       if (c->kind == G_FLOAT) {
         c->logc = f->log1p;
         c->scale = pow(10, -0.5 + 2 * rt_rng_uniform(t));
@@ -184,7 +184,7 @@ static int plan(Synth *s, RtRng *t) {
     if (ci >= 0) {
       s->col[ci].kind = G_BY;
       s->col[ci].feat = -1;
-      if (!(s->col[ci].sp = space(s, 0, 302, t))) return -1;
+      if (!(s->col[ci].sp = space(s, 0, 302, -2, t))) return -1;
     }
     if ((ci = add_col(s, m->next_order)) >= 0) {
       s->col[ci].kind = G_ORDER;
@@ -245,7 +245,9 @@ static double column(Synth *s, int ci, RtRng *r, int64_t *idx) {
   default: break;
   }
   if (c->len) { /* one column holding a list */
-    int n = rt_rng_below(r, 10) == 0 ? 0 : 1 + (int)rt_rng_below(r, (uint64_t)c->len);
+    int *n_at = &s->llen[c->len];
+    if (*n_at < 0) *n_at = rt_rng_below(r, 10) == 0 ? 0 : 1 + (int)rt_rng_below(r, (uint64_t)c->len);
+    int n = *n_at;
     double sc = 0;
     for (int j = 0; j < n; j++) {
       if (j) put(s, "%c", c->sep);
@@ -288,6 +290,7 @@ static double gen_row(Synth *s, RtRng *r) {
   int64_t ia = -1, ib = -1;
   s->len = 0;
   for (int f = 0; f < m->nfeatures; f++) s->flen[f] = -1;
+  for (int k = 0; k <= s->maxlen; k++) s->llen[k] = -1;
   for (int ci = 0; ci < s->ncol; ci++) {
     int64_t idx;
     size_t from;
@@ -305,18 +308,19 @@ static double gen_row(Synth *s, RtRng *r) {
 
 static void synth_free(Synth *s) {
   for (int i = 0; i < s->nsp; i++) {
-    free(s->sp[i].cdf);
+    rt_zipf_free(&s->sp[i].z);
     free(s->sp[i].w);
     free(s->sp[i].u);
   }
   free(s->sp);
   free(s->col);
   free(s->flen);
+  free(s->llen);
   free(s->line);
 }
 
 int rt_cmd_synth(const DmcModel *m, const RtOpts *o) {
-  Synth s = {.m = m};
+  Synth s = {.m = m, .zipf = o->zipf_set ? o->zipf : 1.1};
   RtRng teacher, rows;
   rt_rng_seed(&teacher, o->teacher_set ? o->teacher_seed : m->signature ^ 0x5eed7eac4e5ULL);
   if (plan(&s, &teacher)) {

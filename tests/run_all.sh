@@ -23,6 +23,7 @@ suite "C backend vs interpreter" tests/backend.sh bin/dmc
 suite "LLVM backend vs C backend" tests/llvm_backend.sh bin/dmc
 suite "PyTorch reference tensors" tests/reference.sh bin/dmc
 suite "dmc --cc and --libdir" tests/cc_libdir.sh bin/dmc
+suite "benchmark configurations" tests/bench_configs.sh bin/dmc
 suite "kill -9 during checkpoint saves" tests/crash_save.sh "$BUILD/tests/save_loop"
 # a short run of each libFuzzer harness, then every past crash input (tests/fuzz/)
 suite "fuzz smoke" make -s fuzz-smoke BUILD="$BUILD"

@@ -1,0 +1,255 @@
+"""Tables and chart of bench/speed.sh: python3 bench/speed_report.py RUNS OUT ID...
+
+RUNS holds one run's files (meta.json, roofline.json, torch_check.T.txt, and per
+benchmark KEY.report.txt, KEY.compile_ms.txt, KEY.dmc.T.R.json, KEY.torch.T.R.json);
+writes OUT/speed.md (the section of BENCHMARKS.md), OUT/speed.svg (speedups, log scale)
+and OUT/speed.json (the medians). Figures are medians over the rounds; a speedup is
+dmc's rate over PyTorch's (or PyTorch's latency over dmc's): above 1, dmc is faster.
+"""
+import glob
+import json
+import math
+import os
+import re
+import statistics
+import sys
+
+RUNS, OUT, IDS = sys.argv[1], sys.argv[2], sys.argv[3:]
+UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def report(key):
+    """forward FLOPs and gathered bytes per example, dense-weight bytes (dmc --report)."""
+    flops = gathered = dense = 0
+    with open(f"{RUNS}/{key}.report.txt") as f:
+        for line in f:
+            m = re.match(r"\s+total\s+([\d,]+)\s+([\d.]+) (B|KiB|MiB|GiB)", line)
+            if m:
+                flops, gathered = int(m[1].replace(",", "")), float(m[2]) * UNITS[m[3]]
+                continue
+            m = re.match(r"\s+\S+\s+\[[\d,]*\]\s+([\d,]+)\s+[\d.]+ (?:B|KiB|MiB|GiB)(\s+table)?\s*$", line)
+            if m and not m[2]:
+                dense += 4 * int(m[1].replace(",", ""))
+    return flops, gathered, dense
+
+
+def medians(side, key, t):
+    runs = [load(p) for p in sorted(glob.glob(f"{RUNS}/{key}.{side}.{t}.*.json"))]
+    if not runs:
+        return None
+    out = {}
+    for k in runs[0]:
+        vals = [r[k] for r in runs if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
+        out[k] = statistics.median(vals) if len(vals) == len(runs) else runs[0][k]
+    out["rounds"] = len(runs)
+    return out
+
+
+def l2_bytes():
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            s = f.read().strip()
+        return int(s[:-1]) * {"K": 1024, "M": 1024 ** 2}[s[-1]]
+    except (OSError, ValueError, KeyError):
+        return 1 << 20
+
+
+meta, roof = load(f"{RUNS}/meta.json"), load(f"{RUNS}/roofline.json")
+threads = [int(t) for t in str(meta["threads"]).split()]
+
+
+def peak(t):
+    r = roof.get(f"threads_{t}") or roof["threads_1"]
+    return 1e9 * (r["fma_avx512_gflops"] or r["fma_avx2_gflops"])
+
+
+def bw(level, t=1):
+    return 1e9 * roof[f"threads_{t}"][f"read_{level}_gbs"]
+
+
+L2 = l2_bytes()
+rows = []
+for bid in IDS:
+    key = bid.replace(":", "_")
+    if not os.path.exists(f"{RUNS}/{key}.report.txt"):
+        rows.append(dict(id=bid, error="does not compile"))
+        continue
+    flops, gathered, dense = report(key)
+    with open(f"{RUNS}/{key}.compile_ms.txt") as f:
+        ms = [int(x) for x in f.read().split()]
+    r = dict(id=bid, flops=flops, gathered=gathered, dense_bytes=dense, compile_ms=statistics.median(ms),
+             dmc={t: medians("dmc", key, t) for t in threads}, torch={t: medians("torch", key, t) for t in threads})
+    # roofline bound at batch 1: FLOPs at the 1-thread peak, or the bytes touched (dense
+    # weights + gathered rows) at L2 bandwidth when the weights fit in L2, else DRAM's
+    level = "l2" if dense <= L2 else "dram"
+    r["bound_us"] = 1e6 * max(flops / peak(1), (dense + gathered) / bw(level))
+    r["bound_by"] = "FLOPs" if flops / peak(1) >= (dense + gathered) / bw(level) else f"bytes from {level.upper()}"
+    rows.append(r)
+
+
+def fmt_rate(x):
+    if x is None:
+        return "n/a"
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
+
+
+def fmt_us(x):
+    return "n/a" if x is None else f"{x:.1f}" if x < 1000 else f"{x:.0f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b <= 0 else a / b
+
+
+def fmt_x(x):
+    return "n/a" if x is None else f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
+
+
+def get(d, k):
+    return None if d is None else d.get(k)
+
+
+def best_torch(tr):
+    """PyTorch's best inference rate (eager or TorchScript) and which it was."""
+    e, s = get(tr, "eager_infer_rows_per_s"), get(tr, "script_infer_rows_per_s")
+    if e is None and s is None:
+        return None, ""
+    return (s, "TS") if s is not None and (e is None or s > e) else (e, "eager")
+
+
+t1 = threads[0]
+lat = ["| benchmark | FLOPs / example | bytes / example (weights + gathered) | roofline bound (µs) | dmc p50 / p99 (µs) | dmc / bound | PyTorch eager p50 / p99 | TorchScript p50 / p99 | speedup vs eager | vs TorchScript |",
+       "|---|---|---|---|---|---|---|---|---|---|"]
+inf = ["| benchmark | " + " | ".join(f"dmc rows/s, {t}T | PyTorch best, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
+       "|---|" + "---|---|---|---|" * len(threads)]
+trn = ["| benchmark | compile (ms) | " + " | ".join(f"dmc rows/s, {t}T | PyTorch rows/s, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
+       "|---|---|" + "---|---|---|---|" * len(threads)]
+serial_train = False
+chart = []
+for r in rows:
+    if "error" in r:
+        lat.append(f"| {r['id']} | does not compile |" + " |" * 8)
+        continue
+    d1, p1 = r["dmc"][t1], r["torch"][t1]
+    dl, el, sl = get(d1, "latency_p50_us"), get(p1, "eager_latency_p50_us"), get(p1, "script_latency_p50_us")
+    lat.append(f"| {r['id']} | {r['flops']:,} | {(r['dense_bytes'] + r['gathered']) / 1024:,.1f} KiB | "
+               f"{r['bound_us']:.2f} ({r['bound_by']}) | {fmt_us(dl)} / {fmt_us(get(d1, 'latency_p99_us'))} | "
+               f"{fmt_x(ratio(dl, r['bound_us']))} | {fmt_us(el)} / {fmt_us(get(p1, 'eager_latency_p99_us'))} | "
+               f"{fmt_us(sl)} / {fmt_us(get(p1, 'script_latency_p99_us'))} | {fmt_x(ratio(el, dl))} | {fmt_x(ratio(sl, dl))} |")
+    cells_i, cells_t = [], []
+    for t in threads:
+        d, p = r["dmc"][t], r["torch"][t]
+        di = get(d, "infer_rows_per_s")
+        pb, how = best_torch(p)
+        gi = None if di is None else r["flops"] * di
+        cells_i.append(f"{fmt_rate(di)} | {fmt_rate(pb)}{f' ({how})' if how else ''} | {fmt_x(ratio(di, pb))} | "
+                       + ("n/a" if gi is None else f"{gi / 1e9:.1f} ({100 * gi / peak(t):.1f}%)"))
+        dt, pt = get(d, "train_rows_per_s"), get(p, "train_rows_per_s")
+        mark = ""
+        if d is not None and d.get("train_threads", t) < t:
+            mark, serial_train = " ¹", True
+        gt = None if dt is None else 3 * r["flops"] * dt
+        cells_t.append(f"{fmt_rate(dt)}{mark} | {fmt_rate(pt)} | {fmt_x(ratio(dt, pt))} | "
+                       + ("n/a" if gt is None else f"{gt / 1e9:.1f} ({100 * gt / peak(t):.1f}%)"))
+    inf.append(f"| {r['id']} | " + " | ".join(cells_i) + " |")
+    trn.append(f"| {r['id']} | {r['compile_ms']:.0f} | " + " | ".join(cells_t) + " |")
+    chart.append((r["id"], ratio(sl if sl is not None else el, dl),
+                  ratio(get(d1, "infer_rows_per_s"), best_torch(p1)[0]),
+                  ratio(get(d1, "train_rows_per_s"), get(p1, "train_rows_per_s"))))
+
+
+def roof_line(t):
+    x = roof.get(f"threads_{t}")
+    if not x:
+        return ""
+    a512 = f"{x['fma_avx512_gflops']:.0f}" if x["fma_avx512_gflops"] else "n/a"
+    return (f"{t} thread(s): FMA peak {a512} GFLOP/s (AVX-512), {x['fma_avx2_gflops']:.0f} (AVX2); "
+            f"read bandwidth L1 {x['read_l1_gbs']:.0f}, L2 {x['read_l2_gbs']:.0f}, DRAM {x['read_dram_gbs']:.1f} GB/s")
+
+
+def torch_check(t):
+    try:
+        with open(f"{RUNS}/torch_check.{t}.txt") as f:
+            lines = [l.strip() for l in f if l.startswith("F.linear") and f"{t} thread" in l]
+        return lines[-1] if lines else ""
+    except OSError:
+        return ""
+
+
+try:
+    with open(f"{RUNS}/load_after.txt") as f:
+        load_after = f.read().strip()
+except OSError:
+    load_after = "?"
+md = [f"Run of {meta['date']} at commit {meta['commit']}: {len(rows)} benchmarks, {meta['rounds']} round(s) "
+      f"of {meta['time']} s per measurement, threads {meta['threads']}, ids Zipf({meta['zipf']}). "
+      f"Load average before: {meta['load_before']}; after: {load_after} (the machine is shared: "
+      "figures swing with the load).", "",
+      "Machine (bench/roofline/roofline.c: best of 15 runs, per CPU-second of each thread):", ""]
+md += [f"- {roof_line(t)}" for t in sorted(set(threads + [1]))]
+md += [f"- PyTorch check (bench/torch_env.sh check): {torch_check(t)}" for t in threads if torch_check(t)]
+md += ["", "### Batch-1 latency (one thread each)", "",
+       "Roofline bound: the forward FLOPs at the 1-thread FMA peak, or the bytes touched (dense weights "
+       "plus gathered embedding rows) at L2 bandwidth when the weights fit in L2, else at DRAM "
+       "bandwidth, whichever is longer. Speedups are PyTorch's p50 over dmc's.", ""] + lat
+md += ["", "### Inference at batch 1024", "",
+       "dmc: `PROG bench --threads T` (T workers, each scoring its share of the batch); PyTorch: "
+       "torch.set_num_threads(T), the better of eager and TorchScript (TS). GFLOP/s: forward FLOPs "
+       "(`dmc --report`) times rows/s, against the FMA peak of T threads.", ""] + inf
+md += ["", "### Training at batch 256", "",
+       "Forward, backward and optimizer step. PyTorch: sparse embedding gradients with SparseAdam "
+       "(examples: the peer's optimizers), Adam for the dense weights, eager. GFLOP/s counts 3x the "
+       "forward FLOPs per example (forward + backward), against the FMA peak of T threads.", ""] + trn
+if serial_train:
+    md += ["", "¹ dmc trained on one thread: its training is serial today, and `bench --threads` only "
+           "spreads the batch-1024 inference over threads (the JSON's `train_threads`)."]
+os.makedirs(OUT, exist_ok=True)
+with open(f"{OUT}/speed.md", "w") as f:
+    f.write("\n".join(md) + "\n")
+with open(f"{OUT}/speed.json", "w") as f:
+    json.dump(dict(meta=meta, roofline=roof, rows=rows), f, indent=1, default=str)
+
+# the chart: per benchmark three bars, log2 scale, 1x marked
+names = ["latency vs TorchScript (1T)", "inference 1024 vs PyTorch's best (1T)", "training 256 (1T)"]
+colors = ["#4C72B0", "#55A868", "#C44E52"]
+vals = [v for c in chart for v in c[1:] if v]
+lo = min([0.25] + vals)
+hi = max([4.0] + vals)
+lo2, hi2 = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
+left, width, bar, gap, top = 150, 620, 7, 8, 50
+H = top + len(chart) * (3 * bar + gap) + 40
+W = left + width + 30
+
+
+def xpos(v):
+    return left + width * (math.log2(v) - lo2) / (hi2 - lo2)
+
+
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<text x="{left}" y="16" font-size="13">dmc speedup over PyTorch (log scale; right of 1x: dmc faster) — {meta["date"]}</text>']
+for i, (n, c) in enumerate(zip(names, colors)):
+    svg.append(f'<rect x="{left + i * 210}" y="26" width="10" height="10" fill="{c}"/>'
+               f'<text x="{left + i * 210 + 14}" y="35">{n}</text>')
+for e in range(lo2, hi2 + 1):
+    x = xpos(2.0 ** e)
+    svg.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{H - 30}" stroke="{"#000" if e == 0 else "#ddd"}"/>'
+               f'<text x="{x:.1f}" y="{H - 16}" text-anchor="middle">{2.0 ** e:g}x</text>')
+for k, (bid, *v) in enumerate(chart):
+    y = top + k * (3 * bar + gap)
+    svg.append(f'<text x="{left - 6}" y="{y + 1.5 * bar + 4}" text-anchor="end">{bid}</text>')
+    for j, x in enumerate(v):
+        if not x:
+            continue
+        x0, x1 = sorted((xpos(1.0), xpos(x)))
+        svg.append(f'<rect x="{x0:.1f}" y="{y + j * bar}" width="{max(x1 - x0, 0.5):.1f}" height="{bar - 1}" '
+                   f'fill="{colors[j]}"><title>{bid}: {names[j]} {x:.2f}x</title></rect>')
+svg.append("</svg>")
+with open(f"{OUT}/speed.svg", "w") as f:
+    f.write("\n".join(svg) + "\n")
+print("\n".join(md))
