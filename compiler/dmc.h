@@ -293,10 +293,13 @@ typedef struct {
   int64_t fixed, per_row;   // workspace place
 } Buf;
 
+typedef struct Fused Fused;   // fuse.h
 typedef struct {
   Graph *g;
   Buf *buf;                 // by node id
-  Vec forward, backward;    // IrNode* to run, in order
+  Vec forward, backward;    // IrNode* to run, in order (a fused kernel's root stands for it)
+  Fused **fused;            // by node id: the fused kernel a root runs (fuse.c), or NULL
+  bool *view;               // by node id: a reshape that reads its operand's buffer
   Vec inputs;               // IrNode* (INPUT nodes, in input order)
   int64_t ws_fixed, ws_per_row;
   int64_t params_size;
@@ -304,7 +307,9 @@ typedef struct {
   uint64_t signature;
 } Lowered;
 
-Lowered *lower_graph(Graph *g);
+Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused kernels
+void kernels_print(Lowered *l, FILE *out);   // fuse.c: --emit=kernels
+void fuse_kernels(Lowered *l, bool fuse);   // fuse.c: views and fused elementwise kernels (or none)
 void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
 uint64_t ir_signature(Graph *g);
 

@@ -1,14 +1,11 @@
 // emit_c.c: prints the lowered model as C (`dmc --emit=c`, and what `dmc -o`
 // compiles). The file defines the descriptor of runtime/dmc_abi.h and the
-// forward and backward entry points: one kernel call per node, each preceded by
-// the node's IR line as a comment, every buffer pointer with its shape.
-// Limits: no fusion and no workspace reuse yet; kernels are the runtime's
-// generic ones (runtime/kernels.h).
-#include "dmc.h"
-
+// forward and backward entry points: one kernel call per lowered node, each
+// preceded by the node's IR line as a comment (a fused kernel: the IR line of
+// every node it runs, and its program as a DmcStep array).
 #include <string.h>
 
-#include "kernels.h"
+#include "fuse.h"
 
 static const char *feature_kinds[] = {"DMC_FEAT_ID", "DMC_FEAT_HASH", "DMC_FEAT_FLOAT", "DMC_FEAT_WEIGHTED",
                                       "DMC_FEAT_CROSS", "DMC_FEAT_NEGATIVE", "DMC_FEAT_LABEL"};
@@ -65,37 +62,61 @@ static const char *op_enum_name(Op op) {
   return names[op];
 }
 
+static const char *step_op_name(int op) { return op == DMC_OP_FUSED ? "FUSED" : op_enum_name((Op)op); }
+
 static void emit_kernels(Lowered *l, FILE *out) {
   for (int pass = 0; pass < 2; pass++) {
     Vec *v = pass ? &l->backward : &l->forward;
     for (int i = 0; i < v->len; i++) {
       IrNode *n = v->items[i];
       DmcKernel k;
-      kernel_describe(n, &k);
-      fprintf(out, "static const DmcKernel k%d = {DMC_OP_%s, ", n->id, op_enum_name(n->op));
+      lowered_describe(l, n, &k);
+      if (k.nstep) {
+        fprintf(out, "static const DmcStep k%d_steps[%d] = {", n->id, k.nstep);
+        for (int s = 0; s < k.nstep; s++)
+          fprintf(out, "%s{DMC_OP_%s, %d, %d, %d, %.17g}", s ? ", " : "", step_op_name(k.step[s].op), k.step[s].a,
+                  k.step[s].b, k.step[s].store, k.step[s].val);
+        fprintf(out, "};\n");
+      }
+      fprintf(out, "static const DmcKernel k%d = {DMC_OP_%s, ", n->id, step_op_name(k.op));
       kshape(out, &k.out);
       fprintf(out, ", %d, {", k.nin);
-      for (int j = 0; j < 4; j++) {
+      for (int j = 0; j < DMC_KMAX_IN; j++) {
         if (j) fprintf(out, ", ");
         kshape(out, &k.in[j]);
       }
-      fprintf(out, "}, %d, %d, %d, %.17g};\n", k.axis, k.start, k.len, k.fval);
+      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s};\n", k.axis, k.start, k.len, k.fval, k.nstep,
+              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL");
     }
   }
+}
+
+// "// %4 = mask %3 : f32[B,3]  (scope)": a node's IR line
+static void node_line(FILE *out, const char *lead, IrNode *n) {
+  fprintf(out, "%s%%%d = %s", lead, n->id, op_info[n->op].name);
+  for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : " ", n->in[k]->id);
+  fprintf(out, " : ");
+  shape_comment(out, n);
+  if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
+  fputc('\n', out);
 }
 
 static void emit_calls(Lowered *l, Vec *v, FILE *out) {
   for (int i = 0; i < v->len; i++) {
     IrNode *n = v->items[i];
-    fprintf(out, "  // %%%d = %s", n->id, op_info[n->op].name);
-    for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : " ", n->in[k]->id);
-    fprintf(out, " : ");
-    shape_comment(out, n);
-    if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
-    fprintf(out, "\n  {\n");
-    if (n->nin) {
-      fprintf(out, "    const void *in[%d] = {", n->nin);
-      for (int k = 0; k < n->nin; k++) fprintf(out, "%s%s", k ? ", " : "", buf_expr(l, n->in[k]));
+    Fused *f = l->fused[n->id];
+    if (f) {
+      fprintf(out, "  // fused: %d steps\n", f->nstep);
+      for (int s = 0; s < f->nstep; s++) node_line(out, "  //   ", f->member[s]);
+    } else {
+      node_line(out, "  // ", n);
+    }
+    fprintf(out, "  {\n");
+    IrNode *const *ops;
+    int nin = kernel_args(l, n, &ops);
+    if (nin) {
+      fprintf(out, "    const void *in[%d] = {", nin);
+      for (int k = 0; k < nin; k++) fprintf(out, "%s%s", k ? ", " : "", buf_expr(l, ops[k]));
       fprintf(out, "};\n");
     } else {
       fprintf(out, "    const void *const *in = NULL;\n");

@@ -51,6 +51,7 @@ bool llvm_available(void) { return true; }
 
 #include "dmc_abi.h"
 #include "kernels.h"
+#include "fuse.h"
 
 typedef struct {
   Lowered *l;
@@ -59,7 +60,7 @@ typedef struct {
   LLVMBuilderRef b;
   LLVMTargetDataRef td;
   LLVMTypeRef i8, i32, i64, f32, f64, vd, ptr, fptr, pptr;   // i8*, float*, i8**
-  LLVMTypeRef kshape, kernel, feature, input, record, param, sparse, output, ctx, model;
+  LLVMTypeRef kshape, step, kernel, feature, input, record, param, sparse, output, ctx, model;
   LLVMTypeRef kernel_fn, entry_fn, ws_fn;
   LLVMValueRef kernel_f32;          // declared: runtime/kernels.c
   LLVMValueRef *kconst;             // by node id: @kN
@@ -92,6 +93,7 @@ static void check_layout(Gen *g, LLVMTypeRef t, const char *name, size_t size, c
     check_layout(g, g->T, #T, sizeof(DMC_CTYPE_##T), offs_, (unsigned)(sizeof offs_ / sizeof offs_[0]));     \
   } while (0)
 #define DMC_CTYPE_kshape DmcKShape
+#define DMC_CTYPE_step DmcStep
 #define DMC_CTYPE_kernel DmcKernel
 #define DMC_CTYPE_feature DmcFeature
 #define DMC_CTYPE_input DmcInput
@@ -115,8 +117,11 @@ static void build_types(Gen *g) {
   LLVMTypeRef i32 = g->i32, i64 = g->i64, p = g->ptr, i8 = g->i8;
 
   g->kshape = named_struct(g, "DmcKShape", (LLVMTypeRef[]){i32, LLVMArrayType(i32, DMC_KMAX_RANK), i32, i32}, 4);
+  g->step = named_struct(g, "DmcStep", (LLVMTypeRef[]){i32, i32, i32, i32, g->f64}, 5);
   g->kernel = named_struct(g, "DmcKernel",
-                           (LLVMTypeRef[]){i32, g->kshape, i32, LLVMArrayType(g->kshape, 4), i32, i32, i32, g->f64}, 8);
+                           (LLVMTypeRef[]){i32, g->kshape, i32, LLVMArrayType(g->kshape, DMC_KMAX_IN), i32, i32, i32,
+                                           g->f64, i32, LLVMPointerType(g->step, 0)},
+                           10);
   g->feature = named_struct(g, "DmcFeature",
                             (LLVMTypeRef[]){p, i32, i32, i32, p, i8, i8, i64, i32, i32, i32, i32, g->f32, i32, i32, p,
                                             i32, i32, i32},
@@ -136,7 +141,10 @@ static void build_types(Gen *g) {
   CHECK(kshape, offsetof(DmcKShape, rank), offsetof(DmcKShape, dim), offsetof(DmcKShape, batched),
         offsetof(DmcKShape, is_ids));
   CHECK(kernel, offsetof(DmcKernel, op), offsetof(DmcKernel, out), offsetof(DmcKernel, nin), offsetof(DmcKernel, in),
-        offsetof(DmcKernel, axis), offsetof(DmcKernel, start), offsetof(DmcKernel, len), offsetof(DmcKernel, fval));
+        offsetof(DmcKernel, axis), offsetof(DmcKernel, start), offsetof(DmcKernel, len), offsetof(DmcKernel, fval),
+        offsetof(DmcKernel, nstep), offsetof(DmcKernel, step));
+  CHECK(step, offsetof(DmcStep, op), offsetof(DmcStep, a), offsetof(DmcStep, b), offsetof(DmcStep, store),
+        offsetof(DmcStep, val));
   CHECK(feature, offsetof(DmcFeature, name), offsetof(DmcFeature, kind), offsetof(DmcFeature, len),
         offsetof(DmcFeature, ncolumns), offsetof(DmcFeature, columns), offsetof(DmcFeature, sep),
         offsetof(DmcFeature, kv), offsetof(DmcFeature, vocab), offsetof(DmcFeature, min_count),
@@ -221,6 +229,24 @@ static LLVMValueRef kshape(Gen *g, const DmcKShape *s) {
   return LLVMConstNamedStruct(g->kshape, f, 4);
 }
 
+// A fused kernel's program: @kN.steps, a constant DmcStep array (else null).
+static LLVMValueRef steps_const(Gen *g, int id, const DmcKernel *k) {
+  if (!k->nstep) return LLVMConstNull(LLVMPointerType(g->step, 0));
+  LLVMValueRef st[DMC_KMAX_STEPS];
+  for (int s = 0; s < k->nstep; s++) {
+    LLVMValueRef f[] = {ci32(g, k->step[s].op), ci32(g, k->step[s].a), ci32(g, k->step[s].b),
+                        ci32(g, k->step[s].store), LLVMConstReal(g->f64, k->step[s].val)};
+    st[s] = LLVMConstNamedStruct(g->step, f, 5);
+  }
+  LLVMTypeRef t = LLVMArrayType(g->step, (unsigned)k->nstep);
+  LLVMValueRef gv = LLVMAddGlobal(g->m, t, arena_printf("k%d.steps", id));
+  LLVMSetInitializer(gv, LLVMConstArray(g->step, st, (unsigned)k->nstep));
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMInternalLinkage);
+  LLVMValueRef zero = ci64(g, 0);
+  return LLVMConstInBoundsGEP2(t, gv, (LLVMValueRef[]){zero, zero}, 2);
+}
+
 static void build_kernels(Gen *g) {
   Lowered *l = g->l;
   g->kconst = arena_alloc(sizeof(LLVMValueRef) * (size_t)(l->g->nodes.len + 1));
@@ -229,12 +255,13 @@ static void build_kernels(Gen *g) {
     for (int i = 0; i < v->len; i++) {
       IrNode *n = v->items[i];
       DmcKernel k;
-      kernel_describe(n, &k);
-      LLVMValueRef in[4];
-      for (int j = 0; j < 4; j++) in[j] = kshape(g, &k.in[j]);
-      LLVMValueRef f[] = {ci32(g, k.op),    kshape(g, &k.out),  ci32(g, k.nin), LLVMConstArray(g->kshape, in, 4),
-                          ci32(g, k.axis),  ci32(g, k.start),   ci32(g, k.len), LLVMConstReal(g->f64, k.fval)};
-      LLVMValueRef init = LLVMConstNamedStruct(g->kernel, f, 8);
+      lowered_describe(l, n, &k);
+      LLVMValueRef in[DMC_KMAX_IN];
+      for (int j = 0; j < DMC_KMAX_IN; j++) in[j] = kshape(g, &k.in[j]);
+      LLVMValueRef f[] = {ci32(g, k.op),    kshape(g, &k.out),  ci32(g, k.nin), LLVMConstArray(g->kshape, in, DMC_KMAX_IN),
+                          ci32(g, k.axis),  ci32(g, k.start),   ci32(g, k.len), LLVMConstReal(g->f64, k.fval),
+                          ci32(g, k.nstep), steps_const(g, n->id, &k)};
+      LLVMValueRef init = LLVMConstNamedStruct(g->kernel, f, 10);
       LLVMValueRef gv = LLVMAddGlobal(g->m, g->kernel, arena_printf("k%d", n->id));
       LLVMSetInitializer(gv, init);
       LLVMSetGlobalConstant(gv, 1);
@@ -296,8 +323,8 @@ static LLVMValueRef begin_entry(Gen *g, const char *name, Vec *v) {
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->cx, fn, "entry"));
   g->ctx_arg = LLVMGetParam(fn, 0);
   LLVMSetValueName2(g->ctx_arg, "ctx", 3);
-  g->in_array = LLVMBuildAlloca(g->b, LLVMArrayType(g->ptr, 4), "in.array");
-  g->in0 = LLVMBuildInBoundsGEP2(g->b, LLVMArrayType(g->ptr, 4), g->in_array, (LLVMValueRef[]){ci64(g, 0), ci64(g, 0)},
+  g->in_array = LLVMBuildAlloca(g->b, LLVMArrayType(g->ptr, DMC_KMAX_IN), "in.array");
+  g->in0 = LLVMBuildInBoundsGEP2(g->b, LLVMArrayType(g->ptr, DMC_KMAX_IN), g->in_array, (LLVMValueRef[]){ci64(g, 0), ci64(g, 0)},
                                  2, "in");
   g->B = ctx_field(g, 0, g->i32, "B");
   g->B64 = LLVMBuildSExt(g->b, g->B, g->i64, "B64");
@@ -311,12 +338,14 @@ static LLVMValueRef begin_entry(Gen *g, const char *name, Vec *v) {
   LLVMValueRef inputs = NULL;
   for (int i = 0; i < v->len; i++) {
     IrNode *n = v->items[i];
-    for (int k = 0; k < n->nin; k++) {
-      Buf *b = &g->l->buf[n->in[k]->id];
+    IrNode *const *ops;
+    int nin = kernel_args(g->l, n, &ops);
+    for (int k = 0; k < nin; k++) {
+      Buf *b = &g->l->buf[ops[k]->id];
       if (b->kind != BUF_INPUT || g->input_ptr[b->index]) continue;
       if (!inputs) inputs = ctx_field(g, 3, g->pptr, "inputs");
       LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->ptr, inputs, (LLVMValueRef[]){ci64(g, b->index)}, 1, "");
-      g->input_ptr[b->index] = LLVMBuildLoad2(g->b, g->ptr, at, arena_printf("input.%s", n->in[k]->name ? n->in[k]->name : ""));
+      g->input_ptr[b->index] = LLVMBuildLoad2(g->b, g->ptr, at, arena_printf("input.%s", ops[k]->name ? ops[k]->name : ""));
     }
   }
   return fn;
@@ -327,10 +356,12 @@ static void build_calls(Gen *g, Vec *v) {
   for (int i = 0; i < v->len; i++) {
     IrNode *n = v->items[i];
     LLVMValueRef in = LLVMConstNull(g->pptr);
-    if (n->nin) {
-      for (int k = 0; k < n->nin; k++) {
+    IrNode *const *ops;
+    int nin = kernel_args(g->l, n, &ops);
+    if (nin) {
+      for (int k = 0; k < nin; k++) {
         LLVMValueRef at = k ? LLVMBuildInBoundsGEP2(g->b, g->ptr, g->in0, (LLVMValueRef[]){ci64(g, k)}, 1, "") : g->in0;
-        LLVMBuildStore(g->b, LLVMBuildPointerCast(g->b, buf_value(g, n->in[k]), g->ptr, ""), at);
+        LLVMBuildStore(g->b, LLVMBuildPointerCast(g->b, buf_value(g, ops[k]), g->ptr, ""), at);
       }
       in = g->in0;
     }
@@ -338,7 +369,7 @@ static void build_calls(Gen *g, Vec *v) {
     LLVMValueRef call = LLVMBuildCall2(g->b, g->kernel_fn, g->kernel_f32, args, 6, "");
     nonnull(g, call, 0);
     nonnull(g, call, 2);
-    if (n->nin) nonnull(g, call, 3);
+    if (nin) nonnull(g, call, 3);
   }
 }
 
@@ -630,8 +661,8 @@ static void dispose(Gen *g, LLVMTargetMachineRef tm) {
 }
 
 // "; %4 = mask %3 : f32[B,3]  (scope)", as emit_c.c comments each call.
-static void node_comment(FILE *out, IrNode *n) {
-  fprintf(out, "  ; %%%d = %s", n->id, op_info[n->op].name);
+static void node_line(FILE *out, const char *lead, IrNode *n) {
+  fprintf(out, "%s%%%d = %s", lead, n->id, op_info[n->op].name);
   for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : " ", n->in[k]->id);
   fprintf(out, " : %s[%s", n->dt == DT_I32 ? "i32" : "f32", n->batched ? "B" : "");
   for (int i = 0; i < n->shape.rank; i++) fprintf(out, "%s%d", (i || n->batched) ? "," : "", n->shape.dim[i]);
@@ -655,7 +686,13 @@ int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out) {
     char *at = strstr(line, call);
     if (at && at < line + len) {
       int id = atoi(at + sizeof call - 1);
-      if (id >= 0 && id < l->g->nodes.len) node_comment(out, l->g->nodes.items[id]);
+      Fused *f = id >= 0 && id < l->g->nodes.len ? l->fused[id] : NULL;
+      if (f) {
+        fprintf(out, "  ; fused: %d steps\n", f->nstep);
+        for (int s = 0; s < f->nstep; s++) node_line(out, "  ;   ", f->member[s]);
+      } else if (id >= 0 && id < l->g->nodes.len) {
+        node_line(out, "  ; ", l->g->nodes.items[id]);
+      }
     }
     fwrite(line, 1, len, out);
     line += len;

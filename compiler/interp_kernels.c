@@ -4,5 +4,6 @@
 
 #define REAL double
 #define K_(name) name##_f64
+#define K_MATH(fn) fn
 #define KFN dmc_kernel_f64
 #include "kernels_impl.h"

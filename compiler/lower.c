@@ -26,7 +26,7 @@ uint64_t ir_signature(Graph *g) {
   return h;
 }
 
-Lowered *lower_graph(Graph *g) {
+Lowered *lower_graph(Graph *g, bool fuse) {
   Lowered *l = arena_alloc(sizeof *l);
   l->g = g;
   l->buf = arena_alloc(sizeof(Buf) * (size_t)(g->nodes.len + 1));
@@ -54,6 +54,7 @@ Lowered *lower_graph(Graph *g) {
       vec_push(n->is_grad ? &l->backward : &l->forward, n);
     }
   }
+  fuse_kernels(l, fuse);
   plan_memory(l);
   l->signature = ir_signature(g);
   return l;

@@ -22,7 +22,7 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: dmc FILE.model -o PROG\n"
           "       dmc check FILE.model [--data DATA.csv]\n"
-          "       dmc FILE.model --emit=ir|dot|c|llvm|obj [-o OUT]\n"
+          "       dmc FILE.model --emit=ir|dot|kernels|c|llvm|obj [-o OUT]\n"
           "       dmc FILE.model --report\n"
           "\n"
           "  -o PROG        compile a program that trains, evaluates and predicts the model\n"
@@ -37,6 +37,8 @@ static void usage(FILE *out) {
           "  --emit=llvm    the LLVM IR of the same program, before optimisation (opt/llc accept it)\n"
           "  --emit=obj     the object file --backend=llvm links (needs -o)\n"
           "  --emit=ir      the graph IR as text (deterministic, for diffs)\n"
+          "  --emit=kernels the kernel calls the program makes, one per line (fused ones with their steps)\n"
+          "  --no-fuse      one kernel per node, no views (to measure what fusion gains, or to debug)\n"
           "  --emit=dot     the model drawn for Graphviz: dmc m.model --emit=dot | dot -Tsvg > m.svg\n"
           "  --report       parameters and bytes per table and layer, FLOPs per example\n"
           "  --data FILE    (check) also check the column bindings against FILE's header\n"
@@ -110,6 +112,7 @@ typedef struct {
   const char *input, *output, *emit, *data, *stdlib, *home, *cc, *libdir;
   bool check, report, emit_c, program, portable;
   bool llvm, emit_llvm, emit_obj;   // --backend=llvm; --emit=llvm; --emit=obj
+  bool emit_kernels, no_fuse;       // --emit=kernels; --no-fuse
 } Options;
 
 static int write_c(Options *o, Lowered *l) {
@@ -124,6 +127,8 @@ static int write_c(Options *o, Lowered *l) {
       if (out != stdout) fclose(out);
       return 1;
     }
+  } else if (o->emit_kernels) {
+    kernels_print(l, out);
   } else {
     cgen_emit(l, o->input, out);
   }
@@ -249,12 +254,12 @@ static int compile(Options *o) {
   ir_dce(g);
   ir_verify(g);
   if (o->data && check_columns(g, o->data)) return 1;
-  if (o->emit_c || o->emit_llvm || o->emit_obj || o->program) {
+  if (o->emit_c || o->emit_llvm || o->emit_obj || o->emit_kernels || o->program) {
     if (!cgen_check_supported(g)) return 1;
     ad_build(g);
     ir_dce(g);
     ir_verify(g);
-    Lowered *l = lower_graph(g);
+    Lowered *l = lower_graph(g, !o->no_fuse);
     return o->program ? build_program(o, l) : write_c(o, l);
   }
 
@@ -289,7 +294,7 @@ int main(int argc, char **argv) {
       {"version", no_argument, 0, 'V'},      {"home", required_argument, 0, 'H'},
       {"portable", no_argument, 0, 'p'},     {"cc", required_argument, 0, 'c'},
       {"libdir", required_argument, 0, 'L'},
-      {"backend", required_argument, 0, 'b'},
+      {"backend", required_argument, 0, 'b'}, {"no-fuse", no_argument, 0, 'F'},
       {0, 0, 0, 0},
   };
   int argi = 1;
@@ -303,11 +308,12 @@ int main(int argc, char **argv) {
     switch (ch) {
     case 'e':
       if (strcmp(optarg, "ir") && strcmp(optarg, "dot") && strcmp(optarg, "c") && strcmp(optarg, "llvm") &&
-          strcmp(optarg, "obj")) {
-        fprintf(stderr, "dmc: --emit takes ir, dot, c, llvm or obj\n");
+          strcmp(optarg, "obj") && strcmp(optarg, "kernels")) {
+        fprintf(stderr, "dmc: --emit takes ir, dot, kernels, c, llvm or obj\n");
         return 2;
       }
       if (!strcmp(optarg, "c")) o.emit_c = true;
+      else if (!strcmp(optarg, "kernels")) o.emit_kernels = true;
       else if (!strcmp(optarg, "llvm")) o.emit_llvm = true;
       else if (!strcmp(optarg, "obj")) o.emit_obj = true;
       else o.emit = optarg;
@@ -322,6 +328,7 @@ int main(int argc, char **argv) {
     case 'H': o.home = optarg; break;
     case 'L': o.libdir = optarg; break;
     case 'p': o.portable = true; break;
+    case 'F': o.no_fuse = true; break;
     case 'c': o.cc = optarg; break;
     case 'r': o.report = true; break;
     case 'd': o.data = optarg; break;
@@ -346,7 +353,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dmc: --emit=obj needs -o FILE.o\n");
     return 2;
   }
-  if (!o.check && !o.emit && !o.report && !o.emit_c && !o.emit_llvm && !o.emit_obj) {
+  if (!o.check && !o.emit && !o.report && !o.emit_c && !o.emit_llvm && !o.emit_obj && !o.emit_kernels) {
     if (!o.output) {
       fprintf(stderr, "dmc: say what to make: -o PROG, --emit=ir|dot|c|llvm|obj, --report, or `dmc check`\n");
       return 2;

@@ -7,7 +7,9 @@
 // (the kernels are not in-place safe). Outputs, the total loss, gradients and
 // table-row gradients live to the end: the runtime reads them after the kernels.
 // Sizes are rounded to 16 floats, so every buffer is 64-byte aligned for any B.
-#include "dmc.h"
+// A kernel reads its operands (a fused kernel's, fuse.h); a view (a reshape) is
+// its root's buffer, which lives until the view's last reader.
+#include "fuse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,26 +77,35 @@ void plan_memory(Lowered *l) {
   for (int i = 0; i < g->nodes.len; i++) last[i] = -1;
   for (int t = 0; t < total; t++) {
     last[order[t]->id] = t > last[order[t]->id] ? t : last[order[t]->id];
-    for (int k = 0; k < order[t]->nin; k++) last[order[t]->in[k]->id] = t;
+    IrNode *const *ops;
+    int nin = kernel_operands(l, order[t], &ops);
+    for (int k = 0; k < nin; k++) last[view_root(l, ops[k])->id] = t;
   }
   const int end = total;   // read by the runtime after every kernel
-  for (int i = 0; i < g->outputs.len; i++) last[((Output *)g->outputs.items[i])->node->id] = end;
-  if (g->total_loss) last[g->total_loss->id] = end;
+  for (int i = 0; i < g->outputs.len; i++) last[view_root(l, ((Output *)g->outputs.items[i])->node)->id] = end;
+  if (g->total_loss) last[view_root(l, g->total_loss)->id] = end;
   for (int i = 0; i < g->grads.len; i++)
-    if (g->grads.items[i]) last[((IrNode *)g->grads.items[i])->id] = end;
-  for (int i = 0; i < g->sparse.len; i++) last[((SparseGrad *)g->sparse.items[i])->rows->id] = end;
+    if (g->grads.items[i]) last[view_root(l, g->grads.items[i])->id] = end;
+  for (int i = 0; i < g->sparse.len; i++) last[view_root(l, ((SparseGrad *)g->sparse.items[i])->rows)->id] = end;
 
   Pool fixed = {0}, rows = {0};
   for (int t = 0; t < total; t++) {
     IrNode *n = order[t];
     Buf *b = &l->buf[n->id];
-    if (n->batched) b->per_row = take(&rows, rounded(n));
-    else b->fixed = take(&fixed, rounded(n));
-    for (int k = 0; k < n->nin; k++) {   // operands whose last reader this is
-      IrNode *in = n->in[k];
+    IrNode *const *st;
+    int nst = kernel_stores(l, n, &st);
+    for (int k = -1; k < nst; k++) {   // its output, and the members a fused kernel stores
+      IrNode *w = k < 0 ? n : st[k];
+      if (w->batched) l->buf[w->id].per_row = take(&rows, rounded(w));
+      else l->buf[w->id].fixed = take(&fixed, rounded(w));
+    }
+    IrNode *const *ops;
+    int nin = kernel_operands(l, n, &ops);
+    for (int k = 0; k < nin; k++) {   // operands whose last reader this is
+      IrNode *in = view_root(l, ops[k]);
       Buf *ib = &l->buf[in->id];
       bool again = false;
-      for (int j = 0; j < k; j++) again |= n->in[j] == in;
+      for (int j = 0; j < k; j++) again |= view_root(l, ops[j]) == in;
       if (ib->kind != BUF_WORK || last[in->id] != t || again) continue;
       if (in->batched) give(&rows, ib->per_row, rounded(in));
       else give(&fixed, ib->fixed, rounded(in));
@@ -103,13 +114,24 @@ void plan_memory(Lowered *l) {
       if (n->batched) give(&rows, b->per_row, rounded(n));
       else give(&fixed, b->fixed, rounded(n));
     }
+    for (int k = 0; k < nst; k++)
+      if (last[st[k]->id] < t) {   // stored and never read
+        if (st[k]->batched) give(&rows, l->buf[st[k]->id].per_row, rounded(st[k]));
+        else give(&fixed, l->buf[st[k]->id].fixed, rounded(st[k]));
+      }
   }
   // unbatched values first, then the batched ones: a batched place is fixed + per_row * B
   for (int t = 0; t < total; t++) {
-    Buf *b = &l->buf[order[t]->id];
-    if (order[t]->batched) b->fixed = fixed.top;
-    else b->per_row = 0;
+    IrNode *const *st;
+    int nst = kernel_stores(l, order[t], &st);
+    for (int k = -1; k < nst; k++) {
+      IrNode *w = k < 0 ? order[t] : st[k];
+      if (w->batched) l->buf[w->id].fixed = fixed.top;
+      else l->buf[w->id].per_row = 0;
+    }
   }
+  for (int i = 0; i < g->nodes.len; i++)   // a view is its root's buffer
+    if (l->view[i]) l->buf[i] = l->buf[view_root(l, g->nodes.items[i])->id];
   l->ws_fixed = fixed.top;
   l->ws_per_row = rows.top;
   free(fixed.free), free(rows.free), free(order), free(last);

@@ -7,8 +7,9 @@
 // code's job is the plan (which buffer, which batch size), and it is checked
 // against the interpreter; gradients are checked by finite differences.
 //
-// Limits: kernels are generic over shapes (strided loops, no fusion, no
-// register blocking); they favour being obviously right over being fast.
+// Fusion (compiler/fuse.c) turns a chain of elementwise nodes, optionally headed
+// by the matmul that feeds it, into one DMC_OP_FUSED kernel: a short program of
+// steps over its operands, run block by block while the values are in cache.
 #ifndef DMC_KERNELS_H
 #define DMC_KERNELS_H
 
@@ -20,9 +21,12 @@ enum {
 #undef OP
   DMC_OP__COUNT
 };
+#define DMC_OP_FUSED DMC_OP__COUNT   // a fused elementwise program: DmcKernel.step
 
 #define DMC_KMAX_RANK 4
 #define DMC_AXIS_ALL 99
+#define DMC_KMAX_IN 12      // buffers of one kernel call besides its output (a fused one's operands and stores)
+#define DMC_KMAX_STEPS 24   // steps of a fused program
 
 typedef struct {
   int rank;
@@ -31,13 +35,28 @@ typedef struct {
   int is_ids;       // int32 ids instead of reals
 } DmcKShape;
 
+// One step of a fused program. Slots 0..nin-1 are the kernel's operands (each
+// broadcast to the output's shape), slot nin+i the result of step i; the last
+// step is the output. Ops: the elementwise ones (b unused when unary), CONST
+// (val), and MATMUL, only as step 0 (the head): operand a @ operand b written to
+// the output first, the rest of the program then runs on it row block by row block.
+// A step whose value is also read elsewhere is stored: `store` > 0 is the index in
+// the call's buffer array (after the nin operands) of where it goes, in the
+// output's shape.
+typedef struct {
+  int op, a, b, store;
+  double val;
+} DmcStep;
+
 typedef struct DmcKernel {
-  int op;           // DMC_OP_*
+  int op;           // DMC_OP_*, or DMC_OP_FUSED
   DmcKShape out;
   int nin;
-  DmcKShape in[4];
+  DmcKShape in[DMC_KMAX_IN];
   int axis, start, len;
   double fval;
+  int nstep;        // DMC_OP_FUSED: the program
+  const DmcStep *step;
 } DmcKernel;
 
 // Runs one node for B examples. `in` holds each operand's buffer (real or

@@ -1,5 +1,7 @@
 // kernels_impl.h: the body of the op kernels, included with REAL (float or
 // double) and KFN (the entry point's name) defined. See kernels.h.
+// K_MATH(exp) is expf in float, exp in double: float kernels never round-trip
+// through double math.
 // Conventions: a shape excludes the batch; a batched buffer is [B, numel];
 // an unbatched operand broadcasts over the batch; numpy broadcasting on
 // trailing axes; reductions with a mask operand (axis 0) skip padded steps.
@@ -64,15 +66,20 @@ KSTATIC REAL K_(binop)(int op, REAL a, REAL b) {
   }
 }
 
+KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing
+  REAL e = K_MATH(exp)(-K_MATH(fabs)(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
 KSTATIC REAL K_(unop)(int op, REAL x) {
   switch (op) {
   case DMC_OP_NEG: return -x;
-  case DMC_OP_EXP: return exp(x);
-  case DMC_OP_LOG: return log(x);
-  case DMC_OP_SQRT: return sqrt(x);
-  case DMC_OP_ABS: return fabs(x);
-  case DMC_OP_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-  case DMC_OP_TANH: return tanh(x);
+  case DMC_OP_EXP: return K_MATH(exp)(x);
+  case DMC_OP_LOG: return K_MATH(log)(x);
+  case DMC_OP_SQRT: return K_MATH(sqrt)(x);
+  case DMC_OP_ABS: return K_MATH(fabs)(x);
+  case DMC_OP_SIGMOID: return K_(sigmoid)(x);
+  case DMC_OP_TANH: return K_MATH(tanh)(x);
   case DMC_OP_RELU: return x > 0 ? x : 0;
   case DMC_OP_STEP: return x > 0 ? 1 : 0;
   case DMC_OP_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
@@ -142,6 +149,97 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
   }
 }
 
+// DMC_OP_FUSED: the program of k->step over blocks of K_BLOCK elements of one
+// example, so a chain of elementwise ops reads its operands and writes its
+// result once instead of once per op. A MATMUL head is computed a few examples
+// at a time, and the rest of the program runs on those rows while they are in cache.
+#define K_BLOCK 128
+KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, const REAL *b) {
+  switch (st->op) {
+  case DMC_OP_CONST: for (int64_t i = 0; i < n; i++) d[i] = (REAL)st->val; return;
+  case DMC_OP_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + b[i]; return;
+  case DMC_OP_SUB: for (int64_t i = 0; i < n; i++) d[i] = a[i] - b[i]; return;
+  case DMC_OP_MUL: for (int64_t i = 0; i < n; i++) d[i] = a[i] * b[i]; return;
+  case DMC_OP_DIV: case DMC_OP_MAX: case DMC_OP_MIN: case DMC_OP_GE:
+    for (int64_t i = 0; i < n; i++) d[i] = K_(binop)(st->op, a[i], b[i]);
+    return;
+  case DMC_OP_RELU: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0; return;
+  case DMC_OP_STEP: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? 1 : 0; return;
+  case DMC_OP_NEG: for (int64_t i = 0; i < n; i++) d[i] = -a[i]; return;
+  case DMC_OP_SIGMOID: for (int64_t i = 0; i < n; i++) d[i] = K_(sigmoid)(a[i]); return;
+  case DMC_OP_TANH: for (int64_t i = 0; i < n; i++) d[i] = K_MATH(tanh)(a[i]); return;
+  default: for (int64_t i = 0; i < n; i++) d[i] = K_(unop)(st->op, a[i]); return;
+  }
+}
+
+// Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t.
+KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t) {
+  if (run > 0) {   // x is the output's trailing axes: x[i % run]
+    int64_t j = i0 % run;
+    for (int64_t i = 0; i < n; i++) {
+      t[i] = xe[j];
+      if (++j == run) j = 0;
+    }
+  } else if (run < 0) {   // leading axes: x[i / m], each value m times
+    int64_t m = -run, c = i0 / m, r = i0 % m;
+    for (int64_t i = 0; i < n; i++) {
+      t[i] = xe[c];
+      if (++r == m) r = 0, c++;
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) t[i] = xe[K_(bcast)(x, o, i0 + i)];
+  }
+}
+
+KSTATIC void K_(fused)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
+  const DmcKShape *o = &k->out;
+  const DmcStep *st = k->step;
+  int64_t on = K_(numel)(o), xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
+  int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL, used[DMC_KMAX_IN] = {0};
+  for (int s = head; s < k->nstep; s++) {
+    if (st[s].op == DMC_OP_CONST) continue;
+    if (st[s].a < nin) used[st[s].a] = 1;
+    if (st[s].b < nin) used[st[s].b] = 1;
+  }
+  for (int j = 0; j < nin; j++) xn[j] = K_(numel)(&k->in[j]), run[j] = K_(run)(&k->in[j], o);
+  REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
+  const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
+  int64_t kk = 0, nn = 0, rows = 0;
+  if (head) {
+    kk = k->in[st[0].b].dim[0], nn = k->in[st[0].b].dim[1];
+    rows = K_(numel)(&k->in[st[0].a]) / kk;
+  }
+  int chunk = head ? (int)(rows >= 32 ? 1 : 32 / rows) : ob;   // examples per head GEMM
+  for (int b0 = 0; b0 < ob; b0 += chunk) {
+    int b1 = b0 + chunk < ob ? b0 + chunk : ob;
+    if (head)
+      K_(gemm)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), nn,
+               out + b0 * on, nn, 0);
+    for (int b = b0; b < b1; b++) {
+      REAL *y = out + b * on;
+      for (int64_t i0 = 0; i0 < on; i0 += K_BLOCK) {
+        int64_t n = on - i0 < K_BLOCK ? on - i0 : K_BLOCK;
+        for (int j = 0; j < nin; j++) {
+          if (!used[j]) continue;
+          const REAL *xe = K_(real)(in, j) + (k->in[j].batched ? b * xn[j] : 0);
+          if (xn[j] == on) {
+            slot[j] = xe + i0;
+            continue;
+          }
+          K_(load)(&k->in[j], o, run[j], xe, i0, n, tmp[j]);
+          slot[j] = tmp[j];
+        }
+        if (head) slot[nin] = y + i0;
+        for (int s = head; s < k->nstep; s++) {
+          REAL *d = s == k->nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
+          K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
+          slot[nin + s] = d;
+        }
+      }
+    }
+  }
+}
+
 #define P_CLAMP(p) ((p) < (REAL)1e-7 ? (REAL)1e-7 : (p) > (REAL)(1 - 1e-7) ? (REAL)(1 - 1e-7) : (p))
 
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training) {
@@ -149,46 +247,23 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   int64_t on = K_(numel)(o);
   int ob = o->batched ? B : 1;
   switch (k->op) {
+  case DMC_OP_FUSED:
+    K_(fused)(k, B, out, in);
+    return;
   case DMC_OP_CONST:
     for (int64_t i = 0; i < on; i++) out[i] = (REAL)k->fval;
     return;
   case DMC_OP_SEED:
     for (int b = 0; b < ob; b++) out[b] = (REAL)1 / B;
     return;
-  case DMC_OP_ADD: case DMC_OP_SUB: case DMC_OP_MUL: case DMC_OP_DIV:
-  case DMC_OP_MAX: case DMC_OP_MIN: case DMC_OP_GE: {
-    const DmcKShape *sa = &k->in[0], *sb = &k->in[1];
-    const REAL *a = K_(real)(in, 0), *bb = K_(real)(in, 1);
-    int64_t na = K_(numel)(sa), nb = K_(numel)(sb);
-    for (int b = 0; b < ob; b++) {
-      const REAL *ab = a + (sa->batched ? b * na : 0), *bbp = bb + (sb->batched ? b * nb : 0);
-      REAL *y = out + b * on;
-      int64_t ra = K_(run)(sa, o), rb = K_(run)(sb, o);
-      if (na == on && nb == on) {   // the op chosen once, outside the loop
-#define K_SAME(expr) for (int64_t i = 0; i < on; i++) y[i] = (expr)
-        switch (k->op) {
-        case DMC_OP_ADD: K_SAME(ab[i] + bbp[i]); break;
-        case DMC_OP_SUB: K_SAME(ab[i] - bbp[i]); break;
-        case DMC_OP_MUL: K_SAME(ab[i] * bbp[i]); break;
-        default: K_SAME(K_(binop)(k->op, ab[i], bbp[i])); break;
-        }
-#undef K_SAME
-      }
-      else if (ra && rb)   // each operand repeats along the output (a bias, a scalar, a column)
-        for (int64_t i = 0; i < on; i++)
-          y[i] = K_(binop)(k->op, ab[ra > 0 ? i % ra : i / -ra], bbp[rb > 0 ? i % rb : i / -rb]);
-      else
-        for (int64_t i = 0; i < on; i++)
-          y[i] = K_(binop)(k->op, ab[K_(bcast)(sa, o, i)], bbp[K_(bcast)(sb, o, i)]);
-    }
-    return;
-  }
-  case DMC_OP_NEG: case DMC_OP_EXP: case DMC_OP_LOG: case DMC_OP_SQRT: case DMC_OP_ABS:
+  case DMC_OP_ADD: case DMC_OP_SUB: case DMC_OP_MUL: case DMC_OP_DIV: case DMC_OP_MAX: case DMC_OP_MIN:
+  case DMC_OP_GE: case DMC_OP_NEG: case DMC_OP_EXP: case DMC_OP_LOG: case DMC_OP_SQRT: case DMC_OP_ABS:
   case DMC_OP_SIGMOID: case DMC_OP_TANH: case DMC_OP_RELU: case DMC_OP_STEP: case DMC_OP_SIGN:
-  case DMC_OP_STOPGRAD: {
-    const REAL *x = K_(real)(in, 0);
-    int64_t n = (k->in[0].batched ? B : 1) * on;
-    for (int64_t i = 0; i < n; i++) out[i] = K_(unop)(k->op, x[i]);
+  case DMC_OP_STOPGRAD: {   // one elementwise op: a fused program of one step
+    DmcStep st = {k->op, 0, k->nin > 1 ? 1 : 0, 0, 0};
+    DmcKernel one = *k;
+    one.nstep = 1, one.step = &st;
+    K_(fused)(&one, B, out, in);
     return;
   }
   case DMC_OP_DROPMASK: {   // k->start numbers the dropout layer: each has its own stream
@@ -265,7 +340,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
             for (int64_t t = 0; t < n; t++)
               if (ON(t) && xe[AT(t)] > mx) mx = xe[AT(t)];
             for (int64_t t = 0; t < n; t++) {
-              y[AT(t)] = ON(t) ? exp(xe[AT(t)] - mx) : 0;
+              y[AT(t)] = ON(t) ? K_MATH(exp)(xe[AT(t)] - mx) : 0;
               sum += y[AT(t)];
             }
             for (int64_t t = 0; t < n; t++) y[AT(t)] = sum > 0 ? y[AT(t)] / sum : 0;
@@ -290,39 +365,48 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     // the batch's statistics and moves the running ones (operands 1, 2) towards them
     // (momentum 0.99); inference uses the running ones, so a score does not depend on
     // the batch it came in.
+    // Columns are taken 64 at a time, so the batch is read row by row (each
+    // column's sums in the same order as one column at a time).
     const REAL *x = K_(real)(in, 0);
     const REAL *dy = k->op == DMC_OP_STANDARDIZE_GRAD ? K_(real)(in, 1) : NULL;
     REAL *run_mean = !dy ? (REAL *)in[1] : NULL, *run_var = !dy ? (REAL *)in[2] : NULL;
-    for (int64_t i = 0; i < on; i++) {
-      double mean = 0, var = 0;
+    enum { W = 64 };
+    for (int64_t c0 = 0; c0 < on; c0 += W) {
+      int w = on - c0 < W ? (int)(on - c0) : W;
+      double mean[W] = {0}, var[W] = {0}, inv[W], mdy[W] = {0}, mdyx[W] = {0};
       if (!dy && !training) {
-        mean = run_mean[i], var = run_var[i];
+        for (int j = 0; j < w; j++) mean[j] = run_mean[c0 + j], var[j] = run_var[c0 + j];
       } else {
-        for (int b = 0; b < B; b++) mean += x[b * on + i];
-        mean /= B;
-        for (int b = 0; b < B; b++) var += (x[b * on + i] - mean) * (x[b * on + i] - mean);
-        var /= B;
-        if (!dy) {
-          run_mean[i] = (REAL)(0.99 * run_mean[i] + 0.01 * mean);
-          run_var[i] = (REAL)(0.99 * run_var[i] + 0.01 * var);
-        }
+        for (int b = 0; b < B; b++)
+          for (int j = 0; j < w; j++) mean[j] += x[b * on + c0 + j];
+        for (int j = 0; j < w; j++) mean[j] /= B;
+        for (int b = 0; b < B; b++)
+          for (int j = 0; j < w; j++) var[j] += (x[b * on + c0 + j] - mean[j]) * (x[b * on + c0 + j] - mean[j]);
+        for (int j = 0; j < w; j++) var[j] /= B;
+        if (!dy && training == 1)   // 2: a data-parallel share that leaves them to share 0
+          for (int j = 0; j < w; j++) {
+            run_mean[c0 + j] = (REAL)(0.99 * run_mean[c0 + j] + 0.01 * mean[j]);
+            run_var[c0 + j] = (REAL)(0.99 * run_var[c0 + j] + 0.01 * var[j]);
+          }
       }
-      double inv = 1 / sqrt(var + 1e-5);
+      for (int j = 0; j < w; j++) inv[j] = 1 / sqrt(var[j] + 1e-5);
       if (!dy) {
-        for (int b = 0; b < B; b++) out[b * on + i] = (REAL)((x[b * on + i] - mean) * inv);
+        for (int b = 0; b < B; b++)
+          for (int j = 0; j < w; j++) out[b * on + c0 + j] = (REAL)((x[b * on + c0 + j] - mean[j]) * inv[j]);
         continue;
       }
-      double mdy = 0, mdyx = 0;
-      for (int b = 0; b < B; b++) {
-        double xh = (x[b * on + i] - mean) * inv;
-        mdy += dy[b * on + i];
-        mdyx += dy[b * on + i] * xh;
-      }
-      mdy /= B, mdyx /= B;
-      for (int b = 0; b < B; b++) {
-        double xh = (x[b * on + i] - mean) * inv;
-        out[b * on + i] = (REAL)(inv * (dy[b * on + i] - mdy - xh * mdyx));
-      }
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < w; j++) {
+          double xh = (x[b * on + c0 + j] - mean[j]) * inv[j];
+          mdy[j] += dy[b * on + c0 + j];
+          mdyx[j] += dy[b * on + c0 + j] * xh;
+        }
+      for (int j = 0; j < w; j++) mdy[j] /= B, mdyx[j] /= B;
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < w; j++) {
+          double xh = (x[b * on + c0 + j] - mean[j]) * inv[j];
+          out[b * on + c0 + j] = (REAL)(inv[j] * (dy[b * on + c0 + j] - mdy[j] - xh * mdyx[j]));
+        }
     }
     return;
   }
@@ -330,9 +414,23 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     const DmcKShape *s = &k->in[0];
     const REAL *x = K_(real)(in, 0);
     int64_t xn = K_(numel)(s);
+    int64_t r = K_(run)(o, s);   // how the output repeats along the input
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
-    for (int b = 0; b < (s->batched ? B : 1); b++)
-      for (int64_t i = 0; i < xn; i++) out[(o->batched ? b * on : 0) + K_(bcast)(o, s, i)] += x[b * xn + i];
+    for (int b = 0; b < (s->batched ? B : 1); b++) {
+      REAL *y = out + (o->batched ? b * on : 0);
+      const REAL *xe = x + b * xn;
+      if (r > 0)   // the output is the input's trailing axes (a bias's gradient)
+        for (int64_t i0 = 0; i0 < xn; i0 += r)
+          for (int64_t j = 0; j < r; j++) y[j] += xe[i0 + j];
+      else if (r < 0)   // its leading axes: sums of runs of -r elements
+        for (int64_t c = 0; c < on; c++) {
+          REAL acc = 0;
+          for (int64_t j = 0; j < -r; j++) acc += xe[c * -r + j];
+          y[c] += acc;
+        }
+      else
+        for (int64_t i = 0; i < xn; i++) y[K_(bcast)(o, s, i)] += xe[i];
+    }
     return;
   }
   case DMC_OP_BROADCAST: {
@@ -498,7 +596,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
           acc += (pe[i] - ye[i]) * (pe[i] - ye[i]);
         } else {
           REAL q = P_CLAMP(pe[i]);
-          acc -= ye[i] * log(q) + (1 - ye[i]) * log(1 - q);
+          acc -= ye[i] * K_MATH(log)(q) + (1 - ye[i]) * K_MATH(log)(1 - q);
         }
       }
       out[b] = acc / n;
@@ -514,12 +612,12 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *le = l + b * n;
       REAL mx = le[0], sum = 0;
       for (int64_t i = 1; i < n; i++) mx = le[i] > mx ? le[i] : mx;
-      for (int64_t i = 0; i < n; i++) sum += exp(le[i] - mx);
+      for (int64_t i = 0; i < n; i++) sum += K_MATH(exp)(le[i] - mx);
       int64_t t = id[b] >= 0 && id[b] < n ? id[b] : 0;
       if (dl)
-        for (int64_t i = 0; i < n; i++) out[b * n + i] = dl[b] * (exp(le[i] - mx) / sum - (i == t));
+        for (int64_t i = 0; i < n; i++) out[b * n + i] = dl[b] * (K_MATH(exp)(le[i] - mx) / sum - (i == t));
       else
-        out[b] = mx + log(sum) - le[t];
+        out[b] = mx + K_MATH(log)(sum) - le[t];
     }
     return;
   }

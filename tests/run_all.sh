@@ -18,6 +18,7 @@ suite "gradient checks" "$BUILD/tests/test_grad"
 if command -v valgrind >/dev/null; then export VALGRIND=1; fi
 suite "golden error cases" tests/golden.sh bin/dmc
 suite "IR golden tests" tests/ir_golden.sh bin/dmc
+suite "fused kernel lists" tests/kernels_golden.sh bin/dmc
 suite "examples check" tests/check_examples.sh bin/dmc
 suite "C backend vs interpreter" tests/backend.sh bin/dmc
 suite "LLVM backend vs C backend" tests/llvm_backend.sh bin/dmc

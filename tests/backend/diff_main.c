@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
   ir_dce(g);
   ad_build(g);
   ir_dce(g);
-  Lowered *l = lower_graph(g);
+  Lowered *l = lower_graph(g, true);
   const DmcModel *m = &dmc_model;
   if (m->signature != l->signature || m->ninputs != l->inputs.len || m->params_size != l->params_size) {
     fprintf(stderr, "%s: the generated program does not match this model\n", argv[1]);

@@ -178,7 +178,7 @@ static void compile(const uint8_t *data, size_t size) {
   ad_build(g);
   ir_dce(g);
   ir_verify(g);
-  Lowered *l = lower_graph(g);
+  Lowered *l = lower_graph(g, true);
   cgen_emit(l, "fuzz.model", devnull);
   interpret(g, data, size);
 }

@@ -1,0 +1,291 @@
+// fuse.c: rewrites the lowered kernel list before memory planning (lower.c calls
+// it). Requires: Lowered forward/backward lists of nodes; sets l->fused and
+// l->view and removes the nodes they absorb from the lists.
+//  - Views: a reshape that keeps the batch dimension is its operand's buffer
+//    read under another shape, so it costs no kernel and no memory.
+//  - Elementwise fusion: a chain of elementwise nodes of one shape, each read
+//    only by the next, becomes one DMC_OP_FUSED kernel (runtime/kernels.h) at
+//    the place of its last node; constants read by the chain become steps; a
+//    matmul feeding the chain (a dense layer's bias and activation, or the
+//    backward's activation gradient) becomes its head, so the epilogue runs on
+//    the GEMM's output while it is in cache.
+// A node is absorbed if it runs in the same pass and nothing else reads it (no
+// other kernel, not an output, loss, gradient or table-row gradient), or if
+// everything else that reads it runs after the fused kernel: then its step is
+// stored to its own buffer too (a ReLU's output, which the backward pass reads).
+#include "fuse.h"
+
+#include <string.h>
+
+int kernel_operands(const Lowered *l, IrNode *n, IrNode *const **ops) {
+  Fused *f = l->fused ? l->fused[n->id] : NULL;
+  *ops = f ? f->in : n->in;
+  return f ? f->nin : n->nin;
+}
+
+int kernel_stores(const Lowered *l, IrNode *n, IrNode *const **st) {
+  Fused *f = l->fused ? l->fused[n->id] : NULL;
+  *st = f ? f->in + f->nin : NULL;
+  return f ? f->nstore : 0;
+}
+
+int kernel_args(const Lowered *l, IrNode *n, IrNode *const **args) {
+  IrNode *const *st;
+  return kernel_operands(l, n, args) + kernel_stores(l, n, &st);
+}
+
+IrNode *view_root(const Lowered *l, IrNode *n) {
+  while (l->view && l->view[n->id]) n = n->in[0];
+  return n;
+}
+
+void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
+  Fused *f = l->fused ? l->fused[n->id] : NULL;
+  kernel_describe(n, k);
+  if (!f) return;
+  k->op = DMC_OP_FUSED;
+  k->nin = f->nin;
+  for (int i = 0; i < f->nin; i++) {
+    IrNode *x = f->in[i];
+    memset(&k->in[i], 0, sizeof k->in[i]);
+    k->in[i].rank = x->shape.rank;
+    memcpy(k->in[i].dim, x->shape.dim, sizeof k->in[i].dim);
+    k->in[i].batched = x->batched;
+    k->in[i].is_ids = x->dt == DT_I32;
+  }
+  k->nstep = f->nstep;
+  k->step = f->step;
+}
+
+static bool same_shape(const IrNode *a, const IrNode *b) {
+  if (a->batched != b->batched || a->shape.rank != b->shape.rank) return false;
+  for (int i = 0; i < a->shape.rank; i++)
+    if (a->shape.dim[i] != b->shape.dim[i]) return false;
+  return true;
+}
+
+// Ops a fused program can run (runtime/kernels_impl.h: step_run). Dropout's mask
+// and id masks are left out: they index by position in the batch, or read ids.
+static bool fusable(const IrNode *n) {
+  if (n->dt != DT_F32 || op_info[n->op].kind != OK_ELEMWISE) return false;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i]->dt != DT_F32) return false;
+  return n->op != OP_DROPMASK && n->op != OP_MASK;
+}
+
+// A matmul by one weight matrix over batched rows: the shape the head runs.
+static bool head_matmul(const IrNode *n) {
+  return n->op == OP_MATMUL && n->in[0]->batched && !n->in[1]->batched && n->in[1]->shape.rank == 2;
+}
+
+typedef struct {
+  const Lowered *l;
+  const int *uses;
+  const bool *pinned;
+  const bool *absorbed;
+  Vec *const *readers;   // by node id: the kernels and views that read it
+  const int *pos;        // by node id: place in forward + backward
+  IrNode *root;
+  Fused f;
+  int nmember;
+  IrNode *member[DMC_KMAX_STEPS];
+  bool stored[DMC_KMAX_STEPS];
+  int nstore;
+  bool head;
+} Group;
+
+static bool is_member(Group *gr, IrNode *n) {
+  for (int i = 0; i < gr->nmember; i++)
+    if (gr->member[i] == n) return true;
+  return false;
+}
+
+// Whether every reader of n outside the group runs after the group's root.
+static bool read_later(Group *gr, IrNode *n) {
+  Vec *r = gr->readers[n->id];
+  for (int i = 0; r && i < r->len; i++) {
+    IrNode *c = r->items[i];
+    if (is_member(gr, c)) continue;
+    if (gr->l->view[c->id] ? !read_later(gr, c) : gr->pos[c->id] <= gr->pos[gr->root->id]) return false;
+  }
+  return true;
+}
+
+// 0: not absorbed; 1: absorbed; 2: absorbed and stored.
+static int can_absorb(Group *gr, IrNode *p) {
+  if (gr->absorbed[p->id] || p->is_grad != gr->root->is_grad) return 0;
+  if (gr->l->buf[p->id].kind != BUF_WORK || gr->l->view[p->id]) return 0;
+  if (gr->nmember + 1 >= DMC_KMAX_STEPS) return 0;
+  bool only = gr->uses[p->id] == 1 && !gr->pinned[p->id];
+  if (p->op == OP_CONST) return only;   // one value everywhere: any shape broadcasts
+  if (!same_shape(p, gr->root)) return 0;
+  if (head_matmul(p)) return only && !gr->head;
+  if (!fusable(p)) return 0;
+  return only ? 1 : read_later(gr, p) ? 2 : 0;
+}
+
+// The buffers the group's call would pass if it absorbed `extra`: operands and stores.
+static int count_inputs(Group *gr, IrNode *extra) {
+  int n = 0;
+  IrNode *seen[2 * DMC_KMAX_STEPS * 4];
+  for (int m = 0; m <= gr->nmember; m++) {
+    IrNode *x = m < gr->nmember ? gr->member[m] : extra;
+    if (!x) continue;
+    for (int i = 0; i < x->nin; i++) {
+      IrNode *q = x->in[i];
+      bool inside = q == extra;
+      for (int j = 0; j < gr->nmember && !inside; j++) inside = gr->member[j] == q;
+      for (int j = 0; j < n && !inside; j++) inside = seen[j] == q;
+      if (!inside) seen[n++] = q;
+    }
+  }
+  return n + gr->nstore;
+}
+
+static void absorb(Group *gr, IrNode *n, bool store) {
+  gr->stored[gr->nmember] = store;
+  gr->nstore += store;
+  gr->member[gr->nmember++] = n;
+  if (head_matmul(n)) {
+    gr->head = true;
+    return;   // its operands are the head's: never absorbed
+  }
+  for (int i = 0; i < n->nin; i++) {
+    IrNode *p = n->in[i];
+    int how = can_absorb(gr, p);
+    if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
+    absorb(gr, p, how == 2);
+  }
+}
+
+static int slot_of(Group *gr, IrNode *q) {
+  for (int s = 0; s < gr->f.nstep; s++)
+    if (gr->f.member[s] == q) return gr->f.nin + s;
+  for (int i = 0; i < gr->f.nin; i++)
+    if (gr->f.in[i] == q) return i;
+  if (gr->f.nin + gr->nstore >= DMC_KMAX_IN) die("fused kernel %%%d has too many operands", gr->root->id);
+  gr->f.in[gr->f.nin] = q;
+  return gr->f.nin++;
+}
+
+// Orders the members into steps (the head first, then by id: ids are
+// topological) and numbers the operands.
+static void build_program(Group *gr) {
+  IrNode **m = gr->member;
+  bool *sd = gr->stored;
+  for (int i = 1; i < gr->nmember; i++)
+    for (int j = i; j > 0 && (head_matmul(m[j]) || (!head_matmul(m[j - 1]) && m[j]->id < m[j - 1]->id)); j--) {
+      IrNode *t = m[j];
+      bool ts = sd[j];
+      m[j] = m[j - 1], m[j - 1] = t;
+      sd[j] = sd[j - 1], sd[j - 1] = ts;
+    }
+  gr->f.nstep = gr->nmember;
+  for (int s = 0; s < gr->nmember; s++) gr->f.member[s] = m[s];
+  // operands first (slots 0..nin-1), so step slots can be numbered after them
+  for (int s = 0; s < gr->nmember; s++)
+    for (int i = 0; i < m[s]->nin; i++) slot_of(gr, m[s]->in[i]);
+  for (int s = 0; s < gr->nmember; s++) {
+    IrNode *x = m[s];
+    DmcStep *st = &gr->f.step[s];
+    st->op = x->op == OP_CONST ? DMC_OP_CONST : (int)x->op;
+    st->val = x->fval;
+    st->a = x->nin > 0 ? slot_of(gr, x->in[0]) : 0;
+    st->b = x->nin > 1 ? slot_of(gr, x->in[1]) : st->a;
+  }
+  for (int s = 0; s < gr->nmember; s++)   // the stored members' buffers follow the operands
+    if (sd[s]) {
+      gr->f.step[s].store = gr->f.nin + gr->f.nstore;
+      gr->f.in[gr->f.nin + gr->f.nstore++] = m[s];
+    }
+}
+
+typedef struct {
+  int *uses, *pos;
+  bool *pinned, *absorbed;
+  Vec **readers;
+} Facts;
+
+static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
+  for (int i = v->len - 1; i >= 0; i--) {
+    IrNode *n = v->items[i];
+    if (fa->absorbed[n->id] || l->view[n->id] || !fusable(n)) continue;
+    Group gr = {.l = l, .uses = fa->uses, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
+                .pos = fa->pos, .root = n};
+    absorb(&gr, n, false);
+    if (gr.nmember < 2) continue;
+    build_program(&gr);
+    Fused *f = arena_alloc(sizeof *f);
+    *f = gr.f;
+    l->fused[n->id] = f;
+    for (int s = 0; s < f->nstep; s++)
+      if (f->member[s] != n) fa->absorbed[f->member[s]->id] = true;
+  }
+  int kept = 0;
+  for (int i = 0; i < v->len; i++) {
+    IrNode *n = v->items[i];
+    if (!fa->absorbed[n->id] && !l->view[n->id]) v->items[kept++] = n;
+  }
+  v->len = kept;
+}
+
+static void pin(const Lowered *l, bool *pinned, IrNode *n) {
+  if (n) pinned[n->id] = true, pinned[view_root(l, n)->id] = true;
+}
+
+void fuse_kernels(Lowered *l, bool fuse) {
+  Graph *g = l->g;
+  int N = g->nodes.len + 1;
+  l->fused = arena_alloc(sizeof(Fused *) * (size_t)N);
+  l->view = arena_alloc(sizeof(bool) * (size_t)N);
+  if (!fuse) return;
+  Facts fa = {arena_alloc(sizeof(int) * (size_t)N), arena_alloc(sizeof(int) * (size_t)N),
+              arena_alloc(sizeof(bool) * (size_t)N), arena_alloc(sizeof(bool) * (size_t)N),
+              arena_alloc(sizeof(Vec *) * (size_t)N)};
+  int at = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    Vec *v = pass ? &l->backward : &l->forward;
+    for (int i = 0; i < v->len; i++) {
+      IrNode *n = v->items[i];
+      fa.pos[n->id] = at++;
+      for (int k = 0; k < n->nin; k++) {
+        IrNode *q = n->in[k];
+        fa.uses[q->id]++;
+        if (!fa.readers[q->id]) fa.readers[q->id] = arena_alloc(sizeof(Vec));
+        vec_push(fa.readers[q->id], n);
+      }
+      if (n->op == OP_RESHAPE && n->batched == n->in[0]->batched) l->view[n->id] = true;
+    }
+  }
+  for (int i = 0; i < g->outputs.len; i++) pin(l, fa.pinned, ((Output *)g->outputs.items[i])->node);
+  pin(l, fa.pinned, g->total_loss);
+  for (int i = 0; i < g->grads.len; i++) pin(l, fa.pinned, g->grads.items[i]);
+  for (int i = 0; i < g->sparse.len; i++) pin(l, fa.pinned, ((SparseGrad *)g->sparse.items[i])->rows);
+  fuse_pass(l, &l->backward, &fa);
+  fuse_pass(l, &l->forward, &fa);
+}
+
+// --emit=kernels: "forward  fused[matmul add relu] f32[B,200]  (mlp_0/dense_0)",
+// one line per kernel call, what the tests of fusion compare.
+void kernels_print(Lowered *l, FILE *out) {
+  for (int pass = 0; pass < 2; pass++) {
+    Vec *v = pass ? &l->backward : &l->forward;
+    for (int i = 0; i < v->len; i++) {
+      IrNode *n = v->items[i];
+      Fused *f = l->fused[n->id];
+      fprintf(out, "%-9s", pass ? "backward" : "forward");
+      if (f) {
+        fprintf(out, "fused[");
+        for (int s = 0; s < f->nstep; s++) fprintf(out, "%s%s", s ? " " : "", op_info[f->member[s]->op].name);
+        fprintf(out, "]");
+      } else {
+        fprintf(out, "%s", op_info[n->op].name);
+      }
+      fprintf(out, " %s[%s", n->dt == DT_I32 ? "i32" : "f32", n->batched ? "B" : "");
+      for (int d = 0; d < n->shape.rank; d++) fprintf(out, "%s%d", (d || n->batched) ? "," : "", n->shape.dim[d]);
+      fprintf(out, "]");
+      if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
+      fputc('\n', out);
+    }
+  }
+}

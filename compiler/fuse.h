@@ -1,0 +1,32 @@
+// fuse.h: what compiler/fuse.c decides about the lowered kernel list, read by
+// plan.c and both backends. Separate from dmc.h because it needs the runtime's
+// kernel description (runtime/kernels.h).
+#ifndef DMC_FUSE_H
+#define DMC_FUSE_H
+
+#include "dmc.h"
+#include "kernels.h"
+
+// A fused kernel: the program a root node runs in place of itself and the
+// nodes it absorbed (member[i] computes step i; the last member is the root).
+// The call's buffer array is in[0..nin) then the stored members' buffers.
+struct Fused {
+  int nin, nstore;
+  IrNode *in[DMC_KMAX_IN];      // operands, then stored members
+  int nstep;
+  IrNode *member[DMC_KMAX_STEPS];
+  DmcStep step[DMC_KMAX_STEPS];
+};
+
+// The operands a kernel call reads: a fused root's inputs, else the node's own.
+int kernel_operands(const Lowered *l, IrNode *n, IrNode *const **ops);
+// The buffers a kernel call writes besides its output: a fused root's stored members.
+int kernel_stores(const Lowered *l, IrNode *n, IrNode *const **st);
+// Every buffer the call passes in its array: the operands, then the stores.
+int kernel_args(const Lowered *l, IrNode *n, IrNode *const **args);
+// The kernel description of a lowered node (fused or not).
+void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k);
+// The node whose buffer a view (a reshape sharing its operand's) reads; else n.
+IrNode *view_root(const Lowered *l, IrNode *n);
+
+#endif
