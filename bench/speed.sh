@@ -10,11 +10,13 @@
 # 5 s), `dmc X.model --report` (FLOPs and bytes per example), then rounds of
 #   X bench --json --zipf Z --time S --threads T          (runtime/bench.c)
 #   bench/torch_env.sh --threads T python3 bench/torch/bench.py X ...   (the same in PyTorch)
-# for each T of BENCH_THREADS, the two sides alternating (dmc, PyTorch, dmc, PyTorch);
+# for each T of BENCH_THREADS, the two sides alternating (dmc, PyTorch, dmc, PyTorch), at
+# the model's training batch;
 # the figures are the medians over the rounds. The machine's ceilings come from
 # bench/roofline/roofline.c (FMA peak, L1/L2/DRAM read bandwidth, 1 and 2 threads).
-# Writes bench/results/speed.md, speed.svg and speed.json (every run's figures), then
-# BENCHMARKS.md (bench/write_benchmarks.sh). Needs scripts/deps.sh --bench.
+# Writes bench/results/speed.md, speed.svg, speed.json (the medians) and speed_runs/ (each
+# run's own output), then BENCHMARKS.md (bench/write_benchmarks.sh). Needs
+# scripts/deps.sh --bench.
 #
 # Environment:
 #   BENCH_MODELS="deepfm din"  the words, when none is given on the command line
@@ -105,8 +107,9 @@ for k in "${!ids[@]}"; do
         { echo "== $id: dmc bench failed: $(tail -1 "$work/err")" >&2; rm -f "$runs/$key.dmc.$t.$r.json"; }
       if [ "$TORCH" = 1 ] && [ "$peer" != - ]; then
         nolat=(); [ "$t" = 1 ] || nolat=(--no-latency)
+        batch=$("$prog" info --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["batch"])')
         bench/torch_env.sh --threads "$t" /usr/bin/python3 bench/torch/bench.py "$peer" --json --zipf "$ZIPF" \
-          --time "$TIME" --threads "$t" "${nolat[@]}" > "$runs/$key.torch.$t.$r.json" 2> "$work/err" ||
+          --time "$TIME" --threads "$t" --batch "$batch" "${nolat[@]}" > "$runs/$key.torch.$t.$r.json" 2> "$work/err" ||
           { echo "== $id: PyTorch bench failed: $(tail -1 "$work/err")" >&2; rm -f "$runs/$key.torch.$t.$r.json"; }
       fi
     done

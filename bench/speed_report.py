@@ -127,8 +127,8 @@ lat = ["| benchmark | FLOPs / example | bytes / example (weights + gathered) | r
        "|---|---|---|---|---|---|---|---|---|---|"]
 inf = ["| benchmark | " + " | ".join(f"dmc rows/s, {t}T | PyTorch best, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
        "|---|" + "---|---|---|---|" * len(threads)]
-trn = ["| benchmark | compile (ms) | " + " | ".join(f"dmc rows/s, {t}T | PyTorch rows/s, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
-       "|---|---|" + "---|---|---|---|" * len(threads)]
+trn = ["| benchmark | compile (ms) | batch | " + " | ".join(f"dmc rows/s, {t}T | PyTorch rows/s, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
+       "|---|---|---|" + "---|---|---|---|" * len(threads)]
 serial_train = False
 chart = []
 for r in rows:
@@ -157,7 +157,9 @@ for r in rows:
         cells_t.append(f"{fmt_rate(dt)}{mark} | {fmt_rate(pt)} | {fmt_x(ratio(dt, pt))} | "
                        + ("n/a" if gt is None else f"{gt / 1e9:.1f} ({100 * gt / peak(t):.1f}%)"))
     inf.append(f"| {r['id']} | " + " | ".join(cells_i) + " |")
-    trn.append(f"| {r['id']} | {r['compile_ms']:.0f} | " + " | ".join(cells_t) + " |")
+    batch = get(d1, "train_batch")
+    trn.append(f"| {r['id']} | {r['compile_ms']:.0f} | {batch if batch is not None else 'n/a'} | "
+               + " | ".join(cells_t) + " |")
     chart.append((r["id"], ratio(sl if sl is not None else el, dl),
                   ratio(get(d1, "infer_rows_per_s"), best_torch(p1)[0]),
                   ratio(get(d1, "train_rows_per_s"), get(p1, "train_rows_per_s"))))
@@ -201,7 +203,7 @@ md += ["", "### Inference at batch 1024", "",
        "dmc: `PROG bench --threads T` (T workers, each scoring its share of the batch); PyTorch: "
        "torch.set_num_threads(T), the better of eager and TorchScript (TS). GFLOP/s: forward FLOPs "
        "(`dmc --report`) times rows/s, against the FMA peak of T threads.", ""] + inf
-md += ["", "### Training at batch 256", "",
+md += ["", "### Training (batch 256; an example at its own batch)", "",
        "Forward, backward and optimizer step. PyTorch: sparse embedding gradients with SparseAdam "
        "(examples: the peer's optimizers), Adam for the dense weights, eager. GFLOP/s counts 3x the "
        "forward FLOPs per example (forward + backward), against the FMA peak of T threads.", ""] + trn
