@@ -13,9 +13,10 @@
  * uniform over each vocabulary, or Zipf(S) with --zipf S (rank r is id 2 + r,
  * as the vocabulary orders ids by frequency); a list holds between half and
  * all of its items (three quarters on average), padding at its end.
- * Limits: latency and training run on one thread whatever --threads says
- * (the generated code has no intra-op threads, and training is serial); the
- * JSON reports the threads each figure used.
+ * Training uses --threads as `train` does (step.h: each thread its share of
+ * every batch). Limits: latency runs on one thread whatever --threads says
+ * (the generated code has no intra-op threads); the JSON reports the threads
+ * each figure used.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
@@ -28,6 +29,7 @@
 
 #include "app.h"
 #include "optim.h"
+#include "step.h"
 #include "params.h"
 #include "rng.h"
 #include "zipf.h"
@@ -260,25 +262,25 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
 
   /* training: forward, backward, optimizer step at the training batch */
   RtOptim *opt = rt_optim_new(m, o->lr, train_batch, &err);
-  if (!opt) {
+  RtStepper *st = opt ? rt_stepper_new(m, nt, train_batch, &err) : NULL;
+  if (!st) {
     fprintf(stderr, "%s: %s\n", o->prog, err.msg);
     return 1;
   }
-  ctx.batch = train_batch;
-  ctx.training = 1;
   int steps = 0;
   t0 = now();
   while (steps < 3 || now() - t0 < 1.5 * secs) {
     void *const *in = tring + (steps % TRAIN_RING) * stride;
     rows_at(m, in, 0, ptrs);
-    ctx.seed = seed + (uint64_t)steps;
-    rt_grads_zero(m, g);
-    m->forward(&ctx);
-    m->backward(&ctx);
-    rt_optim_step(opt, w, g, ws, (const void *const *)ptrs, train_batch);
+    const RtGradPart *parts;
+    int nparts;
+    rt_stepper_run(st, ptrs, train_batch, seed + (uint64_t)steps, w, g, loss, &parts, &nparts);
+    rt_optim_step_parts(opt, w, g, parts, nparts);
     steps++;
   }
   double train_rows = (double)steps * train_batch / (now() - t0);
+  int train_threads = rt_stepper_threads(st);
+  rt_stepper_free(st);
   rt_optim_free(opt);
 
   if (o->json) {
@@ -294,7 +296,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
     json_object_set_new(j, "train_batch", json_integer(train_batch));
     json_object_set_new(j, "train_rows_per_s", json_real(train_rows));
     json_object_set_new(j, "train_steps", json_integer(steps));
-    json_object_set_new(j, "train_threads", json_integer(1));
+    json_object_set_new(j, "train_threads", json_integer(train_threads));
     json_object_set_new(j, "threads", json_integer(nt));
     json_object_set_new(j, "zipf", json_real(sa.s));
     json_object_set_new(j, "seconds", json_real(secs));
@@ -307,8 +309,8 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
            sa.s > 0 ? "Zipf-distributed" : "uniform");
     printf("  latency, batch 1:        p50 %.1f us, p99 %.1f us (%d calls, 1 thread)\n", p50 * 1e6, p99 * 1e6, calls);
     printf("  inference, batch %d:   %.0f rows/s (%d thread%s)\n", INFER_BATCH, infer_rows, nt, nt > 1 ? "s" : "");
-    printf("  training, batch %d:     %.0f rows/s (forward, backward, optimizer step; 1 thread)\n",
-           train_batch, train_rows);
+    printf("  training, batch %d:     %.0f rows/s (forward, backward, optimizer step; %d thread%s)\n",
+           train_batch, train_rows, train_threads, train_threads > 1 ? "s" : "");
   }
   sampler_free(&sa);
   inputs_free(m, iring, INFER_RING), inputs_free(m, tring, TRAIN_RING);

@@ -96,7 +96,8 @@ typedef struct {
 
 typedef struct {
   int batch;                   // rows in this batch, 1..max_batch
-  int training;                // 1: dropout active, batch statistics updated
+  int training;                // 1: dropout active, batch statistics used and the running ones moved;
+                               // 2: the same but the running ones left alone (a data-parallel share, step.h)
   uint64_t seed;               // randomness of this step (dropout)
   const void *const *inputs;   // [ninputs] each [B, E]: int32_t ids or float values
   float *params;               // the parameter block (forward reads; running statistics may update)

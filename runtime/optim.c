@@ -196,32 +196,34 @@ static void state_slots(RtOptim *o, int i, int64_t at, float **s0, float **s1) {
   *s1 = ns >= 2 ? o->state + o->soff[i] + size + at : NULL;
 }
 
-static void sparse_step(RtOptim *o, int pi, float *w, const float *workspace,
-                        const void *const *inputs, int batch) {
+static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, int nparts) {
   const DmcModel *m = o->m;
   const DmcParam *p = &m->params[pi];
   int64_t rows = p->shape[0], dim = p->shape[1], nt = 0;
   int32_t *slot = o->slot + o->roff[pi];
-  for (int s = 0; s < m->nsparse; s++) {
-    const DmcSparseGrad *sg = &m->sparse[s];
-    if (sg->param != pi) continue;
-    const int32_t *ids = inputs[sg->ids_input];
-    const float *g = workspace + sg->grad_fixed + sg->grad_per_row * batch;
-    int64_t n = (int64_t)batch * sg->ids_per_example;
-    for (int64_t j = 0; j < n; j++) {
-      int32_t id = ids[j];
-      if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
-      if (slot[id] < 0) {
-        slot[id] = (int32_t)nt;
-        o->touched[nt] = id;
-        memcpy(o->acc + nt * dim, g + j * dim, (size_t)dim * sizeof *g);
-        nt++;
-      } else {
-        float *a = o->acc + (int64_t)slot[id] * dim;
-        for (int64_t k = 0; k < dim; k++) a[k] += g[j * dim + k];
+  for (int q = 0; q < nparts; q++)
+    for (int s = 0; s < m->nsparse; s++) {
+      const DmcSparseGrad *sg = &m->sparse[s];
+      if (sg->param != pi) continue;
+      const int32_t *ids = parts[q].inputs[sg->ids_input];
+      const float *g = parts[q].workspace + sg->grad_fixed + sg->grad_per_row * parts[q].batch;
+      float scale = parts[q].scale;
+      int64_t n = (int64_t)parts[q].batch * sg->ids_per_example;
+      for (int64_t j = 0; j < n; j++) {
+        int32_t id = ids[j];
+        if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
+        if (slot[id] < 0) {
+          slot[id] = (int32_t)nt;
+          o->touched[nt] = id;
+          float *a = o->acc + nt * dim;
+          for (int64_t k = 0; k < dim; k++) a[k] = scale * g[j * dim + k];
+          nt++;
+        } else {
+          float *a = o->acc + (int64_t)slot[id] * dim;
+          for (int64_t k = 0; k < dim; k++) a[k] += scale * g[j * dim + k];
+        }
       }
     }
-  }
   float l2 = (float)m->l2;
   RtOptCfg c = o->cfg[pi];
   c.lr *= o->lr_mult;
@@ -241,13 +243,18 @@ static void sparse_step(RtOptim *o, int pi, float *w, const float *workspace,
 
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
                    const void *const *inputs, int batch) {
+  RtGradPart whole = {workspace, inputs, batch, 1.0f};
+  rt_optim_step_parts(o, w, g, &whole, 1);
+}
+
+void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts) {
   const DmcModel *m = o->m;
   o->step++;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
     if (!rt_param_trained(p)) continue;
     if (p->is_table) {
-      sparse_step(o, i, w, workspace, inputs, batch);
+      sparse_step(o, i, w, parts, nparts);
       continue;
     }
     float *s0, *s1;

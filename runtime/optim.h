@@ -87,6 +87,18 @@ void rt_optim_free(RtOptim *o);
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
                    const void *const *inputs, int batch);
 
+/* One share of a batch whose forward and backward ran on their own (a thread's
+ * rows, step.h): its workspace and inputs, its rows, and the weight of its mean
+ * gradient in the batch's (rows / batch rows). Dense gradients arrive combined
+ * in g; table rows are summed over the shares, scaled, before each row's update. */
+typedef struct {
+  const float *workspace;
+  const void *const *inputs;
+  int batch;
+  float scale;
+} RtGradPart;
+void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts);
+
 typedef enum { RT_SCHED_CONSTANT, RT_SCHED_LINEAR, RT_SCHED_COSINE, RT_SCHED_STEP } RtSchedKind;
 
 typedef struct RtSched {

@@ -31,5 +31,6 @@ void add_encoder_tests(void); /* data pipeline, on the fixture model and small d
 void add_feed_tests(void);    /* training batches: shuffle buffer, prefetch thread */
 void add_cli_tests(void);     /* the fixture program end to end */
 void add_retrieve_tests(void);/* top-k retrieval, recall; the retrieval fixture end to end */
+void add_step_tests(void);    /* threads: the pool, the data-parallel training step */
 
 #endif

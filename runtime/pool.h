@@ -1,0 +1,18 @@
+/* pool.h -- a persistent pool of threads that run one function on every thread
+ * at once and return when all are done (the caller is thread 0), so a training
+ * step or a batch can be shared without creating threads each time. A pool of
+ * one thread runs the function inline. */
+#ifndef RT_POOL_H
+#define RT_POOL_H
+
+#include "rterr.h"
+
+typedef struct RtPool RtPool;
+
+RtPool *rt_pool_new(int nthreads, RtError *err);
+int rt_pool_size(const RtPool *p);
+/* fn(arg, tid) on threads 0..size-1, concurrently; returns when every call has. */
+void rt_pool_run(RtPool *p, void (*fn)(void *arg, int tid), void *arg);
+void rt_pool_free(RtPool *p);
+
+#endif

@@ -1,0 +1,37 @@
+/* step.h -- forward and backward of one training batch, shared by rows among a
+ * pool's threads (data parallel). Each thread runs the whole model on its share
+ * with its own workspace and gradient block and a mean loss over its rows; the
+ * dense gradients are then combined weighted by rows (so they are the batch's
+ * mean gradient), and the table rows are combined by the optimizer from the
+ * shares (rt_optim_step_parts). With one thread this is exactly the serial step.
+ *
+ * What threads change, and why it is the usual choice: batch statistics
+ * (standardize, so Dice) are each share's, and only the first share moves the
+ * running statistics (as data-parallel batch norm without synchronisation);
+ * dropout draws each share's masks from its own stream. So a run is
+ * deterministic for a given thread count, and differs (within noise) between
+ * counts. Parameters are read by every thread and written only by the
+ * optimizer, after the shares: no races and no locks. */
+#ifndef RT_STEP_H
+#define RT_STEP_H
+
+#include <stdint.h>
+
+#include "dmc_abi.h"
+#include "optim.h"
+#include "pool.h"
+#include "rterr.h"
+
+typedef struct RtStepper RtStepper;
+
+RtStepper *rt_stepper_new(const DmcModel *m, int nthreads, int max_batch, RtError *err);
+/* Forward and backward of `batch` rows (inputs as RtBatch lays them out) with
+ * parameters w: per-example losses into loss[batch], the batch's mean dense
+ * gradient into g (zeroed first), and the shares for the optimizer in *parts
+ * (*nparts of them, valid until the next run). */
+void rt_stepper_run(RtStepper *s, const void *const *inputs, int batch, uint64_t seed, float *w, float *g,
+                    float *loss, const RtGradPart **parts, int *nparts);
+int rt_stepper_threads(const RtStepper *s);
+void rt_stepper_free(RtStepper *s);
+
+#endif
