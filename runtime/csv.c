@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -39,10 +40,20 @@ struct RtCsv {
   char **names; /* column names, from the first file's header */
   char *namebuf;
   int ncols;
+
+  int tolerant; /* rt_csv_tolerate: rows with faults are returned, not errors */
+  int overlong; /* field of the current record cut at max_field bytes, or -1 */
 };
 
 static const char *cur_path(const RtCsv *c) {
   return c->paths[c->ifile < c->npaths ? c->ifile : c->npaths - 1];
+}
+
+/* "column NAME" for field i of a data row, "field I" in a header or past the header. */
+static const char *col_str(const RtCsv *c, int i, char *buf, size_t cap) {
+  if (c->names && i < c->ncols) snprintf(buf, cap, "column %s", c->names[i]);
+  else snprintf(buf, cap, "field %d", i + 1);
+  return buf;
 }
 
 /* Refills the input buffer: the next byte, -1 at end of file, -2 on error. */
@@ -74,9 +85,15 @@ static inline int getbyte(RtCsv *c, RtError *err) {
 }
 
 static int append(RtCsv *c, size_t fstart, int ch, RtError *err) {
-  if (c->reclen - fstart >= c->max_field)
-    return rt_error(err, "%s:%ld: field %d is longer than %zu bytes",
-                    cur_path(c), c->recline, c->nf + 1, c->max_field);
+  if (c->reclen - fstart >= c->max_field) {
+    char col[300];
+    if (c->tolerant && c->names) { /* cut here, the row is reported whole */
+      if (c->overlong < 0) c->overlong = c->nf;
+      return 0;
+    }
+    return rt_error(err, "%s:%ld: %s: longer than %zu bytes", cur_path(c), c->recline,
+                    col_str(c, c->nf, col, sizeof col), c->max_field);
+  }
   if (c->reclen == c->reccap) {
     size_t cap = 2 * c->reccap;
     char *p = realloc(c->rec, cap);
@@ -111,15 +128,17 @@ static int parse_record(RtCsv *c, RtError *err) {
     long qline = 0;
     c->reclen = 0;
     c->nf = 0;
+    c->overlong = -1;
     c->recline = c->line;
     for (;;) {
       int ch = getbyte(c, err);
       if (ch == -2) return -1;
       if (ch == -1) {
         if (!any) return 0;
+        char col[300];
         if (st == ST_QUOTED)
-          return rt_error(err, "%s:%ld: quoted field %d is not closed before "
-                          "the end of the file", cur_path(c), qline, c->nf + 1);
+          return rt_error(err, "%s:%ld: %s: the quote is not closed before the end of "
+                          "the file", cur_path(c), qline, col_str(c, c->nf, col, sizeof col));
         break;
       }
       any = 1;
@@ -162,9 +181,10 @@ static int parse_record(RtCsv *c, RtError *err) {
           c->line++;
           break;
         } else if (ch != '\r') {
-          return rt_error(err, "%s:%ld: unexpected character '%c' after the "
-                          "closing quote of field %d", cur_path(c), c->line,
-                          ch, c->nf + 1);
+          char col[300];
+          return rt_error(err, "%s:%ld: %s: unexpected character '%c' after the "
+                          "closing quote", cur_path(c), c->line,
+                          col_str(c, c->nf, col, sizeof col), ch);
         }
       }
     }
@@ -265,16 +285,32 @@ RtCsv *rt_csv_open(const char *const *paths, int npaths, char delim,
   return c;
 }
 
+int rt_csv_fault(const RtCsv *c, RtError *err) {
+  char col[300];
+  if (c->overlong >= 0) {
+    rt_error(err, "%s:%ld: %s: longer than %zu bytes", cur_path(c), c->recline,
+             col_str(c, c->overlong, col, sizeof col), c->max_field);
+    return RT_CSV_LONG;
+  }
+  if (c->nf == c->ncols) return RT_CSV_WHOLE;
+  if (c->nf < c->ncols)
+    rt_error(err, "%s:%ld: %s: missing: the row has %d fields, the header %d", cur_path(c),
+             c->recline, col_str(c, c->nf, col, sizeof col), c->nf, c->ncols);
+  else
+    rt_error(err, "%s:%ld: %s: not in the header: the row has %d fields, the header %d",
+             cur_path(c), c->recline, col_str(c, c->ncols, col, sizeof col), c->nf, c->ncols);
+  return RT_CSV_FIELDS;
+}
+
+void rt_csv_tolerate(RtCsv *c) { c->tolerant = 1; }
+
+int rt_csv_nfields(const RtCsv *c) { return c->nf; }
+
 int rt_csv_next(RtCsv *c, RtError *err) {
   while (c->gz) {
     int r = parse_record(c, err);
     if (r < 0) return -1;
-    if (r == 1) {
-      if (c->nf != c->ncols)
-        return rt_error(err, "%s:%ld: expected %d fields, found %d",
-                        cur_path(c), c->recline, c->ncols, c->nf);
-      return 1;
-    }
+    if (r == 1) return c->tolerant || rt_csv_fault(c, err) == RT_CSV_WHOLE ? 1 : -1;
     gzclose(c->gz);
     c->gz = NULL;
     if (++c->ifile == c->npaths) break;

@@ -12,10 +12,18 @@
  * longest row. A slice is valid until the next rt_csv_next call and is not
  * NUL-terminated.
  *
+ * Errors are "file:line: column NAME: what is wrong" ("field N" in a header
+ * or past its last column). A row whose field count differs from the
+ * header's, or holding a field longer than max_field bytes, is an error;
+ * after rt_csv_tolerate such rows are returned like any other (the long
+ * field cut) and rt_csv_fault says what is wrong with them, so the caller
+ * can skip and count them. After any other error the reader can only be
+ * closed.
+ *
  * Limits: blank lines are skipped (so a one-column file cannot hold an empty
  * value on a line of its own); a quote inside an unquoted field is taken
- * literally; a field longer than max_field bytes is an error; after any
- * error the reader can only be closed. One reader is used by one thread.
+ * literally; an unclosed quote runs to the end of the file (an error). One
+ * reader is used by one thread.
  */
 #ifndef RT_CSV_H
 #define RT_CSV_H
@@ -42,6 +50,16 @@ RtCsv *rt_csv_open(const char *const *paths, int npaths, char delim,
 /* Reads the next row: 1 on a row, 0 at the end of the last file,
  * -1 with *err = "file:line: what is wrong". */
 int rt_csv_next(RtCsv *c, RtError *err);
+
+/* Rows with a wrong field count or an over-long field are returned by
+ * rt_csv_next from now on (the header has been read: it is never tolerated). */
+void rt_csv_tolerate(RtCsv *c);
+enum { RT_CSV_WHOLE, RT_CSV_FIELDS, RT_CSV_LONG };
+/* What is wrong with the current row: RT_CSV_WHOLE (nothing), or
+ * RT_CSV_FIELDS / RT_CSV_LONG with *err = "file:line: column NAME: ...". */
+int rt_csv_fault(const RtCsv *c, RtError *err);
+/* Fields in the current row (rt_csv_ncols unless it has a fault). */
+int rt_csv_nfields(const RtCsv *c);
 
 int rt_csv_ncols(const RtCsv *c);
 const char *rt_csv_colname(const RtCsv *c, int col);

@@ -3,6 +3,7 @@
  * of the reader's record, numbers are copied into one small buffer for
  * strtod, and every feature's scratch row was sized by rt_enc_new.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,27 +19,41 @@ static RtSlice trim(RtSlice s) {
   return s;
 }
 
-/* A finite double, or -1. */
+/* A finite double: 0, -1 not a number, -2 NaN or infinite (or too large for a double). */
 static int parse_num(RtEncoder *e, RtSlice s, double *out) {
   if (!s.len || s.len >= sizeof e->numbuf) return -1;
   memcpy(e->numbuf, s.ptr, s.len);
   e->numbuf[s.len] = '\0';
   char *end;
   double x = strtod(e->numbuf, &end);
-  if (end != e->numbuf + s.len || !isfinite(x)) return -1;
+  if (end != e->numbuf + s.len) return -1;
+  if (!isfinite(x)) return -2;
   *out = x;
   return 0;
 }
 
-/* An integer id ("12", or "12.0"): 0, -1 not a number, -2 not an integer. */
+/* A digit string with an optional sign, of any length. */
+static int all_digits(RtSlice s) {
+  size_t i = s.len && (s.ptr[0] == '-' || s.ptr[0] == '+');
+  if (i == s.len) return 0;
+  for (; i < s.len; i++)
+    if (s.ptr[i] < '0' || s.ptr[i] > '9') return 0;
+  return 1;
+}
+
+/* An integer id ("12", or "12.0"): 0, -1 not a number, -2 not an integer, -3 an integer
+ * beyond 64 bits (no vocabulary can hold it). */
 static int parse_id(RtEncoder *e, RtSlice s, int64_t *out) {
   if (rt_vocab_parse_id(s.ptr, s.len, out) == RT_ID_OK) return 0;
+  if (all_digits(s)) return -3;
   double x;
   if (parse_num(e, s, &x)) return -1;
-  if (x != floor(x) || fabs(x) > 9.0e18) return -2;
+  if (x != floor(x)) return -2;
+  if (fabs(x) > 9.0e18) return -3;
   *out = (int64_t)x;
   return 0;
 }
+
 
 /* A group / next_by key: the integer, or a hash of the text. */
 static int64_t parse_key(RtSlice s) {
@@ -47,12 +62,44 @@ static int64_t parse_key(RtSlice s) {
   return (int64_t)rt_hash_str(s.ptr, s.len, 0);
 }
 
-/* "file:line: column NAME: 'value' what" (the value cut at 40 bytes). */
-static RtBad bad_value(const RtCsv *csv, const char *col, RtSlice s, const char *what, RtError *err) {
+/* "file:line: column NAME: 'value' what" (the value cut at 40 bytes); returns why. */
+static RtBad bad_value_why(RtBad why, const RtCsv *csv, const char *col, RtSlice s, const char *what,
+                           RtError *err) {
   int n = s.len > 40 ? 40 : (int)s.len;
   rt_error(err, "%s:%ld: column %s: '%.*s%s' %s", rt_csv_path(csv), rt_csv_line(csv), col, n,
            s.ptr, s.len > 40 ? "..." : "", what);
-  return RT_BAD_NUMBER;
+  return why;
+}
+
+static RtBad bad_value(const RtCsv *csv, const char *col, RtSlice s, const char *what, RtError *err) {
+  return bad_value_why(RT_BAD_NUMBER, csv, col, s, what, err);
+}
+
+/* A float value (a float feature's, a label's, a weight): finite and within float range. */
+static RtBad float_value(RtEncoder *e, RtSlice s, int log1p_first, double *out, const char *col,
+                         const RtCsv *csv, RtError *err) {
+  int r = parse_num(e, s, out);
+  if (r == -1) return bad_value(csv, col, s, "is not a number", err);
+  if (r == -2) return bad_value_why(RT_BAD_NONFINITE, csv, col, s, "is not a finite number", err);
+  if (log1p_first) *out = *out < 0 ? -log1p(-*out) : log1p(*out);
+  if (fabs(*out) > FLT_MAX)
+    return bad_value_why(RT_BAD_NONFINITE, csv, col, s, "is beyond the range of a 32-bit float", err);
+  return RT_BAD_NONE;
+}
+
+/* An id item into raw/empty: RT_BAD_NONE (an id beyond 64 bits marked empty 2, counted), or
+ * the error. */
+static RtBad id_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, const RtCsv *csv,
+                     RtError *err) {
+  int r = parse_id(e, s, &e->raw[i][k]);
+  if (r == -3) {
+    e->empty[i][k] = 2;
+    e->raw[i][k] = 0;
+    e->notes[i].big++;
+    return RT_BAD_NONE;
+  }
+  if (r) return bad_value(csv, col, s, r == -1 ? "is not a number" : "is not an integer id", err);
+  return RT_BAD_NONE;
 }
 
 /* Item k of feature i from slice s (already trimmed). */
@@ -66,9 +113,7 @@ static RtBad parse_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, 
   switch (f->kind) {
   case DMC_FEAT_ID:
     if (!s.len) return RT_BAD_NONE;
-    if ((r = parse_id(e, s, &e->raw[i][k])))
-      return bad_value(csv, col, s, r == -1 ? "is not a number" : "is not an integer id", err);
-    return RT_BAD_NONE;
+    return id_item(e, i, k, s, col, csv, err);
   case DMC_FEAT_HASH:
     e->raw[i][k] = rt_hash_str_bucket(s.ptr, s.len, e->hash_seed, (uint32_t)f->vocab);
     return RT_BAD_NONE;
@@ -78,12 +123,11 @@ static RtBad parse_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, 
     const char *colon = memchr(s.ptr, kv, s.len);
     RtSlice id = {s.ptr, colon ? (size_t)(colon - s.ptr) : s.len};
     id = trim(id);
-    if ((r = parse_id(e, id, &e->raw[i][k])))
-      return bad_value(csv, col, id, r == -1 ? "is not a number" : "is not an integer id", err);
+    if ((r = id_item(e, i, k, id, col, csv, err))) return (RtBad)r;
     e->rawv[i][k] = 1.0;
     if (colon) {
       RtSlice v = trim((RtSlice){colon + 1, s.len - (size_t)(colon + 1 - s.ptr)});
-      if (parse_num(e, v, &e->rawv[i][k])) return bad_value(csv, col, v, "is not a number", err);
+      return float_value(e, v, 0, &e->rawv[i][k], col, csv, err);
     }
     return RT_BAD_NONE;
   }
@@ -97,10 +141,10 @@ static RtBad parse_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, 
         return RT_BAD_EMPTY;
       }
       x = f->default_value;
-    } else if (parse_num(e, s, &x)) {
-      return bad_value(csv, col, s, "is not a number", err);
+      if (f->log1p) x = x < 0 ? -log1p(-x) : log1p(x);
+    } else if ((r = float_value(e, s, f->log1p, &x, col, csv, err))) {
+      return (RtBad)r;
     }
-    if (f->log1p) x = x < 0 ? -log1p(-x) : log1p(x);
     e->rawv[i][k] = x;
     return RT_BAD_NONE;
   }
@@ -110,8 +154,7 @@ static RtBad parse_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, 
       rt_error(err, "%s:%ld: column %s: empty label", rt_csv_path(csv), rt_csv_line(csv), col);
       return RT_BAD_EMPTY;
     }
-    if (parse_num(e, s, &e->rawv[i][k])) return bad_value(csv, col, s, "is not a number", err);
-    return RT_BAD_NONE;
+    return float_value(e, s, 0, &e->rawv[i][k], col, csv, err);
   case DMC_FEAT_CROSS:
   case DMC_FEAT_NEGATIVE:
     break;
@@ -119,25 +162,30 @@ static RtBad parse_item(RtEncoder *e, int i, int k, RtSlice s, const char *col, 
   return RT_BAD_NONE;
 }
 
-/* A feature read from one delimited column: up to width items. */
+/* A feature read from one delimited column: its first width items (a longer list is
+ * counted with where it was first seen). */
 static RtBad parse_list(RtEncoder *e, int i, RtSlice field, const RtCsv *csv, RtError *err) {
   const DmcFeature *f = &e->m->features[i];
   int w = rt_feat_width(f), k = 0;
+  int64_t items = 0;
   RtBad r;
   field = trim(field);
   const char *p = field.ptr, *end = field.ptr + field.len;
+  e->notes[i].blank += field.len == 0;
   while (field.len && p <= end) {
     const char *q = memchr(p, f->sep, (size_t)(end - p));
     if (!q) q = end;
     if (k < w && (r = parse_item(e, i, k, trim((RtSlice){p, (size_t)(q - p)}), f->columns[0], csv, err)))
       return r;
-    k++;
+    if (k < w) k++;
+    items++;
     p = q + 1;
   }
-  if (k > w) {
-    rt_error(err, "%s:%ld: column %s: list of %d items, more than the declared %d",
-             rt_csv_path(csv), rt_csv_line(csv), f->columns[0], k, w);
-    return RT_BAD_LIST;
+  if (items > w) {
+    RtEncNotes *n = &e->notes[i];
+    if (!n->cut++)
+      snprintf(n->cut_at, sizeof n->cut_at, "%s:%ld", rt_csv_path(csv), rt_csv_line(csv));
+    if (items > n->cut_len) n->cut_len = items;
   }
   for (; k < w; k++)
     if ((r = parse_item(e, i, k, (RtSlice){"", 0}, f->columns[0], csv, err))) return r;
@@ -160,6 +208,11 @@ static void parse_cross(RtEncoder *e, int i, const RtCsv *csv) {
 RtBad rt_enc_parse(RtEncoder *e, const RtCsv *csv, RtError *err) {
   const DmcModel *m = e->m;
   RtBad r;
+  switch (rt_csv_fault(csv, err)) {
+  case RT_CSV_FIELDS: return RT_BAD_FIELDS;
+  case RT_CSV_LONG: return RT_BAD_LONG;
+  default: break;
+  }
   for (int i = 0; i < m->nfeatures; i++) {
     const DmcFeature *f = &m->features[i];
     if (!e->active[i] || f->kind == DMC_FEAT_NEGATIVE) continue;
@@ -182,8 +235,9 @@ RtBad rt_enc_parse(RtEncoder *e, const RtCsv *csv, RtError *err) {
         e->rawv[i][k] = 0;
         continue;
       }
-      if ((r = parse_item(e, i, k, trim(rt_csv_field(csv, col[k])), f->columns[k], csv, err)))
-        return r;
+      RtSlice v = trim(rt_csv_field(csv, col[k]));
+      e->notes[i].blank += f->ncolumns == 1 && !v.len;
+      if ((r = parse_item(e, i, k, v, f->columns[k], csv, err))) return r;
     }
   }
   e->row_group = e->group_col >= 0 ? parse_key(trim(rt_csv_field(csv, e->group_col))) : 0;
@@ -209,12 +263,13 @@ void rt_enc_encode(RtEncoder *e) {
     case DMC_FEAT_WEIGHTED: {
       RtVocab *v = e->groups[e->group[i]].v;
       for (int k = 0; k < w; k++) {
-        if (e->empty[i][k]) {
+        if (e->empty[i][k] == 1) {
           ids[k] = RT_VOCAB_PAD;
           vals[k] = 0;
           continue;
         }
-        ids[k] = (int32_t)rt_vocab_lookup(v, e->raw[i][k]);
+        /* (2: an id beyond 64 bits, which no vocabulary holds) */
+        ids[k] = e->empty[i][k] ? RT_VOCAB_OOV : (int32_t)rt_vocab_lookup(v, e->raw[i][k]);
         vals[k] = (float)e->rawv[i][k];
         e->seen[i]++;
         e->oov[i] += ids[k] == RT_VOCAB_OOV;

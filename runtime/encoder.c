@@ -11,7 +11,8 @@
 #include "model.h"
 
 const char *const rt_bad_names[RT_BAD_COUNT] = {"", "not a number", "empty value",
-                                               "list too long"};
+                                               "list too long", "wrong field count",
+                                               "field too long", "NaN or Inf"};
 
 /* Same data columns read the same way: the same vocabulary or statistics. */
 static int same_spec(const DmcFeature *a, const DmcFeature *b) {
@@ -135,6 +136,7 @@ RtEncoder *rt_enc_new(const DmcModel *m) {
   e->ids = calloc(n, sizeof *e->ids);
   e->vals = calloc(n, sizeof *e->vals);
   e->seen = calloc(n, sizeof *e->seen);
+  if (!(e->notes = calloc(n, sizeof *e->notes))) goto fail;
   e->oov = calloc(n, sizeof *e->oov);
   if (!e->active || !e->needcols || !e->owner || !e->group || !e->groups || !e->norm ||
       !e->colbase || !e->col || !e->raw || !e->rawv || !e->empty || !e->ids || !e->vals ||
@@ -191,6 +193,7 @@ void rt_enc_free(RtEncoder *e) {
   free(e->ids);
   free(e->vals);
   free(e->seen);
+  free(e->notes);
   free(e->oov);
   free(e);
 }
@@ -209,10 +212,11 @@ static int missing(const RtCsv *csv, const char *path, const char *col, const ch
   return rt_error(err, "%s: no column '%s' (%s)\n%s", path, col, what, hint);
 }
 
-int rt_enc_bind(RtEncoder *e, const RtCsv *csv, const char *path, int flags,
+int rt_enc_bind(RtEncoder *e, RtCsv *csv, const char *path, int flags,
                 const char *group_name, RtError *err) {
   const DmcModel *m = e->m;
   char what[160];
+  rt_csv_tolerate(csv); /* rt_enc_parse reports a row's wrong field count or long field */
   e->path = path;
   e->has_label = 0;
   for (int i = 0; i < m->nfeatures; i++) {
@@ -360,12 +364,24 @@ int rt_enc_load(RtEncoder *e, const RtCkpt *c, RtError *err) {
 void rt_enc_reset_counts(RtEncoder *e) {
   memset(e->seen, 0, (size_t)e->nf * sizeof *e->seen);
   memset(e->oov, 0, (size_t)e->nf * sizeof *e->oov);
+  memset(e->notes, 0, (size_t)e->nf * sizeof *e->notes);
 }
 
 void rt_enc_report_oov(const RtEncoder *e, const char *what, FILE *out) {
   for (int i = 0; i < e->nf; i++) {
-    if (!e->oov[i]) continue;
     const DmcFeature *f = &e->m->features[i];
+    const RtEncNotes *n = &e->notes[i];
+    if (n->big)
+      fprintf(out, "%s: feature %s: %llu ids beyond 64 bits, taken as out of vocabulary\n", what,
+              f->name, (unsigned long long)n->big);
+    if (n->blank)
+      fprintf(out, "%s: feature %s: %llu rows with an empty value (%s)\n", what, f->name,
+              (unsigned long long)n->blank, f->kind == DMC_FEAT_FLOAT ? "the default" : "padding");
+    if (n->cut)
+      fprintf(out, "%s: feature %s: %llu rows with a list longer than %d items (up to %lld): the "
+              "first %d kept (first at %s)\n", what, f->name, (unsigned long long)n->cut,
+              rt_feat_width(f), (long long)n->cut_len, rt_feat_width(f), n->cut_at);
+    if (!e->oov[i]) continue;
     const RtVocabGroup *g = &e->groups[e->group[i]];
     fprintf(out, "%s: feature %s: %llu of %llu ids (%.2f%%) out of vocabulary (%u of %lld "
             "indices in use)\n", what, f->name, (unsigned long long)e->oov[i],

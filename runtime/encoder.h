@@ -18,12 +18,21 @@
  * ("owner" features), so F and next(F) do not count a row twice.
  *
  * Value rules: an empty id is padding 0; an id not in the vocabulary is 1
- * (counted per feature); ids must be integers ("12" or "12.0"); hash values
- * are strings hashed with one seed for all features (bucket 0 = empty);
- * a cross is the chained hash of its sources' raw fields, bucket 0 if any
- * is empty; floats take log1p first when asked (sign-preserving, so
- * sign(x)*log1p(|x|)), then the z-score; an empty float takes the default
- * or is an error; a weighted item is "id:value" (weight 1 without ":").
+ * (counted per feature); ids must be integers ("12" or "12.0"), negative
+ * ones included; an integer beyond 64 bits cannot be in a vocabulary: it is
+ * 1 and counted apart; hash values are strings hashed with one seed for all
+ * features (bucket 0 = empty); a cross is the chained hash of its sources'
+ * raw fields, bucket 0 if any is empty; floats take log1p first when asked
+ * (sign-preserving, so sign(x)*log1p(|x|)), then the z-score; an empty
+ * float takes the default or is an error; NaN, Inf and values beyond the
+ * 32-bit float range are errors; a weighted item is "id:value" (weight 1
+ * without ":"). A list longer than its N keeps its first N items (the
+ * convention of history columns: most recent first); such rows are counted
+ * per feature and reported, with the first one's file and line. Rows whose
+ * field count differs from the header's, or with a field over the CSV
+ * reader's limit, are bad rows like a non-number (rt_enc_bind makes the
+ * reader return them, rt_enc_parse reports them). Empty values of
+ * one-column features are counted per feature.
  * Items of a list are trimmed of spaces.
  *
  * Limits: ids are 64-bit integers (string ids belong in hash features);
@@ -47,9 +56,20 @@ typedef enum RtBad {      /* why a row was rejected (counted with --skip-bad) */
   RT_BAD_NONE,
   RT_BAD_NUMBER,          /* a value that is not a number */
   RT_BAD_EMPTY,           /* an empty float without a default, or an empty label */
-  RT_BAD_LIST,            /* a list longer than declared */
+  RT_BAD_LIST,            /* more rows in a group_by group than it has room for */
+  RT_BAD_FIELDS,          /* a field count that differs from the header's */
+  RT_BAD_LONG,            /* a field over the CSV reader's limit (1 MB) */
+  RT_BAD_NONFINITE,       /* NaN, Inf, or beyond the 32-bit float range */
   RT_BAD_COUNT
 } RtBad;
+
+typedef struct RtEncNotes { /* per feature: what the rows held that is counted, not an error */
+  uint64_t big;           /* ids beyond 64 bits (encoded out of vocabulary) */
+  uint64_t blank;         /* rows whose (one-column) value was empty: padding or the default */
+  uint64_t cut;           /* rows whose list was longer than its N: the first N kept */
+  int64_t cut_len;        /* the longest such list */
+  char cut_at[300];       /* "file:line" of the first */
+} RtEncNotes;
 
 extern const char *const rt_bad_names[RT_BAD_COUNT];
 
@@ -84,7 +104,7 @@ typedef struct RtEncoder {
   /* the current row: raw values, then encoded */
   int64_t **raw;          /* [nf][width] ids or buckets */
   double **rawv;          /* [nf][width] floats, weights, label */
-  uint8_t **empty;        /* [nf][width] 1: padding */
+  uint8_t **empty;        /* [nf][width] 1: padding; 2: an id beyond 64 bits (out of vocabulary) */
   int32_t **ids;          /* [nf][width] encoded ids (id, hash, weighted, cross) */
   float **vals;           /* [nf][width] encoded floats, weights, label */
   int64_t row_group;      /* GAUC group of the row (0 if none) */
@@ -92,6 +112,7 @@ typedef struct RtEncoder {
   double row_order;       /* next_order value */
 
   uint64_t *seen, *oov;   /* [nf] non-empty ids encoded, and of those out of vocabulary */
+  RtEncNotes *notes;      /* [nf] counted by rt_enc_parse */
   char numbuf[256];
 } RtEncoder;
 
@@ -107,9 +128,11 @@ enum {
 
 /* Binds every needed feature column, the GAUC group column (group_name, or
  * the first of userId, uid, user_id, user in the header; -1 if none) and
- * next_by/next_order to csv's header. -1 and *err naming the missing
- * column, its feature and path on error. */
-int rt_enc_bind(RtEncoder *e, const RtCsv *csv, const char *path, int flags,
+ * next_by/next_order to csv's header, and makes csv return rows with a
+ * wrong field count or an over-long field (rt_csv_tolerate) for
+ * rt_enc_parse to report. -1 and *err naming the missing column, its
+ * feature and path on error. */
+int rt_enc_bind(RtEncoder *e, RtCsv *csv, const char *path, int flags,
                 const char *group_name, RtError *err);
 
 /* Parses the current row into the raw scratch: RT_BAD_NONE, or the reason
@@ -128,9 +151,11 @@ struct RtCkpt;
 int rt_enc_save(const RtEncoder *e, struct RtCkptWriter *w, RtError *err);
 int rt_enc_load(RtEncoder *e, const struct RtCkpt *c, RtError *err);
 
-/* Zeroes the per-feature seen/oov counters. */
+/* Zeroes the per-feature counters (seen, oov, notes). */
 void rt_enc_reset_counts(RtEncoder *e);
-/* Prints one line per feature with out-of-vocabulary ids since the last reset. */
+/* Prints what was counted since the last reset, one line per feature and
+ * kind: out-of-vocabulary ids, ids beyond 64 bits, empty values, lists cut
+ * to their N. */
 void rt_enc_report_oov(const RtEncoder *e, const char *what, FILE *out);
 /* Prints the vocabularies' sizes (after freezing). */
 void rt_enc_report_vocab(const RtEncoder *e, FILE *out);

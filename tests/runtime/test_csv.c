@@ -181,10 +181,10 @@ static void test_large(void) {
 static void test_field_count(void) {
   char want[600];
   const char *p = put("count.csv", "a,b\n1,2\n1,2,3\n");
-  snprintf(want, sizeof want, "%s:3: expected 2 fields, found 3", p);
+  snprintf(want, sizeof want, "%s:3: field 3: not in the header: the row has 3 fields, the header 2", p);
   expect_error(p, 0, want);
   p = put("count2.csv", "a,b\n\"multi\nline\"\n");
-  snprintf(want, sizeof want, "%s:2: expected 2 fields, found 1", p);
+  snprintf(want, sizeof want, "%s:2: column b: missing: the row has 1 fields, the header 2", p);
   expect_error(p, 0, want);
 }
 
@@ -192,7 +192,11 @@ static void test_unterminated_quote(void) {
   char want[600];
   const char *p = put("unterm.csv", "a,b\n1,2\n3,\"open\n\n");
   snprintf(want, sizeof want,
-           "%s:3: quoted field 2 is not closed before the end of the file", p);
+           "%s:3: column b: the quote is not closed before the end of the file", p);
+  expect_error(p, 0, want);
+  p = put("unterm_head.csv", "a,\"b\n1,2\n");
+  snprintf(want, sizeof want,
+           "%s:1: field 2: the quote is not closed before the end of the file", p);
   expect_error(p, 0, want);
 }
 
@@ -200,15 +204,59 @@ static void test_after_quote(void) {
   char want[600];
   const char *p = put("after.csv", "a,b\n\"x\"y,2\n");
   snprintf(want, sizeof want,
-           "%s:2: unexpected character 'y' after the closing quote of field 1", p);
+           "%s:2: column a: unexpected character 'y' after the closing quote", p);
   expect_error(p, 0, want);
 }
 
 static void test_field_limit(void) {
   char want[600];
   const char *p = put("limit.csv", "a,b\n12345678,1\n123456789,1\n");
-  snprintf(want, sizeof want, "%s:3: field 1 is longer than 8 bytes", p);
+  snprintf(want, sizeof want, "%s:3: column a: longer than 8 bytes", p);
   expect_error(p, 8, want);
+}
+
+/* rt_csv_tolerate: rows with a wrong field count or a field over the limit (here the
+ * default, 1 MB) come back with their fault; the rows after them are read as usual. */
+static void test_tolerated_faults(void) {
+  size_t big = RT_CSV_MAX_FIELD + 10, n = 0;
+  char *text = malloc(big + 200);
+  n += (size_t)sprintf(text, "a,b,c\n1,2,3\n4,5\n6,7,8,9\n\"");
+  memset(text + n, 'x', big);
+  n += big;
+  n += (size_t)sprintf(text + n, "\",y,z\n10,11,12\n");
+  const char *p = tmp_path("faults.csv");
+  write_file(p, text, n);
+  free(text);
+  RtError err = {""};
+  char want[600];
+  RtCsv *c = open1(p, ',');
+  rt_csv_tolerate(c);
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 1);
+  CU_ASSERT_EQUAL(rt_csv_fault(c, &err), RT_CSV_WHOLE);
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 1);
+  CU_ASSERT_EQUAL(rt_csv_nfields(c), 2);
+  CU_ASSERT_EQUAL(rt_csv_fault(c, &err), RT_CSV_FIELDS);
+  snprintf(want, sizeof want, "%s:3: column c: missing: the row has 2 fields, the header 3", p);
+  CU_ASSERT_STRING_EQUAL(err.msg, want);
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 1);
+  CU_ASSERT_EQUAL(rt_csv_fault(c, &err), RT_CSV_FIELDS);
+  snprintf(want, sizeof want, "%s:4: field 4: not in the header: the row has 4 fields, the header 3", p);
+  CU_ASSERT_STRING_EQUAL(err.msg, want);
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 1);
+  CU_ASSERT_EQUAL(rt_csv_fault(c, &err), RT_CSV_LONG);
+  snprintf(want, sizeof want, "%s:5: column a: longer than %u bytes", p, RT_CSV_MAX_FIELD);
+  CU_ASSERT_STRING_EQUAL(err.msg, want);
+  CU_ASSERT_EQUAL(rt_csv_field(c, 0).len, RT_CSV_MAX_FIELD);
+  CU_ASSERT(field_is(c, 1, "y") && field_is(c, 2, "z"));
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 1);
+  CU_ASSERT_EQUAL(rt_csv_fault(c, &err), RT_CSV_WHOLE);
+  CU_ASSERT(field_is(c, 0, "10") && field_is(c, 2, "12"));
+  CU_ASSERT_EQUAL(rt_csv_line(c), 6);
+  CU_ASSERT_EQUAL(rt_csv_next(c, &err), 0);
+  rt_csv_close(c);
+  /* the same file without rt_csv_tolerate stops at line 3 */
+  snprintf(want, sizeof want, "%s:3: column c: missing: the row has 2 fields, the header 3", p);
+  expect_error(p, 0, want);
 }
 
 static void test_empty_file(void) {
@@ -298,6 +346,7 @@ void add_csv_tests(void) {
   CU_add_test(s, "error: unterminated quote", test_unterminated_quote);
   CU_add_test(s, "error: text after closing quote", test_after_quote);
   CU_add_test(s, "error: field over limit", test_field_limit);
+  CU_add_test(s, "tolerated faults: field count, 1 MB field", test_tolerated_faults);
   CU_add_test(s, "error: empty file", test_empty_file);
   CU_add_test(s, "error: missing file", test_missing_file);
   CU_add_test(s, "error: header differs between files", test_header_mismatch);

@@ -112,8 +112,12 @@ static const char *load_error(const char *rows) {
 }
 
 static void test_bad_values(void) {
-  const char *msg = load_error("10,100,100,a,1,2,1\n10,100,1;2;3;4;5,a,1,2,1\n");
-  CU_ASSERT(contains(msg, "bad.csv:3: column hist: list of 5 items, more than the declared 4"));
+  const char *msg = load_error("10,100,100,a,1,2,1\n10,100,100,a\n");
+  CU_ASSERT(contains(msg, "bad.csv:3: column price: missing: the row has 4 fields, the header 7"));
+  msg = load_error("10,100,100,a,1,2,1,9\n");
+  CU_ASSERT(contains(msg, "bad.csv:2: field 8: not in the header: the row has 8 fields, the header 7"));
+  msg = load_error("10,100,100,a,1,2,1\n10,100,100,\"a,1,2,1\n");
+  CU_ASSERT(contains(msg, "bad.csv:3: column genre: the quote is not closed before the end of the file"));
   msg = load_error("10,100,100,a,abc,2,1\n");
   CU_ASSERT(contains(msg, "bad.csv:2: column price: 'abc' is not a number"));
   msg = load_error("x7,100,100,a,1,2,1\n");
@@ -127,7 +131,119 @@ static void test_bad_values(void) {
   msg = load_error("10,100,100,a,1,2,\n");
   CU_ASSERT(contains(msg, "bad.csv:2: column click: empty label"));
   msg = load_error("10,100,100,a,1,inf,1\n");
-  CU_ASSERT(contains(msg, "column count: 'inf' is not a number"));
+  CU_ASSERT(contains(msg, "bad.csv:2: column count: 'inf' is not a finite number"));
+  msg = load_error("10,100,100,a,NaN,2,1\n");
+  CU_ASSERT(contains(msg, "bad.csv:2: column price: 'NaN' is not a finite number"));
+  msg = load_error("10,100,100,a,1,2,-Infinity\n");
+  CU_ASSERT(contains(msg, "bad.csv:2: column click: '-Infinity' is not a finite number"));
+  msg = load_error("10,100,100,a,1,2,1e39\n"); /* finite as a double, not as a float */
+  CU_ASSERT(contains(msg, "bad.csv:2: column click: '1e39' is beyond the range of a 32-bit float"));
+  /* 1 MB and one byte: the CSV reader's limit on one field */
+  size_t big = RT_CSV_MAX_FIELD + 1;
+  char *row = malloc(big + 32);
+  memcpy(row, "10,100,100,", 11);
+  memset(row + 11, 'g', big);
+  strcpy(row + 11 + big, ",1,2,1\n");
+  msg = load_error(row);
+  free(row);
+  char want[200];
+  snprintf(want, sizeof want, "bad.csv:2: column genre: longer than %u bytes", RT_CSV_MAX_FIELD);
+  CU_ASSERT(contains(msg, want));
+}
+
+/* What rt_enc_report_oov prints (malloc'd). */
+static char *oov_report(const RtEncoder *e, const char *what) {
+  const char *rep = tmp_path("oov_report.txt");
+  FILE *f = fopen(rep, "w");
+  CU_ASSERT_FATAL(f != NULL);
+  rt_enc_report_oov(e, what, f);
+  fclose(f);
+  size_t n;
+  return read_whole(rep, &n);
+}
+
+/* A list longer than its N keeps its first N items, counted and reported with where. */
+static void test_long_list(void) {
+  const char *path = write_csv("longlist.csv", "10,100,100,a,1,2,1\n"
+                                               "10,100,101;102;103;104;105;106,a,1,2,1\n"
+                                               "10,100,101;102;103;104;105,a,1,2,1\n");
+  RtError err = {""};
+  RtEncoder *e = rt_enc_new(&dmc_model);
+  RtLoadOpts lo = {0, 0, NULL};
+  CU_ASSERT_FATAL(rt_data_count(e, &path, 1, &lo, &err) == 0);
+  rt_enc_reset_counts(e);
+  RtData *d = rt_data_load(e, &path, 1, &lo, &err);
+  CU_ASSERT_FATAL(d != NULL);
+  CU_ASSERT_EQUAL(d->n, 3);
+  RtVocab *v = e->groups[e->group[F_HIST]].v;
+  for (int k = 0; k < 4; k++) {  /* rows 2 and 3: 101..104, never 105 or 106 */
+    CU_ASSERT_EQUAL(d->ids[F_HIST][4 + k], d->ids[F_HIST][8 + k]);
+    int64_t id = -1;
+    CU_ASSERT(rt_vocab_id(v, (uint32_t)d->ids[F_HIST][4 + k], &id) == 0 && id == 101 + k);
+  }
+  CU_ASSERT_EQUAL(e->notes[F_HIST].cut, 2);
+  CU_ASSERT_EQUAL(e->notes[F_HIST].cut_len, 6);
+  char *text = oov_report(e, "longlist.csv"), want[600];
+  snprintf(want, sizeof want, "longlist.csv: feature hist: 2 rows with a list longer than 4 items "
+           "(up to 6): the first 4 kept (first at %s:3)\n", path);
+  CU_ASSERT(contains(text, want));
+  if (!contains(text, want)) fprintf(stderr, "\n  got: %s\n", text);
+  free(text);
+  rt_data_free(d);
+  rt_enc_free(e);
+}
+
+/* Adversarial ids: negative, beyond 64 bits, empty, unseen; in id, list and weighted
+ * features and hashed ones: each mapped to its documented index, counted, and every index
+ * inside its table (this test runs under ASan in tests/san.sh). */
+static void test_adversarial_ids(void) {
+  const char *train = write_csv("adv_train.csv", "-5,100,-5;100,a,1,2,1\n"
+                                                 "-5,101,101,b,2,3,0\n"
+                                                 "7,-9223372036854775808,,c,3,4,1\n");
+  const char *rows =
+      "-5,-9223372036854775808,-5;;100,a,1,2,1\n"                     /* known negatives */
+      "99999999999999999999,100,18446744073709551616;-99999999999999999999999,a,1,2,1\n"
+      "1e30,-1e300,123456789012345678901234567890,,1,2,0\n"           /* big as floats */
+      ",,,,1,2,0\n"                                                   /* all empty */
+      "-6,102,  7 ; 8 ;;9,\xff\xfe\x01 binary,1,2,1\n"                 /* unseen */
+      "9223372036854775807,-9223372036854775807,9223372036854775808,zz,1,2,0\n";
+  const char *ev = write_csv("adv_eval.csv", rows);
+  RtError err = {""};
+  RtEncoder *e = trained(&dmc_model, train, &err);
+  CU_ASSERT_FATAL(e != NULL);
+  rt_enc_reset_counts(e);
+  RtLoadOpts lo = {0, 0, NULL};
+  RtData *d = rt_data_load(e, &ev, 1, &lo, &err);
+  if (!d) fprintf(stderr, "\n  %s\n", err.msg);
+  CU_ASSERT_FATAL(d != NULL);
+  CU_ASSERT_EQUAL(d->n, 6);
+  int32_t *user = d->ids[F_USER], *item = d->ids[F_ITEM], *hist = d->ids[F_HIST];
+  CU_ASSERT(user[0] >= 2 && item[0] >= 2);                     /* seen in training */
+  CU_ASSERT(hist[0] >= 2 && hist[1] == 0 && hist[2] >= 2 && hist[3] == 0);
+  CU_ASSERT(user[1] == 1 && hist[4] == 1 && hist[5] == 1);     /* beyond 64 bits: OOV */
+  CU_ASSERT(user[2] == 1 && item[2] == 1 && hist[8] == 1);     /* 1e30, -1e300: OOV */
+  CU_ASSERT(user[3] == 0 && item[3] == 0 && hist[12] == 0);    /* empty: padding */
+  CU_ASSERT(user[4] == 1 && hist[16] == 1 && hist[17] == 1 && hist[18] == 0 && hist[19] == 1);
+  CU_ASSERT(user[5] == 1 && item[5] == 1 && hist[20] == 1);
+  CU_ASSERT_EQUAL(e->notes[F_USER].big, 2);
+  CU_ASSERT_EQUAL(e->notes[F_HIST].big, 4);
+  CU_ASSERT_EQUAL(e->notes[F_ITEM].big, 1);
+  CU_ASSERT_EQUAL(e->notes[F_USER].blank, 1);
+  CU_ASSERT(e->oov[F_USER] == 4 && e->seen[F_USER] == 5);
+  for (int64_t r = 0; r < d->n; r++) { /* every index inside its table */
+    CU_ASSERT(user[r] >= 0 && user[r] < 50 && item[r] >= 0 && item[r] < 200);
+    for (int k = 0; k < 4; k++) CU_ASSERT(hist[4 * r + k] >= 0 && hist[4 * r + k] < 200);
+    CU_ASSERT(d->ids[F_GENRE][r] >= 0 && d->ids[F_GENRE][r] < 16);
+  }
+  CU_ASSERT(d->ids[F_GENRE][2] == 0 && d->ids[F_GENRE][3] == 0 && d->ids[F_GENRE][4] > 0);
+  char *text = oov_report(e, "adv_eval.csv");
+  CU_ASSERT(contains(text, "adv_eval.csv: feature user: 2 ids beyond 64 bits, taken as out of "
+                           "vocabulary\n"));
+  CU_ASSERT(contains(text, "adv_eval.csv: feature user: 1 rows with an empty value (padding)\n"));
+  CU_ASSERT(contains(text, "adv_eval.csv: feature user: 4 of 5 ids (80.00%) out of vocabulary"));
+  free(text);
+  rt_data_free(d);
+  rt_enc_free(e);
 }
 
 static void test_skip_bad(void) {
@@ -137,27 +253,33 @@ static void test_skip_bad(void) {
                                "10,100,1;2;3;4;5,a,1,2,1\n"
                                "11,101,,b,3,4,0\n"
                                "10,100,100,a,1,,1\n"
-                               "12,x,100,a,1,2,1\n");
+                               "12,x,100,a,1,2,1\n"
+                               "12,100,100,a,1,2\n"
+                               "12,100,100,a,nan,2,1\n");
   RtError err = {""};
   RtEncoder *e = rt_enc_new(&dmc_model);
   RtLoadOpts lo = {1, 0, NULL};
   CU_ASSERT_FATAL(rt_data_count(e, &path, 1, &lo, &err) == 0);
   RtData *d = rt_data_load(e, &path, 1, &lo, &err);
   CU_ASSERT_FATAL(d != NULL);
-  CU_ASSERT_EQUAL(d->n, 2);
+  CU_ASSERT_EQUAL(d->n, 3); /* the 5-item list is cut to 4, not skipped */
   CU_ASSERT_EQUAL(d->bad[RT_BAD_NUMBER], 2);
-  CU_ASSERT_EQUAL(d->bad[RT_BAD_LIST], 1);
+  CU_ASSERT_EQUAL(d->bad[RT_BAD_LIST], 0);
   CU_ASSERT_EQUAL(d->bad[RT_BAD_EMPTY], 1);
+  CU_ASSERT_EQUAL(d->bad[RT_BAD_FIELDS], 1);
+  CU_ASSERT_EQUAL(d->bad[RT_BAD_NONFINITE], 1);
+  CU_ASSERT(contains(d->first_bad[RT_BAD_FIELDS], "skip.csv:8: column click: missing: the row has 6"));
   CU_ASSERT(contains(d->first_bad[RT_BAD_NUMBER], "skip.csv:3: column price"));
   /* the skipped rows did not count: user 12 never made it into the vocabulary */
   CU_ASSERT_EQUAL(rt_vocab_len(e->groups[e->group[F_USER]].v), 4);
   const char *rep = tmp_path("report.txt");
   FILE *f = fopen(rep, "w");
-  CU_ASSERT_EQUAL(rt_data_report_bad(d, "skip.csv", f), 4);
+  CU_ASSERT_EQUAL(rt_data_report_bad(d, "skip.csv", f), 5);
   fclose(f);
   size_t n;
   char *text = read_whole(rep, &n);
-  CU_ASSERT(contains(text, "skip.csv: skipped 4 bad rows: 2 not a number, 1 empty value, 1 list too long"));
+  CU_ASSERT(contains(text, "skip.csv: skipped 5 bad rows: 2 not a number, 1 empty value, "
+                           "1 wrong field count, 1 NaN or Inf\n"));
   free(text);
   rt_data_free(d);
   rt_enc_free(e);
@@ -367,6 +489,8 @@ void add_encoder_tests(void) {
   CU_add_test(s, "vocabularies, lists, hashing, z-scores", test_vocab_and_lists);
   CU_add_test(s, "bad values: file:line: column messages", test_bad_values);
   CU_add_test(s, "skip-bad counts per reason", test_skip_bad);
+  CU_add_test(s, "a list longer than its N: the first N kept, counted", test_long_list);
+  CU_add_test(s, "adversarial ids: negative, beyond 64 bits, empty, unseen", test_adversarial_ids);
   CU_add_test(s, "column binding", test_binding);
   CU_add_test(s, "next-row pairing", test_next_rows);
   CU_add_test(s, "cross, weighted, negatives", test_cross_weighted_negative);

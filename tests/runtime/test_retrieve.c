@@ -277,7 +277,8 @@ static void test_retrieve_by_hand(void) {
   CU_ASSERT_EQUAL(run(retr_bin, "retrieve hand.csv -c hand.ckpt -k 3 -q"), 0);
   CU_ASSERT_STRING_EQUAL(out_text, "101 104 102\n102 104 101\n103 105 101\n101 104 102\n"
                                    "101 104 102\n");
-  CU_ASSERT_STRING_EQUAL(err_text, "hand.csv: feature item: 1 of 4 ids (25.00%) out of "
+  CU_ASSERT_STRING_EQUAL(err_text, "hand.csv: feature item: 1 rows with an empty value (padding)\n"
+                                   "hand.csv: feature item: 1 of 4 ids (25.00%) out of "
                                    "vocabulary (7 of 8 indices in use)\n");
   /* k larger than the 5 candidates: all of them; the same on 2 threads, batch 2 */
   CU_ASSERT_EQUAL(run(retr_bin, "retrieve hand.csv -c hand.ckpt -k 50 --threads 2 --batch 2"), 0);
