@@ -105,49 +105,92 @@ KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n,
 }
 
 // C[M, N] = (C +) A[M, K] W[K, N], with A's element (r, p) at A[r * ars + p * acs]
-// (so a transposed A costs nothing). Tiles of 4 rows by 64 columns: each W row is
-// loaded once per tile and used for four rows, and the tile's sums stay in
-// registers when the compiler can (full tiles have constant bounds).
-#define K_TR 4
-#define K_TC 64
-KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
-                      int64_t ldw, REAL *C, int64_t ldc, int accumulate) {
-  for (int64_t r0 = 0; r0 < M; r0 += K_TR) {
-    int rn = M - r0 < K_TR ? (int)(M - r0) : K_TR;
-    for (int64_t j0 = 0; j0 < N; j0 += K_TC) {
-      int jn = N - j0 < K_TC ? (int)(N - j0) : K_TC;
-      REAL acc[K_TR][K_TC];
-      if (rn == K_TR && jn == K_TC) {
-        for (int i = 0; i < K_TR; i++)
-          for (int j = 0; j < K_TC; j++) acc[i][j] = accumulate ? C[(r0 + i) * ldc + j0 + j] : 0;
-        for (int64_t p = 0; p < Kd; p++) {
-          const REAL *wr = W + p * ldw + j0;
-          for (int i = 0; i < K_TR; i++) {
-            REAL av = A[(r0 + i) * ars + p * acs];
-            for (int j = 0; j < K_TC; j++) acc[i][j] += av * wr[j];
-          }
-        }
-        for (int i = 0; i < K_TR; i++)
-          for (int j = 0; j < K_TC; j++) C[(r0 + i) * ldc + j0 + j] = acc[i][j];
-      } else {
-        for (int i = 0; i < rn; i++)
-          for (int j = 0; j < jn; j++) acc[i][j] = accumulate ? C[(r0 + i) * ldc + j0 + j] : 0;
-        for (int64_t p = 0; p < Kd; p++) {
-          const REAL *wr = W + p * ldw + j0;
-          for (int i = 0; i < rn; i++) {
-            REAL av = A[(r0 + i) * ars + p * acs];
-            int j = 0;
-            for (; j + 16 <= jn; j += 16)   // whole vectors first
-              for (int q = 0; q < 16; q++) acc[i][j + q] += av * wr[j + q];
-            for (; j < jn; j++) acc[i][j] += av * wr[j];
-          }
-        }
-        for (int i = 0; i < rn; i++)
-          for (int j = 0; j < jn; j++) C[(r0 + i) * ldc + j0 + j] = acc[i][j];
-      }
+// (so a transposed A costs nothing). A register-blocked micro-kernel: a tile of
+// up to K_MR rows by up to 4 vectors of columns (64 floats with AVX-512) keeps
+// its sums in registers while K runs; each step loads the tile's W row once and
+// broadcasts one A value per row. K is cut into K_KC-long blocks so the W panel a
+// block reads stays in L1 while every row block uses it. Vectors are GCC/Clang
+// vector extensions, so -march=native picks the instructions (AVX-512, AVX2, or
+// SSE for --portable); columns past the last whole vector take a scalar loop.
+#define K_MR 6
+#define K_KC 256
+#define K_LANES (64 / (int)sizeof(REAL))
+typedef REAL K_(vec) __attribute__((vector_size(64)));
+typedef REAL K_(uvec) __attribute__((vector_size(64), aligned(sizeof(REAL))));   // unaligned access
+
+// The tile at rows r0.. (R of them), vectors at column j0 (V of them), k in [k0, k1).
+static inline __attribute__((always_inline)) void K_(tile)(int R, int V, int64_t r0, int64_t j0, int64_t k0, int64_t k1,
+                                                          const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                                                          int64_t ldw, REAL *C, int64_t ldc, int load) {
+  K_(vec) acc[K_MR][16];
+  for (int i = 0; i < R; i++)
+    for (int v = 0; v < V; v++)
+      if (load) acc[i][v] = *(const K_(uvec) *)(C + (r0 + i) * ldc + j0 + v * K_LANES);
+      else acc[i][v] = (K_(vec)){0};
+  for (int64_t p = k0; p < k1; p++) {
+    const REAL *wr = W + p * ldw + j0;
+    K_(vec) w[16];
+    for (int v = 0; v < V; v++) w[v] = *(const K_(uvec) *)(wr + v * K_LANES);
+    for (int i = 0; i < R; i++) {
+      REAL a = A[(r0 + i) * ars + p * acs];
+      for (int v = 0; v < V; v++) acc[i][v] += a * w[v];
     }
   }
+  for (int i = 0; i < R; i++)
+    for (int v = 0; v < V; v++) *(K_(uvec) *)(C + (r0 + i) * ldc + j0 + v * K_LANES) = acc[i][v];
 }
+
+// Every R (1..K_MR) as its own constant-bound copy of the tile.
+#define K_TILE_V(V)                                                                                   \
+  switch (rn) {                                                                                      \
+  case 6: K_(tile)(6, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                   \
+  case 5: K_(tile)(5, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                   \
+  case 4: K_(tile)(4, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                   \
+  case 3: K_(tile)(3, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                   \
+  case 2: K_(tile)(2, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                   \
+  default: K_(tile)(1, V, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load); break;                  \
+  }
+
+KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                      int64_t ldw, REAL *C, int64_t ldc, int accumulate) {
+  int64_t nvec = N / K_LANES, jv = nvec * K_LANES;   // columns in whole vectors; the rest is scalar
+  if (Kd == 0 && !accumulate)
+    for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, sizeof(REAL) * (size_t)N);
+  for (int64_t k0 = 0; k0 < Kd; k0 += K_KC) {
+    int64_t k1 = Kd - k0 < K_KC ? Kd : k0 + K_KC;
+    int load = accumulate || k0 > 0;
+    int64_t mfull = M % K_MR == 1 ? M - 1 : M;   // rows for the K_MR-row tiles
+    if (mfull < M)   // a single row left (batch 1): wide tiles, so 16 sums are in flight, not 4
+      for (int64_t j0 = 0; j0 < jv;) {
+        int64_t r0 = M - 1, left = (jv - j0) / K_LANES;
+        int v = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : (int)left;
+        if (v == 16) K_(tile)(1, 16, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        else if (v == 8) K_(tile)(1, 8, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        else if (v == 4) K_(tile)(1, 4, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        else if (v == 3) K_(tile)(1, 3, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        else if (v == 2) K_(tile)(1, 2, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        else K_(tile)(1, 1, r0, j0, k0, k1, A, ars, acs, W, ldw, C, ldc, load);
+        j0 += v * K_LANES;
+      }
+    for (int64_t j0 = 0; j0 < jv; j0 += 4 * K_LANES) {
+      int64_t left = (jv - j0) / K_LANES;
+      for (int64_t r0 = 0; r0 < mfull; r0 += K_MR) {
+        int rn = mfull - r0 < K_MR ? (int)(mfull - r0) : K_MR;
+        if (left >= 4) { K_TILE_V(4) }
+        else if (left == 3) { K_TILE_V(3) }
+        else if (left == 2) { K_TILE_V(2) }
+        else { K_TILE_V(1) }
+      }
+    }
+    for (int64_t r = 0; r < M; r++)   // the columns past the last whole vector
+      for (int64_t j = jv; j < N; j++) {
+        REAL acc = load ? C[r * ldc + j] : 0;
+        for (int64_t p = k0; p < k1; p++) acc += A[r * ars + p * acs] * W[p * ldw + j];
+        C[r * ldc + j] = acc;
+      }
+  }
+}
+#undef K_TILE_V
 
 // DMC_OP_FUSED: the program of k->step over blocks of K_BLOCK elements of one
 // example, so a chain of elementwise ops reads its operands and writes its
