@@ -66,15 +66,38 @@ KSTATIC REAL K_(binop)(int op, REAL a, REAL b) {
   }
 }
 
+#ifdef K_POLY_EXP
+// kernels.c: exp as Cephes' expf polynomial (within 2 ulp of expf), no call and no
+// branch, so the loops that use it (sigmoid, softmax, exp) vectorize.
+KSTATIC float K_(exp)(float x) {
+  x = x > 88.72f ? 88.72f : x < -87.33f ? -87.33f : x;
+  float n = K_MATH(floor)(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+#else
+KSTATIC REAL K_(exp)(REAL x) { return K_MATH(exp)(x); }
+#endif
+
 KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing
-  REAL e = K_MATH(exp)(-K_MATH(fabs)(x));
+  REAL e = K_(exp)(-K_MATH(fabs)(x));
   return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 
 KSTATIC REAL K_(unop)(int op, REAL x) {
   switch (op) {
   case DMC_OP_NEG: return -x;
-  case DMC_OP_EXP: return K_MATH(exp)(x);
+  case DMC_OP_EXP: return K_(exp)(x);
   case DMC_OP_LOG: return K_MATH(log)(x);
   case DMC_OP_SQRT: return K_MATH(sqrt)(x);
   case DMC_OP_ABS: return K_MATH(fabs)(x);
@@ -210,6 +233,7 @@ KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, 
   case DMC_OP_STEP: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? 1 : 0; return;
   case DMC_OP_NEG: for (int64_t i = 0; i < n; i++) d[i] = -a[i]; return;
   case DMC_OP_SIGMOID: for (int64_t i = 0; i < n; i++) d[i] = K_(sigmoid)(a[i]); return;
+  case DMC_OP_EXP: for (int64_t i = 0; i < n; i++) d[i] = K_(exp)(a[i]); return;
   case DMC_OP_TANH: for (int64_t i = 0; i < n; i++) d[i] = K_MATH(tanh)(a[i]); return;
   default: for (int64_t i = 0; i < n; i++) d[i] = K_(unop)(st->op, a[i]); return;
   }
@@ -383,7 +407,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
             for (int64_t t = 0; t < n; t++)
               if (ON(t) && xe[AT(t)] > mx) mx = xe[AT(t)];
             for (int64_t t = 0; t < n; t++) {
-              y[AT(t)] = ON(t) ? K_MATH(exp)(xe[AT(t)] - mx) : 0;
+              y[AT(t)] = ON(t) ? K_(exp)(xe[AT(t)] - mx) : 0;
               sum += y[AT(t)];
             }
             for (int64_t t = 0; t < n; t++) y[AT(t)] = sum > 0 ? y[AT(t)] / sum : 0;
@@ -416,7 +440,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     enum { W = 64 };
     for (int64_t c0 = 0; c0 < on; c0 += W) {
       int w = on - c0 < W ? (int)(on - c0) : W;
-      double mean[W] = {0}, var[W] = {0}, inv[W], mdy[W] = {0}, mdyx[W] = {0};
+      double mean[W] = {0}, var[W] = {0}, mdy[W] = {0}, mdyx[W] = {0};
+      REAL inv[W];
       if (!dy && !training) {
         for (int j = 0; j < w; j++) mean[j] = run_mean[c0 + j], var[j] = run_var[c0 + j];
       } else {
@@ -432,7 +457,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
             run_var[c0 + j] = (REAL)(0.99 * run_var[c0 + j] + 0.01 * var[j]);
           }
       }
-      for (int j = 0; j < w; j++) inv[j] = 1 / sqrt(var[j] + 1e-5);
+      for (int j = 0; j < w; j++) inv[j] = 1 / K_MATH(sqrt)((REAL)(var[j] + 1e-5));
       if (!dy) {
         for (int b = 0; b < B; b++)
           for (int j = 0; j < w; j++) out[b * on + c0 + j] = (REAL)((x[b * on + c0 + j] - mean[j]) * inv[j]);

@@ -78,6 +78,7 @@ int main(void) {
   add_cli_tests();
   add_retrieve_tests();
   add_step_tests();
+  add_kernel_tests();
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures();

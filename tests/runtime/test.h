@@ -32,5 +32,6 @@ void add_feed_tests(void);    /* training batches: shuffle buffer, prefetch thre
 void add_cli_tests(void);     /* the fixture program end to end */
 void add_retrieve_tests(void);/* top-k retrieval, recall; the retrieval fixture end to end */
 void add_step_tests(void);    /* threads: the pool, the data-parallel training step */
+void add_kernel_tests(void);  /* the float kernels: polynomial exp, GEMM tiles */
 
 #endif
