@@ -2,9 +2,15 @@
 # bench/quality.sh [MODEL...]: the quality table. Each model is compiled with dmc
 # and trained on its shared data set, and its PyTorch peer (bench/peers/) is trained
 # on the same data with the same hyperparameters, for seeds 1, 2 and 3, both sides
-# for all the model's epochs (no early stopping). The best-epoch test AUC of each
-# run is averaged over the seeds. Writes bench/results/quality.md (included in
-# BENCHMARKS.md by bench/write_benchmarks.sh) and prints it.
+# for all the model's epochs (no early stopping). The best-epoch test metric of each
+# run (AUC; RMSE on held-out ratings for autorec, lower is better) is averaged over
+# the seeds. Each run leaves bench/results/runs/MODEL.{dmc,torch}.SEED.json; the
+# table bench/results/quality.md (included in BENCHMARKS.md by
+# bench/write_benchmarks.sh) has a row for every model with runs there, so
+# `bench/quality.sh autorec` measures autorec again and keeps the other rows.
+# Tolerances: AUC within 0.005, RMSE within 2%, recall within 5% (relative).
+# youtube_dnn's metric is recall@50 on the test rows (dmc's `train --valid` and its peer
+# compute it alike: brute force over the item table), higher is better.
 # Needs ../shared/data and Debian's python3-torch (scripts/deps.sh --bench).
 #
 # fnn starts from fm's checkpoint (`init checkpoint("fm.ckpt", ...)`, relative to the
@@ -25,7 +31,9 @@ DATA=${DMC_DATA:-../shared/data}
 SEEDS=${SEEDS:-"1 2 3"}
 ROOT=${DMC_ROOT:-.}
 MODELS=("$@")
-[ ${#MODELS[@]} -gt 0 ] || MODELS=(lr fm deep_crossing wide_deep deepfm neuralcf)
+# default: every model with a peer, in the zoo's order (the table's ORDER below)
+[ ${#MODELS[@]} -gt 0 ] || MODELS=(lr fm deep_crossing wide_deep deepfm neuralcf mlr pnn dcn fnn nfm afm
+                                   xdeepfm din dien drn autorec youtube_dnn)
 [ -d "$DATA" ] || { echo "bench/quality.sh: $DATA is absent; nothing to measure" >&2; exit 1; }
 DATA=$(cd "$DATA" && pwd)
 ROOT=$(cd "$ROOT" && pwd)
@@ -72,23 +80,38 @@ for m in "${MODELS[@]}"; do
   echo "== $m: $(( $(date +%s) - t_model )) s for seeds $SEEDS" >&2
 done
 echo "== all models: $(( $(date +%s) - t_start )) s" >&2
-/usr/bin/python3 - "$out" "${MODELS[@]}" <<'PY'
+/usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys, glob, os
-out, models = sys.argv[1], sys.argv[2:]
-rows = ["| model | data | epochs | dmc AUC (mean ± sd) | PyTorch AUC (mean ± sd) | dmc − PyTorch | dmc s/epoch | PyTorch s/epoch |",
-        "|---|---|---|---|---|---|---|---|"]
+out = sys.argv[1]
+# the zoo's order; models with runs but not listed come after, by name
+ORDER = ["lr", "fm", "deep_crossing", "wide_deep", "deepfm", "neuralcf", "mlr", "pnn", "dcn", "fnn",
+         "nfm", "afm", "xdeepfm", "din", "dien", "drn", "autorec", "youtube_dnn"]
+have = sorted({os.path.basename(f).split(".")[0] for f in glob.glob(f"{out}/runs/*.dmc.*.json")})
+models = [m for m in ORDER if m in have] + [m for m in have if m not in ORDER]
+# metric -> (printed name, tolerance of dmc - PyTorch, relative?)
+TOL = {"auc": ("AUC", 0.005, False), "rmse": ("RMSE", 0.02, True)}
+rows = ["| model | data | epochs | metric | dmc (mean ± sd) | PyTorch (mean ± sd) | dmc − PyTorch | dmc s/epoch | PyTorch s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|"]
 for m in models:
     d = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/runs/{m}.dmc.*.json"))]
     t = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/runs/{m}.torch.*.json"))]
-    da = [r["best"] for r in d]; ta = [r["best_auc"] for r in t]
+    if not t:
+        continue
+    metric = t[0].get("metric", "auc")
+    da = [r["best"] for r in d]; ta = [r[f"best_{metric}"] for r in t]
     ds = statistics.mean(e["seconds"] for r in d for e in r["epochs"])
     ts = statistics.mean(r["seconds_per_epoch"] for r in t)
     data = "mllatest" if "mllatest" in t[0]["train"] else "sparrow"
     sd = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0
+    name, tol, rel = TOL.get(metric, (metric, 0.05, True))
     diff = statistics.mean(da) - statistics.mean(ta)
-    rows.append(f"| {m} | {data} | {len(d[0]['epochs'])} | {statistics.mean(da):.4f} ± {sd(da):.4f} | "
-                f"{statistics.mean(ta):.4f} ± {sd(ta):.4f} | {diff:+.4f}{'' if abs(diff) <= 0.005 else ' (outside 0.005)'} | "
-                f"{ds:.2f} | {ts:.2f} |")
+    if rel:
+        off = abs(diff) > tol * statistics.mean(ta)
+        shown = f"{diff:+.4f} ({100 * diff / statistics.mean(ta):+.1f}%){' (outside ' + format(100 * tol, 'g') + '%)' if off else ''}"
+    else:
+        shown = f"{diff:+.4f}{'' if abs(diff) <= tol else ' (outside ' + format(tol, 'g') + ')'}"
+    rows.append(f"| {m} | {data} | {len(d[0]['epochs'])} | {name} | {statistics.mean(da):.4f} ± {sd(da):.4f} | "
+                f"{statistics.mean(ta):.4f} ± {sd(ta):.4f} | {shown} | {ds:.2f} | {ts:.2f} |")
 text = "\n".join(rows) + "\n"
 open(f"{out}/quality.md", "w").write(text)
 print(text)

@@ -726,6 +726,10 @@ static Value *bi_masked_mse(Ctx *c, Args *a, const Builtin *b) {
                f->name, shape_str(p->t->shape));
     return NULL;
   }
+  if (f->value_column && !c->g->heldout_pred) {   // held-out (key, id, value) rows are scored on it
+    c->g->heldout_pred = p->t;
+    c->g->heldout_target = f;
+  }
   Loc loc = a->call->loc;
   IrNode *gi[2] = {p->t, f->node};
   IrNode *g = emit(c, OP_GATHER, gi, 2, NULL, loc);

@@ -232,6 +232,8 @@ struct Graph {
   char delimiter;
   const char *next_by, *next_order;   // DRN: pair each row with the user's next one
   const char *group_by;     // AutoRec: the rows sharing this column form one example
+  IrNode *heldout_pred;     // group_by models: masked_mse's prediction over a pair-source
+  Feature *heldout_target;  // feature (IDCOL:VALCOL), which held-out (key, id, value) rows score
   Vec nodes;                // IrNode*, in creation (topological) order
   Vec features;             // Feature* (labels included, kind FK_LABEL)
   Vec params;               // Param*
@@ -319,6 +321,7 @@ uint64_t ir_signature(Graph *g);
 void cgen_emit(Lowered *l, const char *source_name, FILE *out);
 bool cgen_check_supported(Graph *g);   // reports ops code generation lacks
 void cgen_retrieval(Graph *g, int *output, int *table, int *target);   // descriptor indices, or -1
+void cgen_heldout(Graph *g, int *output, int *feature);   // descriptor indices, or -1
 
 //
 // emit_llvm.c: the same lowered model as an LLVM module (LLVM C API), the same

@@ -124,8 +124,8 @@ static void build_types(Gen *g) {
                            10);
   g->feature = named_struct(g, "DmcFeature",
                             (LLVMTypeRef[]){p, i32, i32, i32, p, i8, i8, i64, i32, i32, i32, i32, g->f32, i32, i32, p,
-                                            i32, i32, i32},
-                            19);
+                                            i32, i32, i32, p},
+                            20);
   g->input = named_struct(g, "DmcInput", (LLVMTypeRef[]){p, i32, i64}, 3);
   g->record = named_struct(g, "DmcRecord", (LLVMTypeRef[]){p, i32, p, p, p}, 5);
   g->param = named_struct(
@@ -135,8 +135,8 @@ static void build_types(Gen *g) {
   g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr}, 8);
   g->model = named_struct(g, "DmcModel",
                           (LLVMTypeRef[]){i32, p, i64, i8, p, p, i32, p, i32, p, i32, p, i64, i32, p, i32, p, g->record,
-                                          g->record, i32, i32, i32, g->f64, p, p, p, i32, i32, i32},
-                          29);
+                                          g->record, i32, i32, i32, g->f64, p, p, p, i32, i32, i32, p, i32, i32},
+                          32);
 
   CHECK(kshape, offsetof(DmcKShape, rank), offsetof(DmcKShape, dim), offsetof(DmcKShape, batched),
         offsetof(DmcKShape, is_ids));
@@ -151,7 +151,7 @@ static void build_types(Gen *g) {
         offsetof(DmcFeature, normalize), offsetof(DmcFeature, log1p), offsetof(DmcFeature, has_default),
         offsetof(DmcFeature, default_value), offsetof(DmcFeature, next_row), offsetof(DmcFeature, nsources),
         offsetof(DmcFeature, sources), offsetof(DmcFeature, vocab_of), offsetof(DmcFeature, input),
-        offsetof(DmcFeature, weights_input));
+        offsetof(DmcFeature, weights_input), offsetof(DmcFeature, value_column));
   CHECK(input, offsetof(DmcInput, name), offsetof(DmcInput, dtype), offsetof(DmcInput, size));
   CHECK(record, offsetof(DmcRecord, name), offsetof(DmcRecord, n), offsetof(DmcRecord, keys),
         offsetof(DmcRecord, values), offsetof(DmcRecord, strings));
@@ -175,7 +175,8 @@ static void build_types(Gen *g) {
         offsetof(DmcModel, sparse_optimizer), offsetof(DmcModel, batch), offsetof(DmcModel, epochs),
         offsetof(DmcModel, seed), offsetof(DmcModel, l2), offsetof(DmcModel, workspace_floats),
         offsetof(DmcModel, forward), offsetof(DmcModel, backward), offsetof(DmcModel, retrieve_output),
-        offsetof(DmcModel, retrieve_table), offsetof(DmcModel, retrieve_target));
+        offsetof(DmcModel, retrieve_table), offsetof(DmcModel, retrieve_target), offsetof(DmcModel, group_by),
+        offsetof(DmcModel, heldout_output), offsetof(DmcModel, heldout_feature));
 
   // void dmc_kernel_f32(const DmcKernel *k, int B, float *out, const void *const *in, uint64_t seed, int training)
   g->kernel_fn = LLVMFunctionType(
@@ -486,8 +487,9 @@ static LLVMValueRef build_features(Gen *g) {
         ci32(g, feature_index(gr, root)),
         ci32(g, input_index(l, f->node && f->node->live ? f->node : NULL)),
         ci32(g, input_index(l, f->weights && f->weights->live ? f->weights : NULL)),
+        cstr(g, f->value_column),
     };
-    rows[i] = LLVMConstNamedStruct(g->feature, fv, 19);
+    rows[i] = LLVMConstNamedStruct(g->feature, fv, 20);
   }
   return carray(g, "features", g->feature, rows, n);
 }
@@ -570,6 +572,8 @@ static void build_model(Gen *g, LLVMValueRef fwd, LLVMValueRef bwd, LLVMValueRef
   LLVMValueRef outputs = build_outputs(g), sparse = build_sparse(g);
   int r_out, r_table, r_target;
   cgen_retrieval(gr, &r_out, &r_table, &r_target);
+  int h_out, h_feature;
+  cgen_heldout(gr, &h_out, &h_feature);
   LLVMValueRef f[] = {ci32(g, DMC_ABI_VERSION),
                       cstr(g, gr->model_name),
                       LLVMConstInt(g->i64, l->signature, 0),
@@ -598,9 +602,12 @@ static void build_model(Gen *g, LLVMValueRef fwd, LLVMValueRef bwd, LLVMValueRef
                       LLVMConstPointerCast(bwd, g->ptr),
                       ci32(g, r_out),
                       ci32(g, r_table),
-                      ci32(g, r_target)};
+                      ci32(g, r_target),
+                      cstr(g, gr->group_by),
+                      ci32(g, h_out),
+                      ci32(g, h_feature)};
   LLVMValueRef v = LLVMAddGlobal(g->m, g->model, "dmc_model");
-  LLVMSetInitializer(v, LLVMConstNamedStruct(g->model, f, 29));
+  LLVMSetInitializer(v, LLVMConstNamedStruct(g->model, f, 32));
   LLVMSetGlobalConstant(v, 1);
   LLVMSetAlignment(v, LLVMABIAlignmentOfType(g->td, g->model));
 }

@@ -885,6 +885,18 @@ static void exec_stmt(Ctx *c, Node *s) {
 // Exposed to decl.c and builtins.c.
 Value *sema_eval(Ctx *c, Node *n) { return eval(c, n); }
 
+// Declares node (if any) as an output named `name` unless the model already outputs it.
+static void ensure_output(Graph *g, IrNode *node, const char *name) {
+  if (!node) return;
+  for (int i = 0; i < g->outputs.len; i++)
+    if (((Output *)g->outputs.items[i])->node == node) return;
+  Output *o = arena_alloc(sizeof *o);
+  o->name = name;
+  o->node = node;
+  o->loc = node->loc;
+  vec_push(&g->outputs, o);
+}
+
 Graph *sema_build(Node *prog, Node *stdlib) {
   Ctx c = {0};
   c.g = ir_graph_new();
@@ -920,17 +932,9 @@ Graph *sema_build(Node *prog, Node *stdlib) {
     diag_error((Loc){0}, "nothing to compile");
     return c.g;
   }
-  if (c.g->retrieve_user) {   // retrieval reads the user vector: make sure it is an output
-    bool is_output = false;
-    for (int i = 0; i < c.g->outputs.len; i++) is_output |= ((Output *)c.g->outputs.items[i])->node == c.g->retrieve_user;
-    if (!is_output) {
-      Output *o = arena_alloc(sizeof *o);
-      o->name = "user_vector";
-      o->node = c.g->retrieve_user;
-      o->loc = c.g->retrieve_user->loc;
-      vec_push(&c.g->outputs, o);
-    }
-  }
+  // retrieval reads the user vector, held-out scoring the reconstruction: make sure they are outputs
+  ensure_output(c.g, c.g->retrieve_user, "user_vector");
+  ensure_output(c.g, c.g->heldout_pred, "reconstruction");
   if (diag_error_count() == 0) {
     Loc end = model ? model->loc : prog->loc;
     if (c.g->outputs.len == 0) {

@@ -18,6 +18,7 @@ typedef struct RtOpts {
   const char *const *files;  /* positional data files */
   int nfiles;
   const char *valid;         /* train --valid */
+  const char *input;         /* eval/predict --input: a group_by model's input groups */
   const char *checkpoint;    /* train -o, eval/predict --checkpoint; default PROG.ckpt */
   const char *group;         /* --group COL for GAUC */
   const char *out;           /* synth -o */

@@ -96,7 +96,11 @@ static const char *const help_eval =
     "  --seed N          seed of sampled negatives, if the model has any (default %d)\n"
     "  --skip-bad        skip rows with bad values instead of stopping\n"
     "  --json            print the results as one JSON object\n"
-    "  -h, --help        this text\n";
+    "  -h, --help        this text\n"
+    "group_by models (I-AutoRec) score held-out rows: each row's value (its rating) is\n"
+    "predicted from its key's input group (the item's known ratings), and RMSE and MAE\n"
+    "are reported; unseen items and users get the input mean.\n"
+    "  --input FILE      the input groups (default: the training groups the checkpoint holds)\n";
 
 static const char *const help_predict =
     "usage: %s predict FILE... [options]\n"
@@ -107,7 +111,9 @@ static const char *const help_predict =
     "  --threads N       threads (default: CPUs, at most 8)\n"
     "  --seed N          seed of sampled negatives, if the model has any (default %d)\n"
     "  --skip-bad        skip rows with bad values (then rows and lines differ)\n"
-    "  -h, --help        this text\n";
+    "  -h, --help        this text\n"
+    "group_by models print the predicted value of every row, from its key's input group:\n"
+    "  --input FILE      the input groups (default: the training groups the checkpoint holds)\n";
 
 static const char *const help_retrieve =
     "usage: %s retrieve FILE... [options]\n"
@@ -164,7 +170,7 @@ static const char *const help_synth =
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
        O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
-       O_LRMIN, O_LRSTEP, O_CLIP, O_ZIPF, O_TIME, O_NUMERICS };
+       O_LRMIN, O_LRSTEP, O_CLIP, O_INPUT, O_ZIPF, O_TIME, O_NUMERICS };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -238,14 +244,15 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"clip", required_argument, 0, O_CLIP},      {"top-k", required_argument, 0, 'k'},
       {"zipf", required_argument, 0, O_ZIPF},      {"time", required_argument, 0, O_TIME},
       {"check-numerics", no_argument, 0, O_NUMERICS},
+      {"input", required_argument, 0, O_INPUT},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
   static const struct { const char *cmd, *allowed; } table[] = {
       {"train", "valid epochs batch lr seed threads patience group output skip-bad json quiet help "
                 "stream max-memory shuffle-buffer prefetch lr-schedule warmup lr-min lr-step clip "
                 "top-k check-numerics"},
-      {"eval", "checkpoint group batch threads seed skip-bad json help top-k"},
-      {"predict", "checkpoint batch threads seed skip-bad help"},
+      {"eval", "checkpoint group batch threads seed skip-bad json help top-k input"},
+      {"predict", "checkpoint batch threads seed skip-bad help input"},
       {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
       {"info", "json help"},
       {"synth", "seed teacher-seed zipf output help"},
@@ -293,6 +300,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       return 1;
     }
     case O_VALID: o->valid = optarg; break;
+    case O_INPUT: o->input = optarg; break;
     case O_EPOCHS:
       if (num_int(cmd, "--epochs", optarg, 1, 1000000, &v)) return 2;
       o->epochs = (int)v;
@@ -382,6 +390,9 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
     case 'q': o->quiet = 1; break;
     }
   }
+  if (o->input && !rt_model_heldout(m))
+    return bad_usage(cmd, "--input gives the input groups of a group_by model (I-AutoRec); model %s "
+                     "has none%s", m->name, "");
   o->files = (const char *const *)argv + optind;
   o->nfiles = argc - optind;
   if ((!strcmp(cmd, "info") || !strcmp(cmd, "bench")) && o->nfiles)

@@ -1,13 +1,15 @@
-/* dataset.c -- loading encoded rows into memory, next-row pairing, batches
- * (see dataset.h). Arrays grow by doubling while loading; nothing is
- * allocated per batch.
+/* dataset.c -- loading encoded rows into memory, gathering groups, next-row
+ * pairing, batches (see dataset.h). Arrays grow by doubling while loading;
+ * nothing is allocated per batch.
  */
 #include "dataset.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keymap.h"
 #include "model.h"
 
 static int stores_ids(const DmcFeature *f) {
@@ -104,6 +106,7 @@ RtData *rt_data_count_rows(RtEncoder *e, const char *const *paths, int npaths, c
 
 int64_t rt_data_row_bytes(const RtEncoder *e) {
   int64_t bytes = (int64_t)sizeof(int64_t); /* the GAUC group */
+  if (e->m->group_by) bytes += (int64_t)(sizeof(int64_t) + sizeof(int32_t)); /* key, gathered */
   for (int i = 0; i < e->nf; i++) {
     const DmcFeature *f = &e->m->features[i];
     if (!e->active[i]) continue;
@@ -133,6 +136,13 @@ static int grow_to(RtData *d, const RtEncoder *e, int want_keys, int64_t cap) {
   int64_t *g = realloc(d->group, (size_t)cap * sizeof *g);
   if (!g) return -1;
   d->group = g;
+  if (e->m->group_by) {
+    int64_t *key = realloc(d->key, (size_t)cap * sizeof *key);
+    if (key) d->key = key;
+    int32_t *gathered = realloc(d->gathered, (size_t)cap * sizeof *gathered);
+    if (gathered) d->gathered = gathered;
+    if (!key || !gathered) return -1;
+  }
   if (want_keys) {
     int64_t *by = realloc(d->by, (size_t)cap * sizeof *by);
     if (by) d->by = by;
@@ -254,41 +264,109 @@ static int pair_next(RtData *d, const RtEncoder *e, RtError *err) {
   return r;
 }
 
+int rt_data_scan(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                 RtData *tally, RtTakeRow take, void *ctx, RtError *err) {
+  RtCsv *csv = open_bound(e, paths, npaths, o, err);
+  if (!csv) return -1;
+  tally->has_label = e->has_label;
+  int r;
+  RtError bad;
+  while ((r = rt_csv_next(csv, err)) == 1) {
+    int why = (int)rt_enc_parse(e, csv, &bad);
+    if (why == RT_BAD_NONE) {
+      rt_enc_encode(e);
+      why = take(ctx, e, csv, &bad);
+    }
+    if (why == RT_BAD_NONE) continue;
+    if (why < 0 || !o->skip_bad) {
+      *err = bad;
+      r = -1;
+      break;
+    }
+    if (!tally->bad[why]++) snprintf(tally->first_bad[why], sizeof tally->first_bad[why], "%s", bad.msg);
+  }
+  rt_csv_close(csv);
+  return r < 0 ? -1 : 0;
+}
+
+typedef struct Loader {
+  RtData *d;
+  int keys;           /* next_by keys are kept */
+  RtKeyMap *groups;   /* group_by: key -> example; NULL otherwise */
+  int room;           /* group_by: rows one example holds (the smallest pair source) */
+  const char *path;
+} Loader;
+
+/* group_by: the encoder's row joins its key's example. The first row of a key makes the
+ * example (every feature); a later one puts its pairs in the example's next slot. */
+static int gather(Loader *L, const RtEncoder *e, const RtCsv *csv, RtError *err) {
+  RtData *d = L->d;
+  int64_t g = rt_keymap_get(L->groups, e->row_key);
+  if (g < 0) {
+    if ((d->n == d->cap && grow(d, e, 0)) || rt_keymap_put(L->groups, e->row_key, d->n))
+      return rt_error(err, "%s: out of memory after %lld groups", L->path, (long long)d->n);
+    d->key[d->n] = e->row_key;
+    d->gathered[d->n] = 1;
+    store_row(d, e, 0);
+    return 0;
+  }
+  int k = d->gathered[g];
+  if (k >= L->room) {
+    RtSlice key = rt_csv_field(csv, e->key_col);
+    for (int i = 0; i < e->nf; i++) {
+      const DmcFeature *f = &e->m->features[i];
+      if (!e->active[i] || !f->value_column || rt_feat_width(f) != L->room) continue;
+      rt_error(err, "%s:%ld: group %s %.*s has more than %d rows: feature %s holds %d (%s, %s) pairs\n"
+               "HINT: declare it longer (weighted[N], N at least the largest group), or --skip-bad to "
+               "leave the extra rows out", rt_csv_path(csv), rt_csv_line(csv), e->m->group_by,
+               (int)(key.len > 40 ? 40 : key.len), key.ptr, L->room, f->name, L->room, f->columns[0],
+               f->value_column);
+      break;
+    }
+    return RT_BAD_LIST;
+  }
+  for (int i = 0; i < e->nf; i++) {
+    const DmcFeature *f = &e->m->features[i];
+    size_t at = (size_t)g * (size_t)rt_feat_width(f) + (size_t)k;
+    if (!e->active[i] || !f->value_column) continue;
+    d->ids[i][at] = e->ids[i][0];
+    d->vals[i][at] = e->vals[i][0];
+  }
+  d->gathered[g] = k + 1;
+  return 0;
+}
+
+static int take_row(void *ctx, const RtEncoder *e, const RtCsv *csv, RtError *err) {
+  Loader *L = ctx;
+  RtData *d = L->d;
+  if (L->groups) return gather(L, e, csv, err);
+  if (d->n == d->cap && grow(d, e, L->keys))
+    return rt_error(err, "%s: out of memory after %lld rows", L->path, (long long)d->n);
+  store_row(d, e, L->keys);
+  return 0;
+}
+
 RtData *rt_data_load(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
                      RtError *err) {
   RtData *d = data_new(e);
+  Loader L = {d, needs_next(e), NULL, INT_MAX, paths[0]};
   if (!d) {
     rt_error(err, "out of memory");
     return NULL;
   }
-  RtCsv *csv = open_bound(e, paths, npaths, o, err);
-  if (!csv) {
-    rt_data_free(d);
-    return NULL;
-  }
-  d->has_label = e->has_label;
-  int keys = needs_next(e), r;
-  RtError bad;
-  while ((r = rt_csv_next(csv, err)) == 1) {
-    RtBad why = rt_enc_parse(e, csv, &bad);
-    if (why != RT_BAD_NONE) {
-      if (!o->skip_bad) {
-        *err = bad;
-        r = -1;
-        break;
-      }
-      if (!d->bad[why]++) snprintf(d->first_bad[why], sizeof d->first_bad[why], "%s", bad.msg);
-      continue;
+  if (e->m->group_by) {
+    for (int i = 0; i < e->nf; i++)
+      if (e->active[i] && e->m->features[i].value_column && rt_feat_width(&e->m->features[i]) < L.room)
+        L.room = rt_feat_width(&e->m->features[i]);
+    if (!(L.groups = rt_keymap_new())) {
+      rt_data_free(d);
+      rt_error(err, "out of memory");
+      return NULL;
     }
-    rt_enc_encode(e);
-    if (d->n == d->cap && grow(d, e, keys)) {
-      r = rt_error(err, "%s: out of memory after %lld rows", paths[0], (long long)d->n);
-      break;
-    }
-    store_row(d, e, keys);
   }
-  rt_csv_close(csv);
-  if (r == 0 && keys && pair_next(d, e, err)) r = -1;
+  int r = rt_data_scan(e, paths, npaths, o, d, take_row, &L, err);
+  rt_keymap_free(L.groups);
+  if (r == 0 && L.keys && pair_next(d, e, err)) r = -1;
   free(d->by);
   free(d->order);
   d->by = NULL;
@@ -313,6 +391,8 @@ void rt_data_free(RtData *d) {
   free(d->ids);
   free(d->vals);
   free(d->group);
+  free(d->key);
+  free(d->gathered);
   free(d->by);
   free(d->order);
   free(d);

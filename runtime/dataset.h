@@ -15,6 +15,17 @@
  * takes F from the next row of the same key; a key's last row gets padding
  * ids, zero weights and the float default (encoded; 0 without a default).
  *
+ * group_by models gather rows into examples: the rows sharing a key (the
+ * group_by column) form one example, examples in the order their keys
+ * first appear in the files (a key met again in a later file joins its
+ * example), pairs in file order. The first row of a group gives every
+ * feature; each row puts its (id, value) pair of every pair-source feature
+ * (IDCOL:VALCOL) into the next slot. A row beyond a group's room (the
+ * smallest N of its pair sources) is a bad row, "list too long": the load
+ * stops with `file:line: group ... has more than N rows`, or with skip_bad
+ * the row is left out and counted. Grouping needs every row: such data is
+ * never streamed.
+ *
  * A batch holds one buffer per model input, [max, size], allocated once;
  * rt_batch_fill copies rows into it and samples negative features (ids in
  * 2..L-1 where L is the source vocabulary's indices in use, or 1..buckets-1
@@ -34,6 +45,8 @@ typedef struct RtData {
   int32_t **ids;     /* [nf] [n * width] or NULL */
   float **vals;      /* [nf] [n * width] or NULL */
   int64_t *group;    /* [n] GAUC group per row, or NULL */
+  int64_t *key;      /* [n] group_by models: the key of each example, else NULL */
+  int32_t *gathered; /* [n] group_by models: rows gathered into each example, else NULL */
   int has_label;     /* the files held the label column */
   int label_binary;  /* every label is 0 or 1 */
   uint64_t bad[RT_BAD_COUNT];
@@ -64,7 +77,16 @@ int rt_data_needs_next(const RtEncoder *e);
  * rt_data_put, which stores the encoder's current row at one of them. */
 RtData *rt_data_new_rows(const RtEncoder *e, int64_t rows);
 void rt_data_put(RtData *d, const RtEncoder *e, int64_t row);
-/* Reads and encodes every row of paths; NULL and *err on error. */
+/* The load loop, for other readers of rows (heldout.c): opens paths and
+ * binds them, then for every row parses and encodes it and calls
+ * take(ctx, e, csv, err), which returns 0, an RtBad reason (a bad row:
+ * with skip_bad counted in tally->bad, else the error) or -1 (stop with
+ * *err). tally->has_label is set from the header. 0, or -1 and *err. */
+typedef int (*RtTakeRow)(void *ctx, const RtEncoder *e, const RtCsv *csv, RtError *err);
+int rt_data_scan(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
+                 RtData *tally, RtTakeRow take, void *ctx, RtError *err);
+/* Reads and encodes every row of paths (gathered into groups for group_by
+ * models); NULL and *err on error. */
 RtData *rt_data_load(RtEncoder *e, const char *const *paths, int npaths, const RtLoadOpts *o,
                      RtError *err);
 void rt_data_free(RtData *d);

@@ -46,6 +46,9 @@ typedef struct {
                                // vocabulary is built over all their columns), or a negative's source
   int input;                   // index into DmcModel.inputs of its ids or values, -1 if unused
   int weights_input;           // weighted: index of its values input, -1 otherwise
+  const char *value_column;    // weighted from IDCOL:VALCOL (group_by models): the value column,
+                               // columns[0] the id column; each row of a group fills the next
+                               // slot with one (id, value) pair. NULL otherwise
 } DmcFeature;
 
 typedef enum { DMC_I32, DMC_F32 } DmcDType;
@@ -132,6 +135,12 @@ typedef struct {
   // retrieval (sampled_softmax models): the output holding the user vector, the table
   // whose rows are the items, the feature naming the true item; -1 when the model has none
   int retrieve_output, retrieve_table, retrieve_target;
+  // group_by models (I-AutoRec): the rows sharing this column form one example (NULL: one
+  // row, one example). heldout_output is the output that predicts a value for every id of
+  // heldout_feature (a value_column feature; masked_mse's prediction): held-out (key, id,
+  // value) rows are scored on it from the key's input group. -1 when the model has none
+  const char *group_by;
+  int heldout_output, heldout_feature;
 } DmcModel;
 
 extern const DmcModel dmc_model;

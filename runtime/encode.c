@@ -192,6 +192,27 @@ static RtBad parse_list(RtEncoder *e, int i, RtSlice field, const RtCsv *csv, Rt
   return RT_BAD_NONE;
 }
 
+/* A pair source (IDCOL:VALCOL): the row's (id, value) into slot 0, the other slots padding.
+ * An empty id leaves slot 0 padding too; a present id needs a value. */
+static RtBad parse_pair(RtEncoder *e, int i, const RtCsv *csv, RtError *err) {
+  const DmcFeature *f = &e->m->features[i];
+  int w = rt_feat_width(f);
+  RtBad r;
+  for (int k = 0; k < w; k++) e->raw[i][k] = 0, e->rawv[i][k] = 0, e->empty[i][k] = 1;
+  RtSlice id = trim(rt_csv_field(csv, e->col[e->colbase[i]]));
+  if (!id.len) return RT_BAD_NONE;
+  e->empty[i][0] = 0;
+  if ((r = id_item(e, i, 0, id, f->columns[0], csv, err))) return r;
+  if (e->valcol[i] < 0) return RT_BAD_NONE; /* predict: the held-out value column is absent */
+  RtSlice v = trim(rt_csv_field(csv, e->valcol[i]));
+  if (!v.len) {
+    rt_error(err, "%s:%ld: column %s: empty value (feature %s pairs it with %s %.*s)", rt_csv_path(csv),
+             rt_csv_line(csv), f->value_column, f->name, f->columns[0], (int)id.len, id.ptr);
+    return RT_BAD_EMPTY;
+  }
+  return float_value(e, v, 0, &e->rawv[i][0], f->value_column, csv, err);
+}
+
 static void parse_cross(RtEncoder *e, int i, const RtCsv *csv) {
   const DmcFeature *f = &e->m->features[i];
   uint64_t h = e->hash_seed;
@@ -220,6 +241,10 @@ RtBad rt_enc_parse(RtEncoder *e, const RtCsv *csv, RtError *err) {
       parse_cross(e, i, csv);
       continue;
     }
+    if (f->value_column) {
+      if ((r = parse_pair(e, i, csv, err))) return r;
+      continue;
+    }
     const int *col = e->col + e->colbase[i];
     if (col[0] < 0) { /* an optional label or retrieval target absent from the file */
       int w = rt_feat_width(f);
@@ -241,6 +266,14 @@ RtBad rt_enc_parse(RtEncoder *e, const RtCsv *csv, RtError *err) {
     }
   }
   e->row_group = e->group_col >= 0 ? parse_key(trim(rt_csv_field(csv, e->group_col))) : 0;
+  if (e->key_col >= 0) {
+    RtSlice k = trim(rt_csv_field(csv, e->key_col));
+    if (!k.len) {
+      rt_error(err, "%s:%ld: column %s: empty group_by key", rt_csv_path(csv), rt_csv_line(csv), m->group_by);
+      return RT_BAD_EMPTY;
+    }
+    e->row_key = parse_key(k);
+  }
   if (e->by_col >= 0) {
     RtSlice o = trim(rt_csv_field(csv, e->order_col));
     e->row_by = parse_key(trim(rt_csv_field(csv, e->by_col)));

@@ -138,9 +138,10 @@ RtEncoder *rt_enc_new(const DmcModel *m) {
   e->seen = calloc(n, sizeof *e->seen);
   if (!(e->notes = calloc(n, sizeof *e->notes))) goto fail;
   e->oov = calloc(n, sizeof *e->oov);
+  e->valcol = calloc(n, sizeof *e->valcol);
   if (!e->active || !e->needcols || !e->owner || !e->group || !e->groups || !e->norm ||
       !e->colbase || !e->col || !e->raw || !e->rawv || !e->empty || !e->ids || !e->vals ||
-      !e->seen || !e->oov)
+      !e->seen || !e->oov || !e->valcol)
     goto fail;
   mark_active(e);
   if (build_groups(e)) goto fail;
@@ -195,6 +196,7 @@ void rt_enc_free(RtEncoder *e) {
   free(e->seen);
   free(e->notes);
   free(e->oov);
+  free(e->valcol);
   free(e);
 }
 
@@ -232,6 +234,17 @@ int rt_enc_bind(RtEncoder *e, RtCsv *csv, const char *path, int flags,
     }
   }
   e->has_label = e->label >= 0 && e->col[e->colbase[e->label]] >= 0;
+  for (int i = 0; i < m->nfeatures; i++) { /* pair sources: the value column */
+    const DmcFeature *f = &m->features[i];
+    e->valcol[i] = f->value_column && e->needcols[i] ? rt_csv_find(csv, f->value_column) : -1;
+    if (e->valcol[i] >= 0 || !f->value_column || !e->needcols[i]) continue;
+    if (i == m->heldout_feature && (flags & RT_BIND_LABEL_OPTIONAL)) continue;
+    snprintf(what, sizeof what, "values of feature %s", f->name);
+    return missing(csv, path, f->value_column, what, err);
+  }
+  e->key_col = -1;
+  if (m->group_by && (e->key_col = rt_csv_find(csv, m->group_by)) < 0)
+    return missing(csv, path, m->group_by, "group_by", err);
   e->group_col = -1;
   if (group_name) {
     if ((e->group_col = rt_csv_find(csv, group_name)) < 0)

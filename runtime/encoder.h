@@ -33,7 +33,12 @@
  * reader's limit, are bad rows like a non-number (rt_enc_bind makes the
  * reader return them, rt_enc_parse reports them). Empty values of
  * one-column features are counted per feature.
- * Items of a list are trimmed of spaces.
+ * Items of a list are trimmed of spaces. A pair source (weighted[N] from
+ * IDCOL:VALCOL, group_by models) reads one (id, value) pair per row into
+ * slot 0, the other slots padding (dataset.c gathers a group's rows into
+ * one example); its value column may be absent under
+ * RT_BIND_LABEL_OPTIONAL when it is the held-out feature (values 0). The
+ * group_by key is an integer or the hash of the text; empty is an error.
  *
  * Limits: ids are 64-bit integers (string ids belong in hash features);
  * parsing is single-threaded; the encoder owns one set of scratch rows.
@@ -100,6 +105,8 @@ typedef struct RtEncoder {
   int *col;               /* column index per feature column; -1 unbound */
   int has_label;          /* the label column is present */
   int group_col, by_col, order_col;
+  int key_col;            /* the group_by column, -1 if the model has none */
+  int *valcol;            /* [nf] value column of a pair source; -1 none or absent */
 
   /* the current row: raw values, then encoded */
   int64_t **raw;          /* [nf][width] ids or buckets */
@@ -108,6 +115,7 @@ typedef struct RtEncoder {
   int32_t **ids;          /* [nf][width] encoded ids (id, hash, weighted, cross) */
   float **vals;           /* [nf][width] encoded floats, weights, label */
   int64_t row_group;      /* GAUC group of the row (0 if none) */
+  int64_t row_key;        /* group_by key of the row */
   int64_t row_by;         /* next_by key */
   double row_order;       /* next_order value */
 

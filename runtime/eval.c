@@ -11,6 +11,10 @@
  * retrieve (retrieval models only) prints for every row in file order the
  * raw ids of its k best items (retrieve.h), best first; the file need not
  * have the label or the target column.
+ * A group_by model with a held-out output (heldout.h) is scored on held-out
+ * rows instead: eval prints RMSE and MAE of the predicted values, predict
+ * one predicted value per row; the input groups are --input's, or else the
+ * training groups the checkpoint holds.
  */
 #include <jansson.h>
 #include <math.h>
@@ -20,6 +24,7 @@
 
 #include "app.h"
 #include "dataset.h"
+#include "heldout.h"
 #include "model.h"
 #include "modelckpt.h"
 #include "progress.h"
@@ -28,9 +33,11 @@
 
 typedef struct Scored {
   RtEncoder *enc;
-  RtData *d;
-  float *w, *scores;
+  RtData *d;               /* the rows scored; a group_by model's input groups */
+  float *w, *scores;       /* scores: per row of d; a group_by model's: per held-out row */
   double loss_sum;
+  RtHeldout *h;            /* group_by models: the held-out rows, and their metrics */
+  RtEvalResult r;
 } Scored;
 
 static void scored_free(Scored *s) {
@@ -38,26 +45,54 @@ static void scored_free(Scored *s) {
   rt_data_free(s->d);
   free(s->w);
   free(s->scores);
+  rt_heldout_free(s->h);
 }
 
-/* Loads the checkpoint and o->files, and scores every row (output `output`):
- * 0, or 1 after printing the error. */
+/* The encoder and the parameters of o->checkpoint into s: 0, or -1 and *err. */
+static int load_checkpoint(const DmcModel *m, const RtOpts *o, Scored *s, RtError *err) {
+  s->enc = rt_enc_new(m);
+  s->w = calloc((size_t)(m->params_size ? m->params_size : 1), sizeof *s->w);
+  if (!s->enc || !s->w) return rt_error(err, "out of memory");
+  return rt_model_load(m, s->w, s->enc, NULL, o->checkpoint, err);
+}
+
+/* group_by models: the input groups (--input, else the checkpoint's) into s->d and the
+ * held-out rows of o->files into s->h. 0, or -1 and *err. */
+static int load_heldout(const RtOpts *o, int flags, Scored *s, RtError *err) {
+  RtLoadOpts lo = {o->skip_bad, flags, o->group}, li = {o->skip_bad, 0, o->group};
+  if (o->input) {
+    if (!(s->d = rt_data_load(s->enc, &o->input, 1, &li, err))) return -1;
+    rt_enc_report_oov(s->enc, o->input, stderr);
+    rt_data_report_bad(s->d, o->input, stderr);
+    rt_enc_reset_counts(s->enc);
+  } else if (!(s->d = rt_model_load_inputs(s->enc, o->checkpoint, err))) {
+    return -1;
+  }
+  if (!(s->h = rt_heldout_load(s->enc, o->files, o->nfiles, &lo, s->d, err))) return -1;
+  rt_enc_report_oov(s->enc, o->files[0], stderr);
+  rt_data_report_bad(s->h->tally, o->files[0], stderr);
+  rt_heldout_report(s->h, o->files[0], stderr);
+  return 0;
+}
+
+/* Loads the checkpoint and o->files, and scores every row (output `output`; a
+ * group_by model: predicts every held-out row, s->r its metrics): 0, or 1 after
+ * printing the error. */
 static int score_files(const DmcModel *m, const RtOpts *o, int flags, int output, Scored *s) {
   RtError err = {""};
   int batch = o->batch > 0 ? o->batch : m->batch > 0 ? m->batch : 256;
   RtScorer *sc = NULL;
   RtLoadOpts lo = {o->skip_bad, flags, o->group};
-  s->enc = rt_enc_new(m);
-  s->w = calloc((size_t)(m->params_size ? m->params_size : 1), sizeof *s->w);
-  if (!s->enc || !s->w) {
-    rt_error(&err, "out of memory");
-    goto fail;
+  if (load_checkpoint(m, o, s, &err)) goto fail;
+  if (rt_model_heldout(m)) {
+    if (load_heldout(o, flags, s, &err)) goto fail;
+  } else {
+    if (!(s->d = rt_data_load(s->enc, o->files, o->nfiles, &lo, &err))) goto fail;
+    rt_enc_report_oov(s->enc, o->files[0], stderr);
+    rt_data_report_bad(s->d, o->files[0], stderr);
   }
-  if (rt_model_load(m, s->w, s->enc, NULL, o->checkpoint, &err)) goto fail;
-  if (!(s->d = rt_data_load(s->enc, o->files, o->nfiles, &lo, &err))) goto fail;
-  rt_enc_report_oov(s->enc, o->files[0], stderr);
-  rt_data_report_bad(s->d, o->files[0], stderr);
-  size_t n = (size_t)(s->d->n ? s->d->n : 1) * (size_t)m->outputs[output].size;
+  int64_t rows = s->h ? s->h->n : s->d->n, width = s->h ? 1 : m->outputs[output].size;
+  size_t n = (size_t)(rows ? rows : 1) * (size_t)width;
   if (!(s->scores = malloc(n * sizeof *s->scores))) {
     rt_error(&err, "out of memory for %zu scores", n);
     goto fail;
@@ -65,7 +100,9 @@ static int score_files(const DmcModel *m, const RtOpts *o, int flags, int output
   if (!(sc = rt_scorer_new(m, s->enc, batch, o->threads, &err))) goto fail;
   rt_scorer_set_output(sc, output);
   uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
-  if (rt_scorer_run(sc, s->d, s->w, seed, s->scores, &s->loss_sum, &err)) goto fail;
+  if (s->h ? rt_heldout_eval(s->h, sc, s->d, s->w, seed, s->scores, &s->r, &err)
+           : rt_scorer_run(sc, s->d, s->w, seed, s->scores, &s->loss_sum, &err))
+    goto fail;
   rt_scorer_free(sc);
   return 0;
 fail:
@@ -75,7 +112,36 @@ fail:
   return 1;
 }
 
+static int eval_heldout(const DmcModel *m, const RtOpts *o) {
+  Scored s = {0};
+  if (score_files(m, o, 0, 0, &s)) return 1;
+  const RtEvalResult *r = &s.r;
+  uint64_t skipped = rt_data_report_bad(s.h->tally, "", NULL);
+  if (o->json) {
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:I, s:o, s:I}", "model", m->name,
+                          "checkpoint", o->checkpoint, "input", o->input ? o->input : "checkpoint",
+                          "rows", (json_int_t)r->rows, "rmse", rt_json_num(r->rmse), "mae",
+                          rt_json_num(r->mae), "loss", rt_json_num(r->loss), "defaulted",
+                          (json_int_t)r->defaulted, "default_value", rt_json_num(r->fallback),
+                          "skipped_rows", (json_int_t)skipped);
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(j);
+  } else {
+    printf("rows     %lld\n", (long long)r->rows);
+    printf("rmse     %.4f\n", r->rmse);
+    printf("mae      %.4f\n", r->mae);
+    printf("default  %lld rows (no input group, or an id out of the vocabulary): %.4f\n",
+           (long long)r->defaulted, r->fallback);
+    printf("loss     %.4f  (the model's, on the %lld input groups scored)\n", r->loss,
+           (long long)s.h->nneeded);
+  }
+  scored_free(&s);
+  return 0;
+}
+
 int rt_cmd_eval(const DmcModel *m, const RtOpts *o) {
+  if (rt_model_heldout(m)) return eval_heldout(m, o);
   Scored s = {0};
   int label = -1;
   for (int i = 0; i < m->nfeatures && label < 0; i++)
@@ -134,7 +200,18 @@ int rt_cmd_eval(const DmcModel *m, const RtOpts *o) {
   return 0;
 }
 
+static int predict_heldout(const DmcModel *m, const RtOpts *o) {
+  Scored s = {0};
+  if (score_files(m, o, RT_BIND_LABEL_OPTIONAL, 0, &s)) return 1;
+  for (int64_t i = 0; i < s.h->n; i++) printf("%.6g\n", s.scores[i]);
+  int r = fflush(stdout) || ferror(stdout);
+  if (r) fprintf(stderr, "%s: error: cannot write the predictions to stdout\n", o->prog);
+  scored_free(&s);
+  return r ? 1 : 0;
+}
+
 int rt_cmd_predict(const DmcModel *m, const RtOpts *o) {
+  if (rt_model_heldout(m)) return predict_heldout(m, o);
   Scored s = {0};
   if (score_files(m, o, RT_BIND_LABEL_OPTIONAL, 0, &s)) return 1;
   int64_t k = m->outputs[0].size;

@@ -71,6 +71,11 @@ RtFeed *rt_feed_new(RtEncoder *e, const RtFeedOpts *o, RtError *err) {
              e->m->next_order ? e->m->next_order : "?");
     return NULL;
   }
+  if (!o->data && e->m->group_by) {
+    rt_error(err, "this model gathers the rows of each %s into one example (group_by), which needs "
+             "the whole data set in memory: it cannot be streamed", e->m->group_by);
+    return NULL;
+  }
   RtFeed *f = calloc(1, sizeof *f);
   if (!f) goto oom;
   f->e = e;

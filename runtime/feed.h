@@ -12,8 +12,8 @@
  *               epoch is at most `shuffle` + batch rows before its place
  *               in the files, so data sorted on disk (by time, by user)
  *               stays partly sorted: give a buffer larger than such runs,
- *               or shuffle the file once. next(F) pairing needs every
- *               row at once and is refused (rt_feed_new).
+ *               or shuffle the file once. next(F) pairing and group_by
+ *               need every row at once and are refused (rt_feed_new).
  *
  * Batches come from a ring of prefetch + 1 RtBatch buffers allocated by
  * rt_feed_new; nothing is allocated per batch. With prefetch > 0 a

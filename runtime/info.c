@@ -30,6 +30,7 @@ static const char *source_str(const DmcModel *m, const DmcFeature *f, char *buf,
   }
   for (int i = 0; i < f->ncolumns && k < cap; i++)
     k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", f->columns[i]);
+  if (f->value_column && k < cap) k += (size_t)snprintf(buf + k, cap - k, ":%s", f->value_column);
   if (f->sep && k < cap) k += (size_t)snprintf(buf + k, cap - k, " sep '%c'", f->sep);
   if (f->kind == DMC_FEAT_WEIGHTED && f->kv && k < cap) snprintf(buf + k, cap - k, " kv '%c'", f->kv);
   return buf;
@@ -58,6 +59,7 @@ static void info_text(const DmcModel *m) {
   printf("model %s  signature %016" PRIx64 "  abi %d\n", m->name, m->signature, m->abi_version);
   printf("data: delimiter %s", m->delimiter == '\t' ? "tab" : m->delimiter == ',' ? "comma" : "other");
   if (m->next_by) printf(", next_by %s order %s", m->next_by, m->next_order);
+  if (m->group_by) printf(", group_by %s", m->group_by);
   printf("\ntrain: batch %d, epochs %d, seed %d, l2 %g\n", m->batch, m->epochs, m->seed, m->l2);
   printf("  optimizer %s\n", rt_rec_format(&m->optimizer, a, sizeof a));
   printf("  sparse    %s\n", rt_rec_format(&m->sparse_optimizer, a, sizeof a));
@@ -86,6 +88,9 @@ static void info_text(const DmcModel *m) {
     printf("retrieval: %s against the rows of %s (the ids of %s)\n",
            m->outputs[m->retrieve_output].name, m->params[m->retrieve_table].name,
            m->features[m->retrieve_target].name);
+  if (rt_model_heldout(m))
+    printf("held-out rows: element %s of %s, from the input group of their %s\n",
+           m->features[m->heldout_feature].columns[0], m->outputs[m->heldout_output].name, m->group_by);
   printf("workspace: %" PRId64 " floats at batch %d\n", m->workspace_floats(m->batch > 0 ? m->batch : 1),
          m->batch > 0 ? m->batch : 1);
 }
@@ -107,6 +112,7 @@ static json_t *info_json(const DmcModel *m) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:o, s:I, s:b, s:b}", "name", f->name, "kind",
                           rt_kind_name(f->kind), "len", f->len, "columns", cols, "vocab",
                           (json_int_t)f->vocab, "used", f->input >= 0, "next", f->next_row);
+    if (f->value_column) json_object_set_new(j, "value_column", json_string(f->value_column));
     if (!rt_feat_reads_columns(f)) {
       json_t *src = json_array();
       for (int k = 0; k < f->nsources; k++)
@@ -141,12 +147,12 @@ static json_t *info_json(const DmcModel *m) {
                                      "table", m->params[m->retrieve_table].name, "target",
                                      m->features[m->retrieve_target].name)
                          : json_null();
-  return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "model",
+  return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "model",
                    m->name, "signature", sig, "abi", m->abi_version, "batch", m->batch, "epochs",
                    m->epochs, "seed", m->seed, "l2", m->l2, "optimizer", rec_json(&m->optimizer),
                    "sparse_optimizer", rec_json(&m->sparse_optimizer), "features", feats,
                    "parameters", params, "outputs", outs, "params_size", (json_int_t)m->params_size,
-                   "retrieval", retrieval);
+                   "retrieval", retrieval, "group_by", m->group_by ? json_string(m->group_by) : json_null());
 }
 
 int rt_cmd_info(const DmcModel *m, const RtOpts *o) {

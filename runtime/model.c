@@ -97,6 +97,10 @@ int rt_model_label(const DmcModel *m) {
 
 int rt_model_retrieves(const DmcModel *m) { return m->retrieve_output >= 0; }
 
+int rt_model_heldout(const DmcModel *m) {
+  return m->group_by && m->heldout_output >= 0 && m->heldout_feature >= 0;
+}
+
 /* ---- the consistency check ---- */
 
 #define BUG "model descriptor (a dmc compiler bug): "
@@ -120,8 +124,11 @@ static int check_feature(const DmcModel *m, const DmcFeature *f, RtError *err) {
       return rt_error(err, BUG "feature '%s' reads no column", f->name);
     if (f->ncolumns != 1 && f->ncolumns != w)
       return rt_error(err, BUG "feature '%s': %d columns for %d elements", f->name, f->ncolumns, w);
-    if (f->ncolumns == 1 && w > 1 && !f->sep)
+    if (f->ncolumns == 1 && w > 1 && !f->sep && !f->value_column)
       return rt_error(err, BUG "feature '%s': a list in one column without a separator", f->name);
+    if (f->value_column && (f->kind != DMC_FEAT_WEIGHTED || f->ncolumns != 1 || !m->group_by))
+      return rt_error(err, BUG "feature '%s': a pair source must be a weighted list of a group_by model",
+                      f->name);
   }
   if (f->kind == DMC_FEAT_CROSS || f->kind == DMC_FEAT_NEGATIVE) {
     if (f->nsources < 1 || !f->sources || (f->kind == DMC_FEAT_NEGATIVE && f->nsources != 1))
@@ -170,6 +177,19 @@ static int check_param(const DmcModel *m, const DmcParam *p, RtError *err) {
   return 0;
 }
 
+/* A group_by model's held-out fields: both -1, or an output with an element for every
+ * index of a pair-source feature. */
+static int check_heldout(const DmcModel *m, RtError *err) {
+  int o = m->heldout_output, f = m->heldout_feature;
+  if (!m->group_by || (o < 0 && f < 0)) return 0;
+  if (o < 0 || o >= m->noutputs || f < 0 || f >= m->nfeatures)
+    return rt_error(err, BUG "held-out output %d, feature %d out of range", o, f);
+  if (!m->features[f].value_column || m->outputs[o].size < m->features[f].vocab)
+    return rt_error(err, BUG "held-out: output '%s' [%" PRId64 "] has no element for every id of '%s'",
+                    m->outputs[o].name, m->outputs[o].size, m->features[f].name);
+  return 0;
+}
+
 /* All three retrieval fields -1, or the user vector [d] against a [rows, d]
  * table whose rows are the indices of a single-id target. */
 static int check_retrieval(const DmcModel *m, RtError *err) {
@@ -213,5 +233,5 @@ int rt_model_check(const DmcModel *m, RtError *err) {
   for (int i = 0; i < m->noutputs; i++)
     if (m->outputs[i].size < 1 || m->outputs[i].fixed < 0 || m->outputs[i].per_row < 0)
       return rt_error(err, BUG "output '%s' has a bad size or offset", m->outputs[i].name);
-  return check_retrieval(m, err);
+  return check_retrieval(m, err) || check_heldout(m, err) ? -1 : 0;
 }

@@ -39,6 +39,8 @@ const char *rt_param_shape(const DmcParam *p, char *buf, size_t cap);
 
 /* Whether the model retrieves (sampled_softmax: DmcModel.retrieve_*). */
 int rt_model_retrieves(const DmcModel *m);
+/* Whether the model scores held-out rows (group_by: DmcModel.heldout_*, heldout.h). */
+int rt_model_heldout(const DmcModel *m);
 /* The first DMC_FEAT_LABEL feature, or -1. */
 int rt_model_label(const DmcModel *m);
 /* Checks the descriptor: 0, or -1 and *err naming what is inconsistent. */

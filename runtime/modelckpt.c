@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "groups.h"
 #include "model.h"
 
 #define HINT_RETRAIN "HINT: train again with this program, or use the program that wrote the " \
@@ -37,6 +38,7 @@ int rt_model_save(const DmcModel *m, const float *w, const RtEncoder *e, const R
       if (!strcmp(info->metric, "auc")) r = r || rt_ckpt_set_meta(cw, "dmc.valid_auc", buf, err);
     }
   }
+  if (info && info->inputs) r = r || rt_groups_save(e, info->inputs, cw, err);
   r = r || rt_enc_save(e, cw, err) || rt_ckpt_write(cw, path, err);
   rt_ckpt_writer_free(cw);
   return r ? -1 : 0;
@@ -99,7 +101,18 @@ int rt_model_load(const DmcModel *m, float *w, RtEncoder *e, RtCkptInfo *info, c
     info->epoch = ep ? atoi(ep) : -1;
     snprintf(info->metric, sizeof info->metric, "%s", mn ? mn : "");
     info->metric_value = mv ? strtod(mv, NULL) : 0;
+    info->inputs = NULL; /* the groups are read by rt_model_load_inputs */
   }
   rt_ckpt_close(c);
   return r;
+}
+
+RtData *rt_model_load_inputs(const RtEncoder *e, const char *path, RtError *err) {
+  RtCkpt *c = rt_ckpt_open(path, err);
+  if (!c) return NULL;
+  RtError why;
+  RtData *d = rt_groups_load(e, c, &why);
+  if (!d) rt_error(err, "%s: %s", path, why.msg);
+  rt_ckpt_close(c);
+  return d;
 }

@@ -26,6 +26,8 @@ struct RtScorer {
   Worker *wk;
   /* the current run */
   const RtData *d;
+  const int64_t *rows;     /* the rows to score, NULL: all of d in order */
+  int64_t nrows;
   const float *params;
   float *scores;
   uint64_t seed;
@@ -82,14 +84,14 @@ static void *work(void *arg) {
   RtScorer *s = w->s;
   const DmcModel *m = s->m;
   const DmcOutput *out = &m->outputs[s->output];
-  int64_t n = s->d->n, nb = (n + s->max_batch - 1) / s->max_batch;
+  int64_t n = s->nrows, nb = (n + s->max_batch - 1) / s->max_batch;
   w->loss_sum = 0;
   for (int64_t bi = w->index; bi < nb; bi += s->nthreads) {
     int64_t start = bi * s->max_batch;
     int b = (int)(n - start < s->max_batch ? n - start : s->max_batch);
     RtRng rng;
     rt_rng_seed(&rng, s->seed ^ (uint64_t)(bi + 1) * 0x9e3779b97f4a7c15ULL);
-    for (int j = 0; j < b; j++) w->rows[j] = start + j;
+    for (int j = 0; j < b; j++) w->rows[j] = s->rows ? s->rows[start + j] : start + j;
     rt_batch_fill(w->b, s->e, s->d, w->rows, b, &rng);
     DmcCtx ctx = {.batch = b, .training = 0, .seed = s->seed + (uint64_t)bi,
                   .inputs = (const void *const *)w->b->buf, .params = (float *)s->params,
@@ -104,7 +106,15 @@ static void *work(void *arg) {
 
 int rt_scorer_run(RtScorer *s, const RtData *d, const float *params, uint64_t seed, float *scores,
                   double *loss_sum, RtError *err) {
+  return rt_scorer_run_rows(s, d, NULL, d->n, params, seed, scores, loss_sum, err);
+}
+
+int rt_scorer_run_rows(RtScorer *s, const RtData *d, const int64_t *rows, int64_t nrows,
+                       const float *params, uint64_t seed, float *scores, double *loss_sum,
+                       RtError *err) {
   s->d = d;
+  s->rows = rows;
+  s->nrows = nrows;
   s->params = params;
   s->scores = scores;
   s->seed = seed;

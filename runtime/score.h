@@ -32,6 +32,10 @@ void rt_scorer_set_output(RtScorer *s, int output);
 /* scores: [d->n * outputs[output].size]; *loss_sum: the sum of the per-example losses. */
 int rt_scorer_run(RtScorer *s, const RtData *d, const float *params, uint64_t seed, float *scores,
                   double *loss_sum, RtError *err);
+/* The same over rows[0..nrows) of d, in that order: scores [nrows * size]. */
+int rt_scorer_run_rows(RtScorer *s, const RtData *d, const int64_t *rows, int64_t nrows,
+                       const float *params, uint64_t seed, float *scores, double *loss_sum,
+                       RtError *err);
 
 typedef struct RtEvalResult {
   int64_t rows;
@@ -40,6 +44,11 @@ typedef struct RtEvalResult {
   double auc, logloss, gauc, rmse;
   int has_recall;          /* retrieval models: recall instead of the label's metrics */
   RtRecall recall;
+  int has_heldout;         /* group_by models scored on held-out rows (heldout.h): rows are
+                              the held-out rows, rmse/mae their error, loss the model's mean
+                              loss on the input groups that were scored */
+  double mae, fallback;    /* ... and the default prediction of rows without an input */
+  int64_t defaulted;       /* rows given the default */
 } RtEvalResult;
 
 void rt_eval_metrics(const DmcModel *m, const RtEncoder *e, const RtData *d, const float *scores,

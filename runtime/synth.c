@@ -13,6 +13,12 @@
  *     categories);
  *   - hash columns: tokens "v<k>", Zipf(1.0) over about half the buckets;
  *   - weighted: "id:value" items, value in [0.5, 5];
+ *   - group_by models: the key column first, keys 1..K in turn (K = N/8,
+ *     or more so that no group outgrows its pair sources: at most N/K
+ *     rows, at most half their length), then each pair source's id column
+ *     as an id and its value column as a rating in [0.5, 5] in steps of
+ *     0.5: 3 + 0.9 (the id's weight + the key's, uniform in [-1, 1]) +
+ *     noise; a smaller N (a test set) uses keys of the larger one;
  *   - floats: a latent z ~ N(0, 1), written as offset + scale * z, or as a
  *     count round(exp(2 + 1.5 z)) for `log` features; 2% empty when the
  *     feature has a default;
@@ -36,10 +42,11 @@
 
 #include "app.h"
 #include "model.h"
+#include "hash.h"
 #include "rng.h"
 #include "zipf.h"
 
-typedef enum { G_ID, G_HASH, G_WEIGHTED, G_FLOAT, G_LABEL, G_BY, G_ORDER } GenKind;
+typedef enum { G_ID, G_HASH, G_WEIGHTED, G_FLOAT, G_LABEL, G_BY, G_ORDER, G_KEY, G_VALUE } GenKind;
 
 typedef struct Space {
   int hash;
@@ -74,6 +81,9 @@ typedef struct Synth {
   int *llen;               /* [L + 1] length drawn for one-column lists of L items, -1 if not yet */
   int maxlen;
   double zipf;             /* skew of the id spaces */
+  int64_t nkeys;           /* group_by: keys 1..nkeys in turn */
+  uint64_t key_salt;       /* group_by: the keys' teacher weights */
+  int64_t pair_idx;        /* group_by: the index drawn for the row's pair id, -1 if empty */
   char *line;
   size_t len, cap;
   int64_t row;
@@ -139,7 +149,8 @@ static void put(Synth *s, const char *fmt, ...) {
 static int plan(Synth *s, RtRng *t) {
   const DmcModel *m = s->m;
   int maxcols = 3;
-  for (int i = 0; i < m->nfeatures; i++) maxcols += m->features[i].ncolumns > 0 ? m->features[i].ncolumns : 0;
+  for (int i = 0; i < m->nfeatures; i++)
+    maxcols += (m->features[i].ncolumns > 0 ? m->features[i].ncolumns : 0) + (m->features[i].value_column != NULL);
   s->col = calloc((size_t)maxcols, sizeof *s->col);
   s->sp = calloc((size_t)maxcols, sizeof *s->sp);
   s->flen = calloc((size_t)m->nfeatures + 1, sizeof *s->flen);
@@ -147,6 +158,12 @@ static int plan(Synth *s, RtRng *t) {
     if (rt_feat_width(&m->features[i]) > s->maxlen) s->maxlen = rt_feat_width(&m->features[i]);
   s->llen = calloc((size_t)s->maxlen + 1, sizeof *s->llen);
   if (!s->col || !s->sp || !s->flen || !s->llen) return -1;
+  if (m->group_by) {
+    int ci = add_col(s, m->group_by);
+    s->col[ci].kind = G_KEY;
+    s->col[ci].feat = -1;
+    s->key_salt = rt_rng_next(t);
+  }
   for (int i = 0; i < m->nfeatures; i++) {
     const DmcFeature *f = &m->features[i];
     if (!rt_feat_reads_columns(f)) continue;
@@ -162,7 +179,7 @@ static int plan(Synth *s, RtRng *t) {
       switch (f->kind) {
       case DMC_FEAT_ID: c->kind = G_ID; break;
       case DMC_FEAT_HASH: c->kind = G_HASH; break;
-      case DMC_FEAT_WEIGHTED: c->kind = G_WEIGHTED; break;
+      case DMC_FEAT_WEIGHTED: c->kind = f->value_column ? G_ID : G_WEIGHTED; break;
       case DMC_FEAT_LABEL: c->kind = G_LABEL; break;
       default: c->kind = G_FLOAT; break;
       }
@@ -177,6 +194,12 @@ static int plan(Synth *s, RtRng *t) {
         c->empty_pct = f->has_default ? 2 : 0;
       }
       c->empty_pct = c->kind == G_ID && c->k < 0 && !c->len ? 1 : c->empty_pct;
+    }
+    int vi = f->value_column ? add_col(s, f->value_column) : -1;
+    if (vi >= 0) { /* a pair source's values: ratings of the id drawn in its column */
+      s->col[vi].kind = G_VALUE;
+      s->col[vi].feat = i;
+      if (!(s->col[vi].sp = space(s, 0, f->vocab, f->vocab_of, t))) return -1;
     }
   }
   if (m->next_by && m->next_order) {
@@ -235,6 +258,17 @@ static double column(Synth *s, int ci, RtRng *r, int64_t *idx) {
   case G_BY:
     put(s, "%lld", raw_id(c->sp, zipf(c->sp, r)));
     return 0;
+  case G_KEY:
+    put(s, "%lld", 1 + (long long)(s->row % s->nkeys));
+    return 0;
+  case G_VALUE: {
+    int64_t key = s->row % s->nkeys;
+    double kw = 2.0 * (double)(rt_hash_int(key, s->key_salt) >> 11) / 9007199254740992.0 - 1.0;
+    double uw = s->pair_idx >= 0 ? c->sp->w[s->pair_idx] : 0;
+    double v = round(2 * (3.0 + 0.9 * (uw + kw) + 0.3 * rt_rng_normal(r))) / 2;
+    put(s, "%.1f", v < 0.5 ? 0.5 : v > 5 ? 5.0 : v);
+    return 0;
+  }
   case G_FLOAT: {
     double z = rt_rng_normal(r);
     if ((int)rt_rng_below(r, 100) < c->empty_pct) return 0;
@@ -291,6 +325,7 @@ static double gen_row(Synth *s, RtRng *r) {
   s->len = 0;
   for (int f = 0; f < m->nfeatures; f++) s->flen[f] = -1;
   for (int k = 0; k <= s->maxlen; k++) s->llen[k] = -1;
+  s->pair_idx = -1;
   for (int ci = 0; ci < s->ncol; ci++) {
     int64_t idx;
     size_t from;
@@ -298,6 +333,8 @@ static double gen_row(Synth *s, RtRng *r) {
     from = s->len;
     if (s->col[ci].kind == G_LABEL) put(s, "\001");
     score += column(s, ci, r, &idx);
+    if (s->col[ci].kind == G_ID && s->col[ci].feat >= 0 && m->features[s->col[ci].feat].value_column)
+      s->pair_idx = idx;
     quote_from(s, from);
     if (ci == s->ia) ia = idx;
     if (ci == s->ib) ib = idx;
@@ -328,6 +365,11 @@ int rt_cmd_synth(const DmcModel *m, const RtOpts *o) {
     fprintf(stderr, "%s: error: out of memory\n", o->prog);
     return 1;
   }
+  int64_t room = INT32_MAX; /* group_by: the rows a group holds */
+  for (int i = 0; i < m->nfeatures; i++)
+    if (m->features[i].value_column && rt_feat_width(&m->features[i]) < room) room = rt_feat_width(&m->features[i]);
+  s.nkeys = (o->nrows + 7) / 8 > (2 * o->nrows + room - 1) / room ? (o->nrows + 7) / 8 : (2 * o->nrows + room - 1) / room;
+  if (s.nkeys < 1) s.nkeys = 1;
   uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
   /* pass 1: the teacher score's mean and spread */
   double sum = 0, sq = 0;

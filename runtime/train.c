@@ -21,7 +21,9 @@
  * or there is none; for a retrieval model the highest recall@k, k from -k,
  * default 50) is written to the checkpoint, and training stops after
  * --patience epochs without improvement. Without --valid, every epoch is
- * written. Training runs on one thread (--threads parallelises scoring
+ * written. A group_by model's --valid file holds held-out rows, scored
+ * from the training groups (heldout.h); the lowest RMSE is kept, and the
+ * groups are saved with the checkpoint. Training runs on one thread (--threads parallelises scoring
  * the validation set; the prefetch thread only reads and encodes data):
  * the forward pass may update running statistics.
  */
@@ -36,6 +38,7 @@
 #include "app.h"
 #include "dataset.h"
 #include "feed.h"
+#include "heldout.h"
 #include "model.h"
 #include "modelckpt.h"
 #include "optim.h"
@@ -49,6 +52,7 @@ typedef struct Trainer {
   RtEncoder *enc;
   RtData *train, *valid;   /* train: NULL when streaming */
   RtData *tally;           /* pass 1: rows, bad rows (no rows stored) */
+  RtHeldout *heldout;      /* group_by models: --valid's held-out rows (valid is NULL) */
   int64_t rows;            /* training rows per epoch */
   int stream;
   RtFeed *feed;
@@ -65,6 +69,7 @@ static void trainer_free(Trainer *t) {
   rt_data_free(t->train);
   rt_data_free(t->valid);
   rt_data_free(t->tally);
+  rt_heldout_free(t->heldout);
   rt_feed_free(t->feed);
   free(t->w);
   free(t->g);
@@ -108,15 +113,20 @@ static int load_data(Trainer *t, RtError *err) {
     return rt_error(err, "--stream: this model pairs each row with the same %s's next row "
                     "(next_by), which needs the whole training set in memory\nHINT: train "
                     "without --stream", t->m->next_by ? t->m->next_by : "key");
+  int grouped = t->m->group_by != NULL;
+  if (o->stream && grouped)
+    return rt_error(err, "--stream: this model gathers the rows of each %s into one example "
+                    "(group_by), which needs the whole training set in memory\nHINT: train "
+                    "without --stream", t->m->group_by);
   if (!(t->tally = rt_data_count_rows(t->enc, o->files, o->nfiles, &lo, err))) return -1;
   if (!o->quiet) rt_enc_report_vocab(t->enc, stderr);
   double need = (double)t->tally->n * (double)rt_data_row_bytes(t->enc), budget = memory_budget(o);
   t->stream = o->stream;
   if (!o->stream && need > budget) {
-    if (paired) {
+    if (paired || grouped) {
       fprintf(stderr, "%s: the encoded training rows need about %.3g MB, more than the %.3g MB "
-              "budget, but next_by pairing needs them in memory: loading them anyway\n",
-              o->files[0], need / 1048576, budget / 1048576);
+              "budget, but %s needs them in memory: loading them anyway\n",
+              o->files[0], need / 1048576, budget / 1048576, paired ? "next_by pairing" : "group_by");
     } else {
       t->stream = 1;
       fprintf(stderr, "%s: the encoded training rows need about %.3g MB, more than the %.3g MB "
@@ -137,7 +147,13 @@ static int load_data(Trainer *t, RtError *err) {
   if (!t->rows)
     return rt_error(err, "%s: no rows to train on%s", o->files[0],
                     o->skip_bad ? " (every row was skipped)" : "");
-  if (o->valid) {
+  if (o->valid && rt_model_heldout(t->m)) {
+    rt_enc_reset_counts(t->enc);
+    if (!(t->heldout = rt_heldout_load(t->enc, &o->valid, 1, &lo, t->train, err))) return -1;
+    rt_enc_report_oov(t->enc, o->valid, stderr);
+    rt_data_report_bad(t->heldout->tally, o->valid, stderr);
+    rt_heldout_report(t->heldout, o->valid, stderr);
+  } else if (o->valid) {
     rt_enc_reset_counts(t->enc);
     if (!(t->valid = rt_data_load(t->enc, &o->valid, 1, &lo, err))) return -1;
     rt_enc_report_oov(t->enc, o->valid, stderr);
@@ -167,9 +183,10 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
                        .min = o->lr_min, .every = o->lr_step > 0 ? o->lr_step : 1};
   if (rt_params_init(m, t->w, seed, err)) return -1;
   if (!(t->opt = rt_optim_new(m, o->lr, batch, err))) return -1;
-  if (t->valid) {
+  if (t->valid || t->heldout) {
     int output = rt_model_retrieves(m) ? m->retrieve_output : 0;
-    size_t ns = (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[output].size;
+    size_t ns = t->heldout ? (size_t)(t->heldout->n ? t->heldout->n : 1)
+                           : (size_t)(t->valid->n ? t->valid->n : 1) * (size_t)m->outputs[output].size;
     if (!(t->scorer = rt_scorer_new(m, t->enc, batch, t->o->threads, err))) return -1;
     rt_scorer_set_output(t->scorer, output);
     if (!(t->scores = malloc(ns * sizeof *t->scores))) return rt_error(err, "out of memory");
@@ -357,7 +374,12 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
     RtEvalResult r;
     double value = NAN;
     int better = 1;
-    if (t.valid) {
+    if (t.heldout) {
+      if (rt_heldout_eval(t.heldout, t.scorer, t.train, t.w, seed, t.scores, &r, &err)) return fail(&t, &err);
+      metric = "rmse";
+      value = r.rmse;
+      better = best_epoch < 0 || (isfinite(value) && (!isfinite(best) || value < best));
+    } else if (t.valid) {
       double lsum;
       if (rt_scorer_run(t.scorer, t.valid, t.w, seed, t.scores, &lsum, &err)) return fail(&t, &err);
       rt_eval_metrics(m, t.enc, t.valid, t.scores, lsum, &r);
@@ -370,14 +392,14 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
       better = best_epoch < 0 || (isfinite(value) && (!isfinite(best) || (higher ? value > best : value < best)));
     }
     fprintf(t.log, "epoch %d/%d  train loss %.4f", epoch, nepochs, loss);
-    if (t.valid) print_metrics(t.log, &r);
+    if (t.valid || t.heldout) print_metrics(t.log, &r);
     if (scheduled) fprintf(t.log, "  lr x%.3g", t.opt->lr_mult);
-    fprintf(t.log, "  %.0f rows/s  %.2fs%s\n", rate, secs, better && t.valid ? "  *" : "");
+    fprintf(t.log, "  %.0f rows/s  %.2fs%s\n", rate, secs, better && (t.valid || t.heldout) ? "  *" : "");
     fflush(t.log);
     json_array_append_new(t.epochs, epoch_json(epoch, loss, rate, secs, t.opt->lr_mult, clipped, o,
-                                               t.valid ? &r : NULL));
+                                               t.valid || t.heldout ? &r : NULL));
     if (better) {
-      RtCkptInfo info = {epoch, "", value};
+      RtCkptInfo info = {epoch, "", value, m->group_by ? t.train : NULL};
       snprintf(info.metric, sizeof info.metric, "%s", metric);
       if (rt_model_save(m, t.w, t.enc, &info, o->checkpoint, &err)) return fail(&t, &err);
       best_epoch = epoch;
@@ -390,14 +412,14 @@ int rt_cmd_train(const DmcModel *m, const RtOpts *o) {
     }
   }
   fprintf(t.log, "saved %s: epoch %d", o->checkpoint, best_epoch);
-  if (t.valid) fprintf(t.log, ", valid %s %.4f", metric, best);
+  if (t.valid || t.heldout) fprintf(t.log, ", valid %s %.4f", metric, best);
   fprintf(t.log, "\n");
   if (o->json) {
     json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:O, s:i, s:b}", "model", m->name, "checkpoint",
                           o->checkpoint, "rows", (json_int_t)t.rows, "valid_rows",
-                          (json_int_t)(t.valid ? t.valid->n : 0), "epochs", t.epochs,
+                          (json_int_t)(t.valid ? t.valid->n : t.heldout ? t.heldout->n : 0), "epochs", t.epochs,
                           "best_epoch", best_epoch, "stopped_early", stopped);
-    if (t.valid) {
+    if (t.valid || t.heldout) {
       if (rt_model_retrieves(m)) json_object_set_new(j, "k", json_integer(k));
       json_object_set_new(j, "metric", json_string(metric));
       json_object_set_new(j, "best", rt_json_num(best));

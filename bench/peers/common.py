@@ -541,6 +541,33 @@ def blas_loaded():
         return []
 
 
+def peer_args(name, cfg):
+    """The command line every peer takes; sets torch's threads and seed. Returns the
+    arguments, the log (stderr with --json) and the numpy generator of the shuffles."""
+    ap = argparse.ArgumentParser(description=f"PyTorch peer of examples/{name}.model")
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--epochs", type=int, default=cfg["epochs"])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("DMC_TORCH_THREADS", "1")))
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    return a, sys.stderr if a.json else sys.stdout, np.random.default_rng(a.seed)
+
+
+def run_summary(name, a, cfg, table_opts, rows, test_rows):
+    """The settings and environment part of a peer's --json summary."""
+    return dict(
+        model=name, peer="pytorch", train=a.train, test=a.test, rows=rows, test_rows=test_rows,
+        batch=cfg["batch"], epochs=a.epochs, seed=a.seed, threads=a.threads,
+        optimizer=describe(cfg["optimizer"]), sparse=describe(cfg["sparse"]), l2=cfg["l2"],
+        table_optimizers=table_opts,
+        torch=torch.__version__, blas=blas_loaded(), hash=HASH,
+        env={k: os.environ.get(k) for k in ("LD_PRELOAD", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS")})
+
+
 def batches(x, idx):
     return {k: v[idx] for k, v in x.items()}
 

@@ -52,6 +52,7 @@ int main(void) {
     printf("  next_row %d nsources %d sources", f->next_row, f->nsources);
     for (int k = 0; k < f->nsources; k++) printf(" %d", f->sources[k]);
     printf("\n  vocab_of %d input %d weights_input %d\n", f->vocab_of, f->input, f->weights_input);
+    str("  value_column", f->value_column);
   }
   printf("ninputs %d\n", m->ninputs);
   for (int i = 0; i < m->ninputs; i++) {
@@ -86,6 +87,8 @@ int main(void) {
   record("sparse_optimizer", &m->sparse_optimizer);
   printf("batch %d epochs %d seed %d l2 %.17g\n", m->batch, m->epochs, m->seed, m->l2);
   printf("retrieve output %d table %d target %d\n", m->retrieve_output, m->retrieve_table, m->retrieve_target);
+  str("group_by", m->group_by);
+  printf("heldout output %d feature %d\n", m->heldout_output, m->heldout_feature);
   printf("workspace_floats(1) %" PRId64 " (256) %" PRId64 " (4096) %" PRId64 "\n", m->workspace_floats(1),
          m->workspace_floats(256), m->workspace_floats(4096));
   printf("forward %s backward %s\n", m->forward ? "set" : "NULL", m->backward ? "set" : "NULL");

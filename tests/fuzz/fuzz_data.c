@@ -222,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_stream(e, d, paths, npaths, &lo, data[0] & 64 ? 1 : 0);
 
   /* eval/predict: the checkpoint's encoder must encode the same file the same way */
-  RtCkptInfo info = {1, "", 0};
+  RtCkptInfo info = {1, "", 0, NULL};
   FUZZ_CHECK(!rt_model_save(m, weights[mi], e, &info, fuzz_out_path, &err), "save: %s", err.msg);
   e2 = rt_enc_new(m);
   FUZZ_CHECK(e2, "rt_enc_new failed");

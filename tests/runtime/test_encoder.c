@@ -433,7 +433,7 @@ static void test_checkpoint_round_trip(void) {
   float w[719];
   for (int i = 0; i < 719; i++) w[i] = (float)i / 7;
   const char *ck = tmp_path("rt.ckpt");
-  RtCkptInfo info = {3, "auc", 0.75};
+  RtCkptInfo info = {3, "auc", 0.75, NULL};
   CU_ASSERT_FATAL(rt_model_save(&dmc_model, w, e, &info, ck, &err) == 0);
   RtEncoder *e2 = rt_enc_new(&dmc_model);
   float w2[719] = {0};
