@@ -77,6 +77,7 @@ int main(void) {
   add_feed_tests();
   add_cli_tests();
   add_retrieve_tests();
+  add_groups_tests();
   add_step_tests();
   add_kernel_tests();
   CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -31,6 +31,7 @@ void add_encoder_tests(void); /* data pipeline, on the fixture model and small d
 void add_feed_tests(void);    /* training batches: shuffle buffer, prefetch thread */
 void add_cli_tests(void);     /* the fixture program end to end */
 void add_retrieve_tests(void);/* top-k retrieval, recall; the retrieval fixture end to end */
+void add_groups_tests(void);  /* group_by: gathering rows, held-out rows, groups in checkpoints */
 void add_step_tests(void);    /* threads: the pool, the data-parallel training step */
 void add_kernel_tests(void);  /* the float kernels: polynomial exp, GEMM tiles */
 
