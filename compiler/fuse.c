@@ -9,6 +9,9 @@
 //    matmul feeding the chain (a dense layer's bias and activation, or the
 //    backward's activation gradient) becomes its head, so the epilogue runs on
 //    the GEMM's output while it is in cache.
+//  - Pooled lookups: a sum or mean over the id axis of an embedding lookup
+//    (a list feature's bag) becomes one kernel that adds the table rows
+//    straight into the result, never writing the [L, D] rows in between.
 // A node is absorbed if it runs in the same pass and nothing else reads it (no
 // other kernel, not an output, loss, gradient or table-row gradient), or if
 // everything else that reads it runs after the fused kernel: then its step is
@@ -206,9 +209,37 @@ typedef struct {
   Vec **readers;
 } Facts;
 
+// sum/mean(gather(table, ids)[, mask], axis=0) with ids [L] per example: the
+// program {GATHER table ids; SUM|MEAN of it, masked by operand b (-1: none)}.
+static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
+  if ((n->op != OP_SUM && n->op != OP_MEAN) || n->axis != 0 || !n->batched) return NULL;
+  IrNode *g = n->in[0];
+  if (g->op != OP_GATHER || fa->uses[g->id] != 1 || fa->pinned[g->id] || fa->absorbed[g->id] ||
+      g->is_grad != n->is_grad || l->buf[g->id].kind != BUF_WORK)
+    return NULL;
+  IrNode *table = g->in[0], *ids = g->in[1];
+  if (table->batched || table->shape.rank != 2 || !ids->batched || ids->shape.rank != 1) return NULL;
+  if (n->nin == 2 && (!n->in[1]->batched || n->in[1]->shape.rank != 1)) return NULL;
+  Fused *f = arena_alloc(sizeof *f);
+  f->in[f->nin++] = table;
+  f->in[f->nin++] = ids;
+  if (n->nin == 2) f->in[f->nin++] = n->in[1];
+  f->nstep = 2;
+  f->member[0] = g, f->member[1] = n;
+  f->step[0] = (DmcStep){DMC_OP_GATHER, 0, 1, 0, 0};
+  f->step[1] = (DmcStep){n->op == OP_SUM ? DMC_OP_SUM : DMC_OP_MEAN, f->nin, n->nin == 2 ? 2 : -1, 0, 0};
+  return f;
+}
+
 static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
   for (int i = v->len - 1; i >= 0; i--) {
     IrNode *n = v->items[i];
+    Fused *pooled = fa->absorbed[n->id] ? NULL : pooled_lookup(l, n, fa);
+    if (pooled) {
+      l->fused[n->id] = pooled;
+      fa->absorbed[pooled->member[0]->id] = true;
+      continue;
+    }
     if (fa->absorbed[n->id] || l->view[n->id] || !fusable(n)) continue;
     Group gr = {.l = l, .uses = fa->uses, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
                 .pos = fa->pos, .root = n};

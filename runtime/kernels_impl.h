@@ -258,7 +258,38 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
   }
 }
 
+// {GATHER table ids; SUM|MEAN [mask]}: table rows added straight into the result
+// (the semantics of the two kernels it replaces: ids outside the table read row
+// 0, masked steps are skipped, a mean divides by the mask's count, at least 1).
+KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
+  const DmcStep *st = k->step;
+  const REAL *t = K_(real)(in, st[0].a), *m = st[1].b >= 0 ? K_(real)(in, st[1].b) : NULL;
+  const int32_t *ids = K_(ids)(in, st[0].b);
+  int64_t V = k->in[st[0].a].dim[0], D = k->in[st[0].a].dim[1], L = k->in[st[0].b].dim[0];
+  for (int b = 0; b < B; b++) {
+    REAL *y = out + b * D, count = 0;
+    const int32_t *ib = ids + b * L;
+    const REAL *mb = m ? m + b * L : NULL;
+    memset(y, 0, sizeof(REAL) * (size_t)D);
+    for (int64_t s = 0; s < L; s++) {
+      count += mb ? mb[s] : 1;
+      if (mb && mb[s] == 0) continue;
+      int64_t id = ib[s] < 0 || ib[s] >= V ? 0 : ib[s];
+      const REAL *row = t + id * D;
+      for (int64_t d = 0; d < D; d++) y[d] += row[d];
+    }
+    if (st[1].op == DMC_OP_MEAN) {
+      REAL c = count > 1 ? count : 1;
+      for (int64_t d = 0; d < D; d++) y[d] /= c;
+    }
+  }
+}
+
 KSTATIC void K_(fused)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
+  if (k->step[0].op == DMC_OP_GATHER) {
+    K_(pooled_lookup)(k, B, out, in);
+    return;
+  }
   const DmcKShape *o = &k->out;
   const DmcStep *st = k->step;
   int64_t on = K_(numel)(o), xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
