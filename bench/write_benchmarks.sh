@@ -15,7 +15,8 @@ r=bench/results
   if [ -f $r/quality.md ]; then
     echo "## Quality: dmc against a PyTorch implementation of the same model (\`make bench-quality\`)"
     echo
-    echo "Best-epoch test AUC, mean ± standard deviation over seeds 1, 2, 3; both sides train"
+    echo "Best-epoch test metric (the metric column: AUC; recall@50 of the retrieved items for"
+    echo "youtube_dnn; RMSE for autorec), mean ± standard deviation over seeds 1, 2, 3; both sides train"
     echo "every epoch of the model's \`train\` line (no early stopping), one thread each, on the"
     echo "same files (sparrow: ../shared/data/sparrow/{train,test}.csv; mllatest:"
     echo "../shared/data/mllatest/{train,test}.tsv). Seconds per epoch count training only."

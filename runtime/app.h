@@ -13,6 +13,21 @@
 
 #include "dmc_abi.h"
 
+/* online's settings (online.c); 0 or unset: the default below. */
+#define RT_ONLINE_ALPHA 0.1        /* exploration: W~ = W + alpha * rand(-1, 1) * W */
+#define RT_ONLINE_ETA 0.05         /* a winning explorer moves W by eta * (W~ - W) */
+#define RT_ONLINE_MEMORY 10000     /* events kept for major updates */
+#define RT_ONLINE_MAJOR_EVERY 1000 /* events between major updates */
+#define RT_ONLINE_MAX_REQUEST 50   /* events per request at most */
+typedef struct RtOnlineOpts {
+  double alpha, eta;
+  int alpha_set, eta_set;
+  int interleave;            /* --compare interleave (else pairs) */
+  int64_t memory, major_every;
+  int major_steps, steps_set;/* --major-steps (0: no major updates); default major_every / batch */
+  int max_request;
+} RtOnlineOpts;
+
 typedef struct RtOpts {
   const char *prog;          /* basename of argv[0] */
   const char *const *files;  /* positional data files */
@@ -21,7 +36,7 @@ typedef struct RtOpts {
   const char *input;         /* eval/predict --input: a group_by model's input groups */
   const char *checkpoint;    /* train -o, eval/predict --checkpoint; default PROG.ckpt */
   const char *group;         /* --group COL for GAUC */
-  const char *out;           /* synth -o */
+  const char *out;           /* synth -o; online -o: the checkpoint to write */
   int epochs, batch, threads, patience;
   double lr;                 /* > 0: overrides the model's optimizers' lr */
   uint64_t seed;
@@ -46,6 +61,7 @@ typedef struct RtOpts {
   int lr_step;               /* --lr-step epochs between halvings; 0: 1 */
   double clip;               /* --clip: max L2 norm of the dense gradients; 0: none */
   int check_numerics;        /* --check-numerics: every gradient and parameter, every step */
+  RtOnlineOpts online;       /* online (online.c) */
 } RtOpts;
 
 int rt_cmd_train(const DmcModel *m, const RtOpts *o);
@@ -55,6 +71,7 @@ int rt_cmd_retrieve(const DmcModel *m, const RtOpts *o);
 int rt_cmd_info(const DmcModel *m, const RtOpts *o);
 int rt_cmd_synth(const DmcModel *m, const RtOpts *o);
 int rt_cmd_bench(const DmcModel *m, const RtOpts *o);
+int rt_cmd_online(const DmcModel *m, const RtOpts *o);
 
 /* The whole program: `PROG COMMAND [options]`. main.c calls it with dmc_model. */
 int rt_main(const DmcModel *m, int argc, char **argv);

@@ -38,6 +38,8 @@ static void usage(FILE *f, const DmcModel *m) {
           "  info             the model: features, parameters, outputs\n"
           "  synth N          N rows of synthetic data in this model's schema\n"
           "  bench            latency and throughput of this program on random inputs\n"
+          "  online EVENTS... learn from a stream of events with exploration (DRN's dueling\n"
+          "                   bandit gradient descent) and periodic training steps\n"
           "\n"
           "`%s COMMAND --help` lists the options of a command.\n",
           prog, m->name, prog, prog);
@@ -156,6 +158,38 @@ static const char *const help_bench =
     "  --json            print the results as one JSON object\n"
     "  -h, --help        this text\n";
 
+static const char *const help_online =
+    "usage: %s online EVENTS... [options]\n"
+    "Reads logged events (rows of the training data's format, in time order; '-' is\n"
+    "standard input) and learns as they come, starting from a trained checkpoint. A\n"
+    "request is a run of consecutive events of one user (--group). Each request is scored\n"
+    "by the current network first (the progressive AUC and hit@1 it reports), then an\n"
+    "explored network with weights W + alpha * rand(-1, 1) * W scores it too, and if its\n"
+    "ranking of the request's events agrees better with the logged clicks the weights\n"
+    "move towards it (DRN's minor update, dueling bandit gradient descent). Every\n"
+    "--major-every events, training steps on batches from the last --memory events\n"
+    "(the major update). Needs a 0/1 label and a first output of one score per row.\n"
+    "  -c, --checkpoint CKPT  the starting checkpoint (default %s.ckpt)\n"
+    "  -o, --output CKPT the checkpoint to write at the end (default: none)\n"
+    "  --alpha A         exploration: the size of the perturbation (default %g, 0: none)\n"
+    "  --eta E           the step towards a winning explorer (default %g)\n"
+    "  --compare HOW     pairs (default): the network ordering more (click, non-click) pairs\n"
+    "                    rightly wins; interleave: team-draft interleaving, clicks credited\n"
+    "                    to the network whose pick the event was\n"
+    "  --max-request N   events per request at most (default %d)\n"
+    "  --memory N        events kept for major updates (default %d)\n"
+    "  --major-every N   events between major updates (default %d)\n"
+    "  --major-steps S   training steps per major update (default: major-every / batch,\n"
+    "                    0: none)\n"
+    "  --batch N         events per training step (default %d)\n"
+    "  --lr X            learning rate of the model's optimizers\n"
+    "  --group COL       the user column of requests (default: userId, uid, user_id or user)\n"
+    "  --seed N          seed of negatives, perturbations and batches (default %d)\n"
+    "  --skip-bad        skip rows with bad values instead of stopping\n"
+    "  --json            print the summary as one JSON object\n"
+    "  -q, --quiet       no progress lines, no out-of-vocabulary report\n"
+    "  -h, --help        this text\n";
+
 static const char *const help_synth =
     "usage: %s synth N [options]\n"
     "Writes N rows of synthetic data with this model's columns and delimiter, drawn from a\n"
@@ -170,7 +204,8 @@ static const char *const help_synth =
 
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
        O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
-       O_LRMIN, O_LRSTEP, O_CLIP, O_INPUT, O_ZIPF, O_TIME, O_NUMERICS };
+       O_LRMIN, O_LRSTEP, O_CLIP, O_INPUT, O_ZIPF, O_TIME, O_NUMERICS, O_ALPHA, O_ETA, O_COMPARE,
+       O_MEMORY, O_MAJOR_EVERY, O_MAJOR_STEPS, O_MAX_REQUEST };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -245,6 +280,11 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"zipf", required_argument, 0, O_ZIPF},      {"time", required_argument, 0, O_TIME},
       {"check-numerics", no_argument, 0, O_NUMERICS},
       {"input", required_argument, 0, O_INPUT},
+      {"alpha", required_argument, 0, O_ALPHA},    {"eta", required_argument, 0, O_ETA},
+      {"compare", required_argument, 0, O_COMPARE}, {"memory", required_argument, 0, O_MEMORY},
+      {"major-every", required_argument, 0, O_MAJOR_EVERY},
+      {"major-steps", required_argument, 0, O_MAJOR_STEPS},
+      {"max-request", required_argument, 0, O_MAX_REQUEST},
       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
   /* which options each command takes */
   static const struct { const char *cmd, *allowed; } table[] = {
@@ -256,7 +296,9 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
       {"info", "json help"},
       {"synth", "seed teacher-seed zipf output help"},
-      {"bench", "batch threads zipf time seed lr json help"}};
+      {"bench", "batch threads zipf time seed lr json help"},
+      {"online", "checkpoint output batch lr seed group skip-bad json quiet help alpha eta compare "
+                 "memory major-every major-steps max-request"}};
   const char *allowed = NULL;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (!strcmp(cmd, table[i].cmd)) allowed = table[i].allowed;
@@ -296,6 +338,9 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       }
       else if (!strcmp(cmd, "info")) printf(help_info, pn);
       else if (!strcmp(cmd, "bench")) printf(help_bench, pn, m->batch, m->seed);
+      else if (!strcmp(cmd, "online"))
+        printf(help_online, pn, pn, RT_ONLINE_ALPHA, RT_ONLINE_ETA, RT_ONLINE_MAX_REQUEST,
+               RT_ONLINE_MEMORY, RT_ONLINE_MAJOR_EVERY, m->batch, m->seed);
       else printf(help_synth, pn, m->seed);
       return 1;
     }
@@ -380,12 +425,39 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       break;
     case O_GROUP: o->group = optarg; break;
     case 'o':
-      if (!strcmp(cmd, "synth")) o->out = optarg;
+      if (!strcmp(cmd, "synth") || !strcmp(cmd, "online")) o->out = optarg;
       else o->checkpoint = optarg;
       break;
     case 'c': o->checkpoint = optarg; break;
     case O_SKIP: o->skip_bad = 1; break;
     case O_NUMERICS: o->check_numerics = 1; break;
+    case O_ALPHA:
+      if (num_real(cmd, "--alpha", optarg, 0, 0, 1, &o->online.alpha)) return 2;
+      o->online.alpha_set = 1;
+      break;
+    case O_ETA:
+      if (num_real(cmd, "--eta", optarg, 0, 1, 1, &o->online.eta)) return 2;
+      o->online.eta_set = 1;
+      break;
+    case O_COMPARE:
+      if (strcmp(optarg, "pairs") && strcmp(optarg, "interleave"))
+        return bad_usage(cmd, "--compare: '%s' is not pairs or interleave%s", optarg, "");
+      o->online.interleave = !strcmp(optarg, "interleave");
+      break;
+    case O_MEMORY:
+    case O_MAJOR_EVERY:
+      if (num_int(cmd, c == O_MEMORY ? "--memory" : "--major-every", optarg, 1, 1LL << 32, &v)) return 2;
+      *(c == O_MEMORY ? &o->online.memory : &o->online.major_every) = v;
+      break;
+    case O_MAJOR_STEPS:
+      if (num_int(cmd, "--major-steps", optarg, 0, 1000000, &v)) return 2;
+      o->online.major_steps = (int)v;
+      o->online.steps_set = 1;
+      break;
+    case O_MAX_REQUEST:
+      if (num_int(cmd, "--max-request", optarg, 1, 100000, &v)) return 2;
+      o->online.max_request = (int)v;
+      break;
     case O_JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
     }
@@ -425,7 +497,7 @@ int rt_main(const DmcModel *m, int argc, char **argv) {
   static const struct { const char *name; int (*run)(const DmcModel *, const RtOpts *); } cmds[] = {
       {"train", rt_cmd_train}, {"eval", rt_cmd_eval}, {"predict", rt_cmd_predict},
       {"retrieve", rt_cmd_retrieve}, {"info", rt_cmd_info}, {"synth", rt_cmd_synth},
-      {"bench", rt_cmd_bench}};
+      {"bench", rt_cmd_bench}, {"online", rt_cmd_online}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     if (strcmp(cmd, cmds[i].name)) continue;
     RtOpts o = {.prog = prog, .patience = 2, .threads = default_threads()};

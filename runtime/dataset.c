@@ -216,6 +216,19 @@ static float empty_float(const RtEncoder *e, int i, int k) {
   return e->norm[i] ? rt_norm_apply(e->norm[i], k, x) : (float)x;
 }
 
+void rt_data_clear_next(RtData *d, const RtEncoder *e, int64_t row) {
+  for (int i = 0; i < e->nf; i++) {
+    const DmcFeature *f = &e->m->features[i];
+    size_t w = (size_t)rt_feat_width(f);
+    if (!e->active[i] || !f->next_row) continue;
+    for (size_t k = 0; k < w; k++) {
+      if (d->ids[i]) d->ids[i][(size_t)row * w + k] = 0;
+      if (d->vals[i])
+        d->vals[i][(size_t)row * w + k] = f->kind == DMC_FEAT_FLOAT ? empty_float(e, i, (int)k) : 0.0f;
+    }
+  }
+}
+
 static int pair_next(RtData *d, const RtEncoder *e, RtError *err) {
   int64_t n = d->n, *next = malloc((size_t)(n ? n : 1) * sizeof *next);
   RowKey *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);

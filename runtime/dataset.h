@@ -73,6 +73,9 @@ RtData *rt_data_count_rows(RtEncoder *e, const char *const *paths, int npaths,
 int64_t rt_data_row_bytes(const RtEncoder *e);
 /* Whether the encoder reads next(F) features (next_by pairing: in memory only). */
 int rt_data_needs_next(const RtEncoder *e);
+/* Sets row's next(F) features to what a key's last row gets (padding, the
+ * encoded float default): an event whose successor has not arrived (online.c). */
+void rt_data_clear_next(RtData *d, const RtEncoder *e, int64_t row);
 /* Room for exactly `rows` encoded rows (n = rows, contents undefined), and
  * rt_data_put, which stores the encoder's current row at one of them. */
 RtData *rt_data_new_rows(const RtEncoder *e, int64_t rows);

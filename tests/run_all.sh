@@ -25,6 +25,7 @@ suite "LLVM backend vs C backend" tests/llvm_backend.sh bin/dmc
 suite "PyTorch reference tensors" tests/reference.sh bin/dmc
 suite "dmc --cc and --libdir" tests/cc_libdir.sh bin/dmc
 suite "benchmark configurations" tests/bench_configs.sh bin/dmc
+suite "online learning (DRN's exploration)" tests/online.sh bin/dmc
 # dmc, the runtime and every example's program under ASan and UBSan (`make test SAN=1`
 # runs this alone, on the default 1000 rows)
 suite "sanitizers" env SAN_ROWS="${SAN_ROWS:-300}" tests/san.sh

@@ -624,10 +624,17 @@ class Run:
                    self.log, keep_best)
 
 
+def metric_of(model):
+    """The per-epoch result that picks the best epoch, and +1 if higher is better, -1 if
+    lower: test_auc (+1), unless the model names another (`metric`, `metric_sign`)."""
+    return getattr(model, "metric", "test_auc"), getattr(model, "metric_sign", 1)
+
+
 def fit(name, model, cfg, xtr, ytr, xte, yte, epochs, rng, log, keep_best=False):
-    """Trains `model` for `epochs` epochs, scoring the test rows after each. Returns the
-    per-epoch results, the table -> optimizer report and, with keep_best, a copy of the
-    state of the best epoch (by test AUC, as dmc keeps its checkpoint)."""
+    """Trains `model` for `epochs` epochs, scoring the test rows after each (test AUC and
+    logloss, or model.evaluate(xte, yte) -> {name: value} when the model defines it).
+    Returns the per-epoch results, the table -> optimizer report and, with keep_best, a
+    copy of the state of the best epoch (by metric_of(model), as dmc keeps its checkpoint)."""
     tables, opts, table_opts = build_optimizers(model, cfg)
     ntr, nte, B = len(ytr), len(yte), cfg["batch"]
     yte_np = yte.numpy()
@@ -649,17 +656,27 @@ def fit(name, model, cfg, xtr, ytr, xte, yte, epochs, rng, log, keep_best=False)
                 model.after_step(step)
             total += loss.item() * len(idx)
         secs = time.perf_counter() - t0
-        p = predict(model, xte, nte, cfg.get("score_batch", 4096))
-        in01 = bool(((p >= 0) & (p <= 1)).all())   # dmc reports logloss only then
-        r = dict(epoch=ep, train_loss=total / ntr, test_auc=auc(p, yte_np),
-                 test_logloss=logloss(p, yte_np) if in01 else None, seconds=secs)
+        r = dict(epoch=ep, train_loss=total / ntr, seconds=secs)
+        if hasattr(model, "evaluate"):   # a metric of its own (retrieval's recall@k)
+            model.eval()
+            with torch.inference_mode():
+                m = model.evaluate(xte, yte)
+            model.train()
+            r.update(m)
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in m.items())
+        else:
+            p = predict(model, xte, nte, cfg.get("score_batch", 4096))
+            in01 = bool(((p >= 0) & (p <= 1)).all())   # dmc reports logloss only then
+            r.update(test_auc=auc(p, yte_np), test_logloss=logloss(p, yte_np) if in01 else None)
+            ll = f"logloss {r['test_logloss']:.4f}" if in01 else "(scores outside [0, 1]: no logloss)"
+            shown = f"test auc {r['test_auc']:.4f} {ll}"
         out.append(r)
-        if keep_best and (best_state is None or r["test_auc"] > best_auc):   # dmc: strictly better
-            best_auc = r["test_auc"]
+        key, sign = metric_of(model)
+        if keep_best and (best_state is None or sign * r[key] > sign * best_auc):   # dmc: strictly better
+            best_auc = r[key]
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        ll = f"logloss {r['test_logloss']:.4f}" if in01 else "(scores outside [0, 1]: no logloss)"
-        print(f"{name} epoch {ep}/{epochs}  loss {r['train_loss']:.4f}  test auc {r['test_auc']:.4f} "
-              f"{ll}  {ntr / secs / 1e3:.1f}k rows/s  {secs:.2f}s", file=log)
+        print(f"{name} epoch {ep}/{epochs}  loss {r['train_loss']:.4f}  {shown}  "
+              f"{ntr / secs / 1e3:.1f}k rows/s  {secs:.2f}s", file=log)
     return out, table_opts, best_state
 
 
@@ -667,7 +684,10 @@ def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, ne
     """cfg: optimizer, sparse (specs ("adam", {"lr": ..})), batch, epochs, l2, and optionally
     score_batch (rows per scoring batch; default 4096). make_model() or make_model(run)
     -> nn.Module whose forward(batch dict) returns logits [B] (or which defines
-    train_loss(b, y) and score(b), and optionally after_step(step))."""
+    train_loss(b, y) and score(b), and optionally after_step(step)). A model measured by
+    another metric than AUC defines evaluate(xte, yte) -> {name: value} and names the one
+    that picks the best epoch: `metric` (dmc's name, e.g. "recall@50"), `metric_sign` (-1
+    when lower is better); the JSON then has `metric` and best_<metric> (and no AUC)."""
     ap = argparse.ArgumentParser(description=f"PyTorch peer of examples/{name}.model")
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
@@ -692,7 +712,8 @@ def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, ne
     model = make_model(run) if inspect.signature(make_model).parameters else make_model()
     epochs, table_opts, _ = fit(name, model, cfg, xtr, ytr, xte, yte, a.epochs, rng, log)
 
-    best = max(epochs, key=lambda r: r["test_auc"])
+    key, sign = metric_of(model)
+    best = max(epochs, key=lambda r: sign * r[key])
     spe = sum(r["seconds"] for r in epochs) / len(epochs)
     summary = dict(
         model=name, peer="pytorch", train=a.train, test=a.test, rows=ntr, test_rows=nte,
@@ -701,10 +722,14 @@ def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, ne
         table_optimizers=table_opts,
         torch=torch.__version__, blas=blas_loaded(), hash=HASH,
         env={k: os.environ.get(k) for k in ("LD_PRELOAD", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS")},
-        best_epoch=best["epoch"], best_auc=best["test_auc"], best_logloss=best["test_logloss"],
+        best_epoch=best["epoch"], best_auc=best.get("test_auc"), best_logloss=best.get("test_logloss"),
         seconds_per_epoch=spe, per_epoch=epochs, **run.extra)
+    if key != "test_auc":   # as bench/quality.sh reads it: `metric` and best_<metric>
+        summary.update({"metric": key, f"best_{key}": best[key]})
     if a.json:
         print(json.dumps(summary))
+    elif key != "test_auc":
+        print(f"best epoch {best['epoch']}: {key} {best[key]:.4f}; {spe:.2f} s/epoch ({a.threads} thread(s))")
     else:
         ll = f" logloss {best['test_logloss']:.4f}" if best["test_logloss"] is not None else ""
         print(f"best epoch {best['epoch']}: test auc {best['test_auc']:.4f}{ll}; "
