@@ -134,7 +134,8 @@ KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n,
 // broadcasts one A value per row. K is cut into K_KC-long blocks so the W panel a
 // block reads stays in L1 while every row block uses it. Vectors are GCC/Clang
 // vector extensions, so -march=native picks the instructions (AVX-512, AVX2, or
-// SSE for --portable); columns past the last whole vector take a scalar loop.
+// SSE for --portable); the columns past the last whole vector are packed, zero-
+// padded, into one vector-wide panel and run through the same tile.
 #define K_MR 6
 #define K_KC 256
 #define K_LANES (64 / (int)sizeof(REAL))
@@ -205,12 +206,45 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
         else { K_TILE_V(1) }
       }
     }
-    for (int64_t r = 0; r < M; r++)   // the columns past the last whole vector
+    if (jv < N && N - jv <= 2 && acs == 1) {   // one or two columns left (a logit): dot products
+      REAL wc[K_KC];
       for (int64_t j = jv; j < N; j++) {
-        REAL acc = load ? C[r * ldc + j] : 0;
-        for (int64_t p = k0; p < k1; p++) acc += A[r * ars + p * acs] * W[p * ldw + j];
-        C[r * ldc + j] = acc;
+        for (int64_t p = k0; p < k1; p++) wc[p - k0] = W[p * ldw + j];
+        for (int64_t r = 0; r < M; r++) {
+          const REAL *ar = A + r * ars + k0;
+          K_(vec) acc = {0};
+          int64_t p = 0, kn = k1 - k0;
+          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
+          REAL sum = load ? C[r * ldc + j] : 0;
+          for (int l = 0; l < K_LANES; l++) sum += acc[l];
+          for (; p < kn; p++) sum += ar[p] * wc[p];
+          C[r * ldc + j] = sum;
+        }
       }
+    } else if (jv < N) {   // the columns past the last whole vector: one vector, zero-padded
+      int64_t tn = N - jv;
+      REAL wt[K_KC * K_LANES], ct[K_MR * K_LANES];
+      for (int64_t p = k0; p < k1; p++)
+        for (int64_t c = 0; c < K_LANES; c++) wt[(p - k0) * K_LANES + c] = c < tn ? W[p * ldw + jv + c] : 0;
+      for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
+        int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < K_LANES; c++) ct[i * K_LANES + c] = load && c < tn ? C[(r0 + i) * ldc + jv + c] : 0;
+        // the tile on A's rows r0.. from column k0, the packed panel and the staging rows
+        const REAL *Ar = A + r0 * ars + k0 * acs, *Wr = wt;
+        int64_t kn = k1 - k0;
+        switch (rn) {
+        case 6: K_(tile)(6, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        case 5: K_(tile)(5, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        case 4: K_(tile)(4, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        case 3: K_(tile)(3, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        case 2: K_(tile)(2, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        default: K_(tile)(1, 1, 0, 0, 0, kn, Ar, ars, acs, Wr, K_LANES, ct, K_LANES, 1); break;
+        }
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < tn; c++) C[(r0 + i) * ldc + jv + c] = ct[i * K_LANES + c];
+      }
+    }
   }
 }
 #undef K_TILE_V
@@ -473,8 +507,12 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       int w = on - c0 < W ? (int)(on - c0) : W;
       double mean[W] = {0}, var[W] = {0}, mdy[W] = {0}, mdyx[W] = {0};
       REAL inv[W];
-      if (!dy && !training) {
-        for (int j = 0; j < w; j++) mean[j] = run_mean[c0 + j], var[j] = run_var[c0 + j];
+      if (!dy && !training) {   // inference: the running statistics, in the kernel's precision
+        REAL m[W], iv[W];
+        for (int j = 0; j < w; j++) m[j] = run_mean[c0 + j], iv[j] = 1 / K_MATH(sqrt)(run_var[c0 + j] + (REAL)1e-5);
+        for (int b = 0; b < B; b++)
+          for (int j = 0; j < w; j++) out[b * on + c0 + j] = (x[b * on + c0 + j] - m[j]) * iv[j];
+        continue;
       } else {
         for (int b = 0; b < B; b++)
           for (int j = 0; j < w; j++) mean[j] += x[b * on + c0 + j];

@@ -55,7 +55,8 @@ static double gemm_error(int M, int K, int N) {
 
 static void test_gemm_tiles(void) {
   static const int shapes[][3] = {{1, 1, 1},   {1, 429, 400}, {7, 3, 17},   {6, 256, 64}, {13, 300, 80},
-                                  {5, 513, 33}, {2, 40, 200},  {25, 16, 272}, {1, 600, 1000}};
+                                  {5, 513, 33}, {2, 40, 200},  {25, 16, 272}, {1, 600, 1000},
+                                  {9, 300, 2},  {3, 70, 1}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     double e = gemm_error(shapes[i][0], shapes[i][1], shapes[i][2]);
     if (e >= 1e-6) fprintf(stderr, "gemm %dx%dx%d: relative error %g\n", shapes[i][0], shapes[i][1], shapes[i][2], e);
@@ -63,8 +64,34 @@ static void test_gemm_tiles(void) {
   }
 }
 
+/* matmul_tn: sum over the batch of a[b, k] b[b, n] -> [k, n] (a transposed left
+ * operand: the weight gradient), against doubles. */
+static void test_matmul_tn(void) {
+  static const int shapes[][3] = {{5, 7, 3}, {300, 33, 17}, {64, 80, 1}, {257, 16, 40}};
+  for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+    int Bn = shapes[t][0], K = shapes[t][1], N = shapes[t][2];
+    float *a = malloc(sizeof(float) * (size_t)Bn * K), *b = malloc(sizeof(float) * (size_t)Bn * N);
+    float *c = malloc(sizeof(float) * (size_t)K * N);
+    for (int i = 0; i < Bn * K; i++) a[i] = (float)((i * 31 % 89) - 44) / 44;
+    for (int i = 0; i < Bn * N; i++) b[i] = (float)((i * 17 % 83) - 41) / 41;
+    DmcKernel k = {.op = DMC_OP_MATMUL_TN, .out = {2, {K, N, 0, 0}, 0, 0}, .nin = 2, .in = {shape1(K, 1), shape1(N, 1)}};
+    const void *in[2] = {a, b};
+    dmc_kernel_f32(&k, Bn, c, in, 0, 1);
+    double worst = 0;
+    for (int i = 0; i < K; i++)
+      for (int j = 0; j < N; j++) {
+        double want = 0, mag = 0;
+        for (int p = 0; p < Bn; p++) want += (double)a[p * K + i] * b[p * N + j], mag += fabs((double)a[p * K + i] * b[p * N + j]);
+        worst = fmax(worst, fabs(c[i * N + j] - want) / fmax(mag, 1e-30));
+      }
+    CU_ASSERT(worst < 1e-6);
+    free(a), free(b), free(c);
+  }
+}
+
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
   CU_add_test(s, "GEMM tiles against a triple loop", test_gemm_tiles);
+  CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
 }
