@@ -9,8 +9,11 @@
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "checkpoint.h"
@@ -224,9 +227,67 @@ static void test_checkpoint_groups(void) {
   rt_enc_free(e);
 }
 
+/* rt_main(m, argv) in a child process; its exit status, stdout and stderr in out/err. */
+static char out[8192], err_text[8192];
+static int run_main(const DmcModel *m, int argc, const char **argv) {
+  const char *po = tmp_path("main.out"), *pe = tmp_path("main.err");
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(po, "w", stdout) || !freopen(pe, "w", stderr)) _exit(99);
+    int r = rt_main(m, argc, (char **)argv);
+    fflush(NULL);
+    _exit(r);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  size_t n;
+  char *o = read_whole(po, &n), *e = read_whole(pe, &n);
+  snprintf(out, sizeof out, "%s", o);
+  snprintf(err_text, sizeof err_text, "%s", e);
+  free(o);
+  free(e);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_program(void) {
+  DmcModel m = g_model();
+  char train[512], test[512], query[512], ck[512], in[512]; /* tmp_path's buffers rotate */
+  snprintf(train, sizeof train, "%s", put_csv("ptrain.csv", TRAIN_A));
+  snprintf(test, sizeof test, "%s", put_csv("ptest.csv", "g,u,v\n7,3,4\n8,1,2\n"));
+  snprintf(query, sizeof query, "%s", put_csv("pquery.csv", "u,g\n1,5\n3,9\n"));
+  snprintf(ck, sizeof ck, "%s", tmp_path("p.ckpt"));
+  snprintf(in, sizeof in, "%s", put_csv("pin.csv", TRAIN_B));
+  const char *tr[] = {"grouped", "train", train, "--valid", test, "--epochs", "2", "-o", ck, "-q"};
+  CU_ASSERT_EQUAL_FATAL(run_main(&m, 10, tr), 0);
+  CU_ASSERT(contains(out, "valid rmse") && contains(out, "saved"));
+  CU_ASSERT(contains(err_text, "1 of 2 held-out rows have no input group"));
+  /* eval without the training file: the groups travel in the checkpoint */
+  const char *ev[] = {"grouped", "eval", test, "-c", ck};
+  CU_ASSERT_EQUAL(run_main(&m, 5, ev), 0);
+  double mean = (4 + 3 + 2.5) / 3.0, rmse = sqrt(((4 - 4.0) * (4 - 4.0) + (2 - mean) * (2 - mean)) / 2);
+  char want[64];
+  snprintf(want, sizeof want, "rmse     %.4f\n", rmse); /* 7,3: 3 + 4/4 = 4; 8 has no group */
+  CU_ASSERT(contains(out, "rows     2\n") && contains(out, want));
+  /* predict needs no value column; 5,1: 4 + 2/4, clipped to the input max 4; 9 has no group */
+  const char *pr[] = {"grouped", "predict", query, "-c", ck};
+  CU_ASSERT_EQUAL(run_main(&m, 5, pr), 0);
+  snprintf(want, sizeof want, "4\n%.6g\n", mean);
+  CU_ASSERT_STRING_EQUAL(out, want);
+  /* --input gives other groups (values 1 and 5): 5 starts with an empty user (value 0):
+     0 + 2/4 clipped to 1; 9 now has a group: 5 + 4/4 clipped to 5 */
+  const char *pi[] = {"grouped", "predict", query, "-c", ck, "--input", in};
+  CU_ASSERT_EQUAL(run_main(&m, 7, pi), 0);
+  CU_ASSERT_STRING_EQUAL(out, "1\n5\n");
+  const char *st[] = {"grouped", "train", train, "--stream", "-o", ck};
+  CU_ASSERT_EQUAL(run_main(&m, 6, st), 1);
+  CU_ASSERT(contains(err_text, "--stream: this model gathers the rows of each g into one example"));
+}
+
 static void test_input_needs_groups(void) {
   const char *argv[] = {"lr", "eval", "x.csv", "--input", "y.csv"};
-  CU_ASSERT_EQUAL(rt_main(&dmc_model, 5, (char **)argv), 2); /* the fixture has no group_by */
+  CU_ASSERT_EQUAL(run_main(&dmc_model, 5, argv), 2); /* the fixture has no group_by */
+  CU_ASSERT(contains(err_text, "--input gives the input groups of a group_by model"));
 }
 
 void add_groups_tests(void) {
@@ -235,5 +296,6 @@ void add_groups_tests(void) {
   CU_add_test(s, "oversize group, missing columns, empty key", test_oversize_and_columns);
   CU_add_test(s, "held-out rows from input groups", test_heldout);
   CU_add_test(s, "input groups in the checkpoint", test_checkpoint_groups);
+  CU_add_test(s, "train, eval, predict, --input through the program", test_program);
   CU_add_test(s, "--input needs a group_by model", test_input_needs_groups);
 }
