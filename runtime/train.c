@@ -23,9 +23,10 @@
  * --patience epochs without improvement. Without --valid, every epoch is
  * written. A group_by model's --valid file holds held-out rows, scored
  * from the training groups (heldout.h); the lowest RMSE is kept, and the
- * groups are saved with the checkpoint. Training runs on one thread (--threads parallelises scoring
- * the validation set; the prefetch thread only reads and encodes data):
- * the forward pass may update running statistics.
+ * groups are saved with the checkpoint. --threads N shares every batch
+ * among N threads (step.h: data parallel, gradients combined before the
+ * update) and scores the validation set; the prefetch thread only reads and
+ * encodes data.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
@@ -45,6 +46,7 @@
 #include "params.h"
 #include "progress.h"
 #include "score.h"
+#include "step.h"
 
 typedef struct Trainer {
   const DmcModel *m;
@@ -57,7 +59,8 @@ typedef struct Trainer {
   int stream;
   RtFeed *feed;
   RtSched sched;
-  float *w, *g, *ws, *loss, *scores;
+  float *w, *g, *loss, *scores;
+  RtStepper *step;         /* forward and backward, shared among --threads */
   RtOptim *opt;
   RtScorer *scorer;
   json_t *epochs;           /* per-epoch results for --json */
@@ -73,7 +76,7 @@ static void trainer_free(Trainer *t) {
   rt_feed_free(t->feed);
   free(t->w);
   free(t->g);
-  free(t->ws);
+  rt_stepper_free(t->step);
   free(t->loss);
   free(t->scores);
   rt_optim_free(t->opt);
@@ -166,13 +169,12 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
   const DmcModel *m = t->m;
   const RtOpts *o = t->o;
   size_t np = (size_t)(m->params_size ? m->params_size : 1);
-  size_t ws = (size_t)m->workspace_floats(batch);
   t->w = calloc(np, sizeof *t->w);
   t->g = calloc(np, sizeof *t->g);
-  t->ws = calloc(ws ? ws : 1, sizeof *t->ws);
   t->loss = calloc((size_t)batch, sizeof *t->loss);
-  if (!t->w || !t->g || !t->ws || !t->loss)
-    return rt_error(err, "out of memory (%zu parameters, %zu workspace floats)", np, ws);
+  if (!t->w || !t->g || !t->loss)
+    return rt_error(err, "out of memory (%zu parameters)", np);
+  if (!(t->step = rt_stepper_new(m, o->threads, batch, err))) return -1;
   RtFeedOpts fo = {.batch = batch, .prefetch = o->prefetch_set ? o->prefetch : RT_FEED_PREFETCH,
                    .rng = rng, .data = t->train, .paths = o->files, .npaths = o->nfiles,
                    .load = {o->skip_bad, 0, o->group},
@@ -258,10 +260,10 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
   *clipped = 0;
   while ((r = rt_feed_next(t->feed, &bt, err)) == 1) {
     int b = bt->n;
-    DmcCtx ctx = {.batch = b, .training = 1, .seed = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t->opt->step,
-                  .inputs = (const void *const *)bt->buf, .params = t->w, .grads = t->g,
-                  .workspace = t->ws, .loss = t->loss};
-    m->forward(&ctx);
+    const RtGradPart *parts;
+    int nparts;
+    rt_stepper_run(t->step, (const void *const *)bt->buf, b, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t->opt->step,
+                   t->w, t->g, t->loss, &parts, &nparts);
     double sum = 0;
     for (int j = 0; j < b; j++) sum += t->loss[j];
     int64_t step = t->opt->step + 1;
@@ -273,15 +275,13 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
       break;
     }
     total += sum;
-    rt_grads_zero(m, t->g);
-    m->backward(&ctx);
     if (o->check_numerics && check_numerics(t, step, epoch, 0, err)) {
       r = -1;
       break;
     }
     if (o->clip > 0 && rt_grads_clip(m, t->g, o->clip) > o->clip) ++*clipped;
     t->opt->lr_mult = rt_sched_mult(&t->sched, step, epoch);
-    rt_optim_step(t->opt, t->w, t->g, t->ws, ctx.inputs, b);
+    rt_optim_step_parts(t->opt, t->w, t->g, parts, nparts);
     if (o->check_numerics && check_numerics(t, step, epoch, 1, err)) {
       r = -1;
       break;

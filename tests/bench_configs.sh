@@ -5,7 +5,7 @@
 #   tests/bench_configs.sh [DMC]      (default bin/dmc)
 #
 # Every bench/models/*.model checks; criteo_deepfm and din compile and their `bench`
-# runs on a tiny setting (--time 0.01, 2 inference threads, Zipf ids) and reports every
+# runs on a tiny setting (--time 0.01, 2 threads for inference and training, Zipf ids) and reports every
 # figure, with the threads each used; bad bench options are usage errors; `synth --zipf`
 # skews the ids and gives a behaviour list and its categories the same length;
 # bench/roofline/roofline.c compiles warning-free; bench/speed_report.py turns the tiny
@@ -42,7 +42,7 @@ for m in criteo_deepfm din; do
     ok "$m bench: $k > 0" $? "$(cat "$work/runs/$m.dmc.1.1.json")"
   done
   [ "$(field "$work/runs/$m.dmc.1.1.json" infer_threads)" = 2 ] &&
-    [ "$(field "$work/runs/$m.dmc.1.1.json" train_threads)" = 1 ] &&
+    [ "$(field "$work/runs/$m.dmc.1.1.json" train_threads)" = 2 ] &&
     [ "$(field "$work/runs/$m.dmc.1.1.json" latency_threads)" = 1 ]
   ok "$m bench: the threads each figure used" $? "$(cat "$work/runs/$m.dmc.1.1.json")"
   "$dmc" "bench/models/$m.model" --report > "$work/runs/$m.report.txt"
