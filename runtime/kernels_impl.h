@@ -43,6 +43,7 @@ KSTATIC int64_t K_(run)(const DmcKShape *x, const DmcKShape *out) {
   int64_t xn = K_(numel)(x), on = K_(numel)(out);
   if (xn == on) return on;
   int off = out->rank - x->rank, suffix = 1;
+  if (off < 0) return 0; /* x has more axes than the output: the general path */
   for (int i = 0; i < x->rank; i++) suffix &= x->dim[i] == out->dim[off + i];
   if (suffix) return xn;
   if (off == 0) {
