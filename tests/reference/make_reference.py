@@ -20,8 +20,10 @@ and writes OUT with
                                  are 0)
 
 All tensors are F32 (runtime/checkpoint.c reads F32 only); the values are computed
-in float64 and rounded once on writing. No "dmc.checksum" is written (it is XXH3,
-not in the Python standard library); the reader accepts files without one.
+in float64 and rounded once on writing. No "dmc.checksum" or "dmc.data_checksums"
+is written (they are XXH3, not in the Python standard library); the reader accepts
+files without them. "dmc.format" is the case file's (the checkpoint format this dmc
+reads).
 
 Semantics followed (docs/LANGUAGE.md and stdlib/*.model):
   - ids: 0 is padding; a list feature gives a masked sequence; sum/mean over the
@@ -409,6 +411,7 @@ def main():
         out["ref.grad." + pname] = (g.t() if transposed else g).detach().numpy()
     meta = dict(meta)
     meta.pop("dmc.checksum", None)        # the data changes; see the docstring
+    meta.pop("dmc.data_checksums", None)
     meta["reference"] = f"tests/reference/make_reference.py, torch {torch.__version__}, float64"
     write_safetensors(out_path, out, meta)
     print(f"{out_path}: {name}, batch {B}, loss mean {loss.mean().item():.6f}, "
