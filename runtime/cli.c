@@ -84,8 +84,9 @@ static const char *const help_train =
     "  --lr-step E       epochs between halvings of `step` (default 1)\n"
     "  --clip X          scale the dense gradients so their global L2 norm is at most X\n"
     "                    (embedding tables are not clipped)\n"
-    "  --check-numerics  check every gradient and parameter is finite at every step, and\n"
-    "                    stop at the first that is not (the loss is always checked)\n";
+    "  --check-numerics  check every dense gradient after backward and every parameter\n"
+    "                    (tables too) after the update, at every step, and stop at the\n"
+    "                    first that is not finite (the loss is always checked)\n";
 
 static const char *const help_eval =
     "usage: %s eval FILE... [options]\n"

@@ -11,8 +11,9 @@
  * backward, clip them (--clip), set the learning-rate multiplier of the
  * step (--lr-schedule, --warmup), optimizer step, refresh lagged copies.
  * A non-finite loss stops training with the step and the first parameter
- * holding a non-finite value; --check-numerics also checks every gradient
- * after backward and every parameter after the update, at every step (a
+ * holding a non-finite value; --check-numerics also checks every dense
+ * gradient after backward and every parameter (tables, whose gradients are
+ * sparse rows in the workspace, included) after the update, every step (a
  * pass over all parameters twice a step: slower, for finding where a run
  * goes wrong).
  * Nothing is allocated inside the loop.
