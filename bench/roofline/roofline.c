@@ -7,9 +7,10 @@
  *
  * FMA: 16 (AVX-512) or 12 (AVX2) independent accumulator chains, enough to
  * cover the FMA latency on two ports; 2 FLOPs per lane. Bandwidth: sums of
- * vector loads (the widest the CPU has) over a buffer that fits the level (L1 16 KiB, L2 1 MiB per
- * thread) or one far larger than the last-level cache (DRAM, split between
- * the threads). Rates are per CPU-second of each thread (CLOCK_THREAD_CPUTIME_ID),
+ * vector loads (the widest the CPU has) over a buffer that fits the level (L1
+ * 16 KiB, L2 1 MiB, L3 32 MiB per thread: past any L2, within a shared L3 of
+ * 64 MiB or more) or one far larger than the last-level cache (DRAM, split
+ * between the threads). Rates are per CPU-second of each thread (CLOCK_THREAD_CPUTIME_ID),
  * summed over the threads, so that time the scheduler gives to other processes
  * on a shared machine does not lower the ceiling; each figure is the best of 15
  * short runs: a ceiling, not a typical value. A width the CPU lacks is null.
@@ -219,14 +220,14 @@ int main(int argc, char **argv) {
   int counts[2] = {1, nt};
   int ncounts = nt > 1 ? 2 : 1;
   Job jobs[64];
-  size_t l1 = 16 << 10, l2 = 1 << 20, dram = (size_t)dram_mib << 20;
-  float *small[64], *big = buffer(dram);
-  for (int t = 0; t < nt; t++) small[t] = buffer(l2);
+  size_t l1 = 16 << 10, l2 = 1 << 20, l3 = 32 << 20, dram = (size_t)dram_mib << 20;
+  float *small[64], *mid[64], *big = buffer(dram);
+  for (int t = 0; t < nt; t++) small[t] = buffer(l2), mid[t] = buffer(l3);
 
   printf("{\n");
   for (int c = 0; c < ncounts; c++) {
     int n = counts[c];
-    double r512 = 0, r256, rl1, rl2, rdram;
+    double r512 = 0, r256, rl1, rl2, rl3, rdram;
     if (has512) {
       long it = calibrate(K_FMA512, NULL, 0, 0.05);
       for (int t = 0; t < n; t++) jobs[t] = (Job){K_FMA512, it, NULL, 0, NULL, 0, 0};
@@ -236,10 +237,13 @@ int main(int argc, char **argv) {
     for (int t = 0; t < n; t++) jobs[t] = (Job){K_FMA256, it, NULL, 0, NULL, 0, 0};
     r256 = best_rate(jobs, n);
     long p1 = calibrate(K_READ, small[0], l1 / 4, 0.05), p2 = calibrate(K_READ, small[0], l2 / 4, 0.05);
+    long p3 = calibrate(K_READ, mid[0], l3 / 4, 0.05);
     for (int t = 0; t < n; t++) jobs[t] = (Job){K_READ, p1, small[t], l1 / 4, NULL, 0, 0};
     rl1 = best_rate(jobs, n);
     for (int t = 0; t < n; t++) jobs[t] = (Job){K_READ, p2, small[t], l2 / 4, NULL, 0, 0};
     rl2 = best_rate(jobs, n);
+    for (int t = 0; t < n; t++) jobs[t] = (Job){K_READ, p3, mid[t], l3 / 4, NULL, 0, 0};
+    rl3 = best_rate(jobs, n);
     size_t share = dram / 4 / (size_t)n / 128 * 128;
     for (int t = 0; t < n; t++) jobs[t] = (Job){K_READ, 2, big + (size_t)t * share, share, NULL, 0, 0};
     rdram = best_rate(jobs, n);
@@ -248,12 +252,13 @@ int main(int argc, char **argv) {
     print_rate("fma_avx2_gflops", r256, ",");
     print_rate("read_l1_gbs", rl1, ",");
     print_rate("read_l2_gbs", rl2, ",");
+    print_rate("read_l3_gbs", rl3, ",");
     print_rate("read_dram_gbs", rdram, "");
     printf("  },\n");
   }
-  printf("  \"threads\": %d, \"l1_kib\": %zu, \"l2_kib\": %zu, \"dram_mib\": %ld\n}\n", nt, l1 >> 10,
-         l2 >> 10, dram_mib);
-  for (int t = 0; t < nt; t++) free(small[t]);
+  printf("  \"threads\": %d, \"l1_kib\": %zu, \"l2_kib\": %zu, \"l3_kib\": %zu, \"dram_mib\": %ld\n}\n", nt,
+         l1 >> 10, l2 >> 10, l3 >> 10, dram_mib);
+  for (int t = 0; t < nt; t++) free(small[t]), free(mid[t]);
   free(big);
   return 0;
 }
