@@ -688,18 +688,7 @@ def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, ne
     another metric than AUC defines evaluate(xte, yte) -> {name: value} and names the one
     that picks the best epoch: `metric` (dmc's name, e.g. "recall@50"), `metric_sign` (-1
     when lower is better); the JSON then has `metric` and best_<metric> (and no AUC)."""
-    ap = argparse.ArgumentParser(description=f"PyTorch peer of examples/{name}.model")
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--test", required=True)
-    ap.add_argument("--epochs", type=int, default=cfg["epochs"])
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("DMC_TORCH_THREADS", "1")))
-    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    a = ap.parse_args()
-    log = sys.stderr if a.json else sys.stdout
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    rng = np.random.default_rng(a.seed)
+    a, log, rng = peer_args(name, cfg)
 
     t0 = time.perf_counter()
     enc, xtr, ytr, xte, yte = load_data(features, label, delimiter, a.train, a.test, next_by,
@@ -716,13 +705,7 @@ def main(name, features, label, cfg, make_model, delimiter=",", next_by=None, ne
     best = max(epochs, key=lambda r: sign * r[key])
     spe = sum(r["seconds"] for r in epochs) / len(epochs)
     summary = dict(
-        model=name, peer="pytorch", train=a.train, test=a.test, rows=ntr, test_rows=nte,
-        batch=cfg["batch"], epochs=a.epochs, seed=a.seed, threads=a.threads,
-        optimizer=describe(cfg["optimizer"]), sparse=describe(cfg["sparse"]), l2=cfg["l2"],
-        table_optimizers=table_opts,
-        torch=torch.__version__, blas=blas_loaded(), hash=HASH,
-        env={k: os.environ.get(k) for k in ("LD_PRELOAD", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS")},
-        best_epoch=best["epoch"], best_auc=best.get("test_auc"), best_logloss=best.get("test_logloss"),
+        **run_summary(name, a, cfg, table_opts, ntr, nte), best_epoch=best["epoch"], best_auc=best.get("test_auc"), best_logloss=best.get("test_logloss"),
         seconds_per_epoch=spe, per_epoch=epochs, **run.extra)
     if key != "test_auc":   # as bench/quality.sh reads it: `metric` and best_<metric>
         summary.update({"metric": key, f"best_{key}": best[key]})
