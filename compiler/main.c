@@ -4,7 +4,7 @@
 //   dmc FILE.model -o PROG                   compile to a program (train/eval/predict...)
 //   dmc check FILE.model [--data FILE.csv]   check the model (and its columns)
 //   dmc FILE.model --emit=ir|dot|c [-o OUT]  print the graph IR, a Graphviz drawing, or the C
-//   dmc FILE.model --emit=llvm|obj [-o OUT]  the LLVM IR (emit_llvm.c), or its O3 object file
+//   dmc FILE.model --emit=llvm|obj [-o OUT]  the LLVM IR (emit_llvm.c), or its object file
 //   dmc FILE.model --report                  parameters and FLOPs per example
 #define _DEFAULT_SOURCE   // mkstemps
 #include "dmc.h"
@@ -29,7 +29,7 @@ static void usage(FILE *out) {
           "  --portable     build PROG for any x86-64 (default: -march=native)\n"
           "  --cc CC        the C compiler for PROG (default: $CC, then cc); with llvm, the linker.\n"
           "                 Words split at blanks, no quotes or shell: --cc 'gcc -fsanitize=address'\n"
-          "  --backend=B    llvm: build the program with LLVM in-process (O3, host CPU) and link\n"
+          "  --backend=B    llvm: build the program with LLVM in-process (host CPU) and link\n"
           "                 it with CC (the default when dmc has LLVM: it compiles twice as fast,\n"
           "                 and the programs are as fast, measured in BENCHMARKS.md); c: generate\n"
           "                 C and compile it with CC\n"
