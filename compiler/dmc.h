@@ -264,6 +264,7 @@ Graph *ir_graph_new(void);
 // dce.c: keeps the nodes that reach an output or a loss, renumbered in order.
 //
 void ir_dce(Graph *g);
+void ir_cse(Graph *g);   // cse.c: identical pure nodes merged (then run ir_dce)
 
 //
 // autodiff.c: reverse mode. Appends gradient nodes to the same graph; a

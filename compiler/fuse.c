@@ -103,15 +103,19 @@ static bool is_member(Group *gr, IrNode *n) {
   return false;
 }
 
-// Whether every reader of n outside the group runs after the group's root.
-static bool read_later(Group *gr, IrNode *n) {
+// Readers of n outside the group (through views): 0 if none, 1 if all of them run
+// after the group's root, -1 if one runs before it.
+static int outside_readers(Group *gr, IrNode *n) {
   Vec *r = gr->readers[n->id];
+  int found = 0;
   for (int i = 0; r && i < r->len; i++) {
     IrNode *c = r->items[i];
     if (is_member(gr, c)) continue;
-    if (gr->l->view[c->id] ? !read_later(gr, c) : gr->pos[c->id] <= gr->pos[gr->root->id]) return false;
+    int later = gr->l->view[c->id] ? outside_readers(gr, c) : gr->pos[c->id] > gr->pos[gr->root->id] ? 1 : -1;
+    if (later < 0) return -1;
+    found |= later;
   }
-  return true;
+  return found;
 }
 
 // 0: not absorbed; 1: absorbed; 2: absorbed and stored.
@@ -119,12 +123,13 @@ static int can_absorb(Group *gr, IrNode *p) {
   if (gr->absorbed[p->id] || p->is_grad != gr->root->is_grad) return 0;
   if (gr->l->buf[p->id].kind != BUF_WORK || gr->l->view[p->id]) return 0;
   if (gr->nmember + 1 >= DMC_KMAX_STEPS) return 0;
-  bool only = gr->uses[p->id] == 1 && !gr->pinned[p->id];
+  int outside = outside_readers(gr, p);   // the group's own readers are members already
+  bool only = outside == 0 && !gr->pinned[p->id];
   if (p->op == OP_CONST) return only;   // one value everywhere: any shape broadcasts
   if (!same_shape(p, gr->root)) return 0;
   if (head_matmul(p)) return only && !gr->head;
   if (!fusable(p)) return 0;
-  return only ? 1 : read_later(gr, p) ? 2 : 0;
+  return only ? 1 : outside >= 0 ? 2 : 0;
 }
 
 // The buffers the group's call would pass if it absorbed `extra`: operands and stores.
@@ -155,6 +160,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
   }
   for (int i = 0; i < n->nin; i++) {
     IrNode *p = n->in[i];
+    if (is_member(gr, p)) continue;   // x * x: one step serves both operands
     int how = can_absorb(gr, p);
     if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
     absorb(gr, p, how == 2);

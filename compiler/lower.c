@@ -1,6 +1,7 @@
 // lower.c: places every value and orders the kernel calls. Requires: a graph
-// after autodiff and dce (verified). Produces the Lowered form both backends
-// print: parameters in one block (in declaration order), inputs by first
+// after autodiff and dce (verified); with fusion on, runs CSE and DCE on it
+// first, so the graph the program computes is the one left in g. Produces the
+// Lowered form both backends print: parameters in one block (in declaration order), inputs by first
 // appearance, every other node in the workspace at fixed + per_row * B (plan.c
 // shares memory between values whose lives do not overlap).
 // Forward runs the nodes outside the backward pass, backward the rest.
@@ -29,6 +30,11 @@ uint64_t ir_signature(Graph *g) {
 Lowered *lower_graph(Graph *g, bool fuse) {
   Lowered *l = arena_alloc(sizeof *l);
   l->g = g;
+  l->signature = ir_signature(g);   // before CSE: --no-fuse programs read the same checkpoints
+  if (fuse) {
+    ir_cse(g);
+    ir_dce(g);
+  }
   l->buf = arena_alloc(sizeof(Buf) * (size_t)(g->nodes.len + 1));
   l->param_offset = arena_alloc(sizeof(int64_t) * (size_t)(g->params.len + 1));
   for (int i = 0; i < g->params.len; i++) {
@@ -56,6 +62,5 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   }
   fuse_kernels(l, fuse);
   plan_memory(l);
-  l->signature = ir_signature(g);
   return l;
 }

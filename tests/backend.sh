@@ -9,7 +9,7 @@ BUILD=${BUILD:-build}
 CC=${CC:-cc}
 pass=0; fail=0; skip=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-for f in examples/*.model; do
+for f in examples/*.model tests/kernels/*.model; do   # tests/kernels: fusion edge cases
   name=$(basename "$f" .model)
   if ! "$DMC" "$f" --emit=c -o "$tmp/$name.c" 2> "$tmp/err"; then
     if grep -q "cannot be compiled to a program yet" "$tmp/err"; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fused kernel lists: `dmc --emit=kernels` of some examples against
-# tests/kernels/NAME.kernels, so a fusion that is lost fails here even when the
+# Fused kernel lists: `dmc --emit=kernels` of some examples (and of the edge-case
+# models in tests/kernels/) against tests/kernels/NAME.kernels, so a fusion that is lost fails here even when the
 # numbers stay right (tests/backend.sh checks the numbers). Also checks that
 # fusion removes calls: each example has fewer kernels than with --no-fuse.
 # `tests/kernels_golden.sh bin/dmc --update` rewrites the lists (review the diff).
@@ -12,11 +12,13 @@ pass=0; fail=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for want in tests/kernels/*.kernels; do
   name=$(basename "$want" .kernels)
-  "$DMC" "examples/$name.model" --emit=kernels --stdlib stdlib > "$tmp/got" 2> "$tmp/err" || { echo "FAIL $name: dmc failed"; cat "$tmp/err"; fail=$((fail+1)); continue; }
+  model=examples/$name.model
+  [ -e "$model" ] || model=tests/kernels/$name.model   # a model of fusion edge cases
+  "$DMC" "$model" --emit=kernels --stdlib stdlib > "$tmp/got" 2> "$tmp/err" || { echo "FAIL $name: dmc failed"; cat "$tmp/err"; fail=$((fail+1)); continue; }
   [ "$update" = --update ] && cp "$tmp/got" "$want"
   if diff -u "$want" "$tmp/got" > "$tmp/diff"; then pass=$((pass+1)); else echo "FAIL $name: kernel list differs"; head -40 "$tmp/diff"; fail=$((fail+1)); fi
 done
-for f in examples/*.model; do
+for f in examples/*.model tests/kernels/*.model; do
   name=$(basename "$f" .model)
   "$DMC" "$f" --emit=kernels --stdlib stdlib > "$tmp/fused" 2> /dev/null || continue   # not a program (checked elsewhere)
   "$DMC" "$f" --emit=kernels --no-fuse --stdlib stdlib > "$tmp/plain" 2> /dev/null

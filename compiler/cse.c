@@ -1,0 +1,86 @@
+// cse.c: common subexpression elimination. Two nodes with the same op, operands
+// and attributes compute the same value, so the later one is replaced by the
+// earlier everywhere (operands and every graph-level reference); DCE then drops
+// it. Autodiff makes many: every step of an unrolled GRU transposes the same
+// weight matrix for its backward matmul, and every use of a constant repeats it.
+// Nodes with effects are never merged: standardize moves running statistics,
+// and dropout masks are kept apart on purpose. Requires: topological order.
+#include "dmc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool mergeable(const IrNode *n) {
+  return n->op != OP_INPUT && n->op != OP_PARAM && n->op != OP_STANDARDIZE && n->op != OP_DROPMASK;
+}
+
+static bool same(const IrNode *a, const IrNode *b) {
+  if (a->op != b->op || a->dt != b->dt || a->batched != b->batched || a->nin != b->nin) return false;
+  if (a->axis != b->axis || a->start != b->start || a->len != b->len || memcmp(&a->fval, &b->fval, sizeof a->fval))
+    return false;
+  if (a->shape.rank != b->shape.rank) return false;
+  for (int i = 0; i < a->shape.rank; i++)
+    if (a->shape.dim[i] != b->shape.dim[i]) return false;
+  for (int i = 0; i < a->nin; i++)
+    if (a->in[i] != b->in[i]) return false;
+  return true;
+}
+
+static uint64_t key(const IrNode *n) {
+  uint64_t h = 1469598103934665603ULL;
+#define MIX(v) h = (h ^ (uint64_t)(v)) * 1099511628211ULL
+  MIX(n->op), MIX(n->nin), MIX(n->axis), MIX(n->start), MIX(n->len), MIX(n->shape.rank);
+  for (int i = 0; i < n->nin; i++) MIX(n->in[i]->id);
+  for (int i = 0; i < n->shape.rank; i++) MIX(n->shape.dim[i]);
+  uint64_t bits;
+  memcpy(&bits, &n->fval, sizeof bits);
+  MIX(bits);
+#undef MIX
+  return h;
+}
+
+static IrNode *kept(IrNode **repl, IrNode *n) { return n && repl[n->id] ? repl[n->id] : n; }
+
+void ir_cse(Graph *g) {
+  int n = g->nodes.len;
+  size_t cap = 16;
+  while (cap < (size_t)n * 2) cap *= 2;
+  IrNode **table = calloc(cap, sizeof *table), **repl = calloc((size_t)n + 1, sizeof *repl);
+  if (!table || !repl) die("out of memory in CSE");
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i];
+    for (int k = 0; k < x->nin; k++) x->in[k] = kept(repl, x->in[k]);
+    if (!mergeable(x)) continue;
+    for (size_t h = key(x) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+      if (!table[h]) {
+        table[h] = x;
+        break;
+      }
+      if (same(table[h], x)) {
+        repl[x->id] = table[h];
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < g->outputs.len; i++) {
+    Output *o = g->outputs.items[i];
+    o->node = kept(repl, o->node);
+  }
+  for (int i = 0; i < g->losses.len; i++) {
+    Output *o = g->losses.items[i];
+    o->node = kept(repl, o->node);
+  }
+  for (int i = 0; i < g->features.len; i++) {
+    Feature *f = g->features.items[i];
+    f->node = kept(repl, f->node), f->weights = kept(repl, f->weights), f->mask = kept(repl, f->mask);
+  }
+  for (int i = 0; i < g->grads.len; i++) g->grads.items[i] = kept(repl, g->grads.items[i]);
+  for (int i = 0; i < g->sparse.len; i++) {
+    SparseGrad *s = g->sparse.items[i];
+    s->ids = kept(repl, s->ids), s->rows = kept(repl, s->rows);
+  }
+  g->total_loss = kept(repl, g->total_loss);
+  g->heldout_pred = kept(repl, g->heldout_pred);
+  g->retrieve_user = kept(repl, g->retrieve_user);
+  free(table), free(repl);
+}
