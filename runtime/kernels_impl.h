@@ -69,7 +69,7 @@ KSTATIC float K_(exp)(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
+  int32_t bits = ((int32_t)(n == n ? n : 0) + 127) << 23; // NaN x: p is NaN, n never converted
   float scale;
   memcpy(&scale, &bits, sizeof scale);
   return p * scale;
