@@ -47,6 +47,7 @@ typedef struct RtOpts {
   double zipf;               /* synth, bench --zipf: skew of the ids drawn */
   int zipf_set, threads_set;
   double seconds;            /* bench --time: seconds per measurement; 0: 2 */
+  int profile;               /* bench --profile: kernel by kernel, after the measurements */
   int json, skip_bad, quiet;
   int k;                     /* retrieve -k, and the k of recall@k (eval, train); 0: RT_RETRIEVE_K */
   /* train: data pipeline (feed.h) */

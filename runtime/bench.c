@@ -29,6 +29,7 @@
 
 #include "app.h"
 #include "optim.h"
+#include "kprofile.h"
 #include "step.h"
 #include "params.h"
 #include "rng.h"
@@ -311,6 +312,40 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
     printf("  inference, batch %d:   %.0f rows/s (%d thread%s)\n", INFER_BATCH, infer_rows, nt, nt > 1 ? "s" : "");
     printf("  training, batch %d:     %.0f rows/s (forward, backward, optimizer step; %d thread%s)\n",
            train_batch, train_rows, train_threads, train_threads > 1 ? "s" : "");
+  }
+  if (o->profile) {   /* one thread, each phase again with every kernel call timed */
+    printf("profile (one thread; kernels by their share of the time in kernels):\n");
+    DmcCtx pc = {1, 0, seed, ptrs, w, g, ws, loss};
+    rt_kprofile_begin();
+    for (int i = 0; i < 1000; i++) {
+      rows_at(m, iring, i % INFER_BATCH, ptrs);
+      m->forward(&pc);
+    }
+    rt_kprofile_end(stdout, "batch 1, 1000 forward calls", 12);
+    pc.batch = INFER_BATCH;
+    rt_kprofile_begin();
+    for (int i = 0; i < 4; i++) {
+      rows_at(m, iring + (i % INFER_RING) * stride, 0, ptrs);
+      m->forward(&pc);
+    }
+    rt_kprofile_end(stdout, "batch 1024, 4 forward calls", 12);
+    RtOptim *popt = rt_optim_new(m, o->lr, train_batch, &err);
+    RtStepper *pst = popt ? rt_stepper_new(m, 1, train_batch, &err) : NULL;
+    if (!pst) {
+      fprintf(stderr, "%s: %s\n", o->prog, err.msg);
+      return 1;
+    }
+    rt_kprofile_begin();
+    for (int i = 0; i < 8; i++) {
+      rows_at(m, tring + (i % TRAIN_RING) * stride, 0, ptrs);
+      const RtGradPart *parts;
+      int nparts;
+      rt_stepper_run(pst, ptrs, train_batch, seed + (uint64_t)i, w, g, loss, &parts, &nparts);
+      rt_optim_step_parts(popt, w, g, parts, nparts);
+    }
+    rt_kprofile_end(stdout, "training, 8 steps (forward and backward)", 16);
+    rt_stepper_free(pst);
+    rt_optim_free(popt);
   }
   sampler_free(&sa);
   inputs_free(m, iring, INFER_RING), inputs_free(m, tring, TRAIN_RING);

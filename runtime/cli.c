@@ -152,14 +152,17 @@ static const char *const help_bench =
     "latency at batch 1 (p50, p99), inference rows/s at batch 1024, and training rows/s\n"
     "(forward, backward, optimizer step) at the training batch.\n"
     "  --batch N         the training batch (default %d)\n"
-    "  --threads N       threads of the batch-1024 inference, each scoring its share of\n"
-    "                    the rows (as eval does); latency and training use one (default 1)\n"
+    "  --threads N       threads of the batch-1024 inference (each scores its share of\n"
+    "                    the rows, as eval does) and of training (each its share of every\n"
+    "                    batch, as train does); latency uses one (default 1)\n"
     "  --zipf S          ids drawn from Zipf(S) over each vocabulary, rank r as id 2 + r\n"
     "                    (default 0: uniform)\n"
     "  --time T          seconds of each measurement (default 2; training 1.5 T); the\n"
     "                    latency also takes at least 1000 T calls\n"
     "  --seed N          seed of the weights and inputs (default %d)\n"
     "  --json            print the results as one JSON object\n"
+    "  --profile         then each phase again on one thread with every kernel call timed:\n"
+    "                    the kernels that take the most time, with their op and shape\n"
     "  -h, --help        this text\n";
 
 static const char *const help_online =
@@ -209,7 +212,7 @@ static const char *const help_synth =
 enum { O_VALID = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_PATIENCE, O_GROUP,
        O_SKIP, O_JSON, O_TEACHER, O_STREAM, O_MAXMEM, O_SHUFFLE, O_PREFETCH, O_SCHED, O_WARMUP,
        O_LRMIN, O_LRSTEP, O_CLIP, O_INPUT, O_ZIPF, O_TIME, O_NUMERICS, O_ALPHA, O_ETA, O_COMPARE,
-       O_MEMORY, O_MAJOR_EVERY, O_MAJOR_STEPS, O_MAX_REQUEST };
+       O_MEMORY, O_MAJOR_EVERY, O_MAJOR_STEPS, O_MAX_REQUEST, O_PROFILE };
 
 static int bad_usage(const char *cmd, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s %s: ", prog, cmd);
@@ -282,7 +285,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"lr-min", required_argument, 0, O_LRMIN},   {"lr-step", required_argument, 0, O_LRSTEP},
       {"clip", required_argument, 0, O_CLIP},      {"top-k", required_argument, 0, 'k'},
       {"zipf", required_argument, 0, O_ZIPF},      {"time", required_argument, 0, O_TIME},
-      {"check-numerics", no_argument, 0, O_NUMERICS},
+      {"check-numerics", no_argument, 0, O_NUMERICS}, {"profile", no_argument, 0, O_PROFILE},
       {"input", required_argument, 0, O_INPUT},
       {"alpha", required_argument, 0, O_ALPHA},    {"eta", required_argument, 0, O_ETA},
       {"compare", required_argument, 0, O_COMPARE}, {"memory", required_argument, 0, O_MEMORY},
@@ -300,7 +303,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       {"retrieve", "checkpoint top-k batch threads seed skip-bad json quiet help"},
       {"info", "json help"},
       {"synth", "seed teacher-seed zipf output help"},
-      {"bench", "batch threads zipf time seed lr json help"},
+      {"bench", "batch threads zipf time seed lr json help profile"},
       {"online", "checkpoint output batch lr seed group skip-bad json quiet help alpha eta compare "
                  "memory major-every major-steps max-request"}};
   const char *allowed = NULL;
@@ -367,6 +370,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
       if (num_real(cmd, "--zipf", optarg, 0, 0, 10, &o->zipf)) return 2;
       o->zipf_set = 1;
       break;
+    case O_PROFILE: o->profile = 1; break;
     case O_TIME:
       if (num_real(cmd, "--time", optarg, 0, 1, 3600, &o->seconds)) return 2;
       break;

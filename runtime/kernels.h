@@ -62,6 +62,9 @@ typedef struct DmcKernel {
 // Runs one node for B examples. `in` holds each operand's buffer (real or
 // int32 ids); `out` gets [B?, out shape]. training: dropout and batch statistics.
 void dmc_kernel_f32(const DmcKernel *k, int B, float *out, const void *const *in, uint64_t seed, int training);
+// When set (PROG bench --profile, runtime/kprofile.c), dmc_kernel_f32 times every
+// call and reports it here; NULL (the default) costs one test per call.
+extern void (*dmc_kernel_timer)(const DmcKernel *k, int B, double seconds);
 void dmc_kernel_f64(const DmcKernel *k, int B, double *out, const void *const *in, uint64_t seed, int training);
 
 #endif

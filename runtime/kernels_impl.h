@@ -59,8 +59,11 @@ KSTATIC int64_t K_(run)(const DmcKShape *x, const DmcKShape *out) {
 // kernels.c: exp as Cephes' expf polynomial (within 2 ulp of expf), no call and no
 // branch, so the loops that use it (sigmoid, softmax, exp) vectorize.
 KSTATIC float K_(exp)(float x) {
-  x = x > 88.72f ? 88.72f : x < -87.33f ? -87.33f : x;
-  float n = K_MATH(floor)(x * 1.44269504088896341f + 0.5f);
+  x = x > 88.72f ? 88.72f : x;
+  x = x < -87.33f ? -87.33f : x;
+  // n = round(x / ln 2) by adding and taking away 1.5 * 2^23 (no floorf call, no branch)
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  int32_t ni = (int32_t)(n == n ? n : 0); // NaN x: p is NaN, n never converted (UB)
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -69,18 +72,19 @@ KSTATIC float K_(exp)(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)(n == n ? n : 0) + 127) << 23; // NaN x: p is NaN, n never converted
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  union {
+    int32_t bits;
+    float value;
+  } scale = {(ni + 127) << 23};   // 2^n (a union, not memcpy: it vectorizes)
+  return p * scale.value;
 }
 #else
 KSTATIC REAL K_(exp)(REAL x) { return K_MATH(exp)(x); }
 #endif
 
 KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing
-  REAL e = K_(exp)(-K_MATH(fabs)(x));
-  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+  REAL e = K_(exp)(-K_MATH(fabs)(x)), q = 1 / (1 + e), r = e * q;
+  return x >= 0 ? q : r;
 }
 
 KSTATIC REAL K_(unop)(int op, REAL x) {

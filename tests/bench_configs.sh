@@ -7,7 +7,8 @@
 # Every bench/models/*.model checks; criteo_deepfm and din compile and their `bench`
 # runs on a tiny setting (--time 0.01, 2 threads for inference and training, Zipf ids) and reports every
 # figure, with the threads each used; bad bench options are usage errors; `synth --zipf`
-# skews the ids and gives a behaviour list and its categories the same length;
+# skews the ids and gives a behaviour list and its categories the same length; --profile
+# lists each phase's costliest kernels;
 # bench/roofline/roofline.c compiles warning-free; bench/speed_report.py turns the tiny
 # run into a table and a chart; the PyTorch scripts are valid Python (not run: they need
 # python3-torch, which only `scripts/deps.sh --bench` installs).
@@ -48,6 +49,14 @@ for m in criteo_deepfm din; do
   "$dmc" "bench/models/$m.model" --report > "$work/runs/$m.report.txt"
   echo 5 > "$work/runs/$m.compile_ms.txt"
 done
+
+# --profile: each phase timed kernel by kernel, the costliest listed (din's attention
+# MLP runs as fused kernels headed by its matmul)
+"$work/din" bench --time 0.01 --profile > "$work/profile.txt" 2> "$work/err"
+ok "din bench --profile runs" $? "$(cat "$work/err")"
+grep -q "^  batch 1024, 4 forward calls: [0-9]* kernels" "$work/profile.txt" &&
+  grep -q "^  training, 8 steps" "$work/profile.txt" && grep -q "fused\[matmul add" "$work/profile.txt"
+ok "din bench --profile lists the kernels of each phase" $? "$(cat "$work/profile.txt")"
 
 for bad in "--threads 0" "--zipf -1" "--time 0" "--zipf x" "--epochs 2"; do
   # shellcheck disable=SC2086
