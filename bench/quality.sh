@@ -92,10 +92,17 @@ models = [m for m in ORDER if m in have] + [m for m in have if m not in ORDER]
 TOL = {"auc": ("AUC", 0.005, False), "rmse": ("RMSE", 0.02, True)}
 rows = ["| model | data | epochs | metric | dmc (mean ± sd) | PyTorch (mean ± sd) | dmc − PyTorch | dmc s/epoch | PyTorch s/epoch |",
         "|---|---|---|---|---|---|---|---|---|"]
+def runs(pattern):   # a run being written by another quality.sh is left out, said
+    got = []
+    for f in sorted(glob.glob(pattern)):
+        try:
+            got.append(json.load(open(f)))
+        except ValueError:
+            print(f"quality.sh: {f} is not complete JSON (a run in progress?): left out", file=sys.stderr)
+    return got
 for m in models:
-    d = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/runs/{m}.dmc.*.json"))]
-    t = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/runs/{m}.torch.*.json"))]
-    if not t:
+    d, t = runs(f"{out}/runs/{m}.dmc.*.json"), runs(f"{out}/runs/{m}.torch.*.json")
+    if not t or not d:
         continue
     metric = t[0].get("metric", "auc")
     da = [r["best"] for r in d]; ta = [r[f"best_{metric}"] for r in t]
