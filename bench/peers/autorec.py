@@ -29,7 +29,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (Encoder, build_optimizers, id_, parse_id, peer_args, read_rows,  # noqa: E402
-                    run_summary, sparse_grads)
+                    run_summary, train_step)
 
 USERS, HIDDEN, SLOTS = 12000, 500, 256
 CFG = dict(optimizer=("adam", dict(lr=0.001)), sparse=("adam", dict(lr=0.001)),
@@ -130,13 +130,7 @@ def main():
         for s in range(0, ntr, B):
             idx = perm[s:s + B]
             sse = masked_sse(model(ids[idx], vals[idx]), ids[idx], vals[idx])
-            loss = sse.mean()
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            sparse_grads(tables, CFG["l2"])
-            for o in opts:
-                o.step()
+            train_step(sse.mean(), opts, tables, CFG["l2"])
             total += float(sse.sum())
         secs = time.perf_counter() - t1
         rmse = evaluate(model, (tg, tu, ty), ids, vals, fallback, lo, hi)

@@ -491,6 +491,16 @@ def sparse_grads(tables, l2):
         e.weight.grad = torch.sparse_coo_tensor(i, v, g.shape)._coalesced_(True)
 
 
+def train_step(loss, opts, tables, l2):
+    """One optimizer step on a batch's loss, as dmc takes it (lazy table rows, l2)."""
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    sparse_grads(tables, l2)
+    for o in opts:
+        o.step()
+
+
 def build_optimizers(model, cfg):
     """Tables grouped by optimizer spec, then the dense optimizer. Also returns
     {table name: "spec -> torch class"} for the report."""
@@ -645,12 +655,7 @@ def fit(name, model, cfg, xtr, ytr, xte, yte, epochs, rng, log, keep_best=False)
         for s in range(0, ntr, B):
             idx = perm[s:s + B]
             loss = batch_loss(model, batches(xtr, idx), ytr[idx])
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            sparse_grads(tables, cfg["l2"])
-            for o in opts:
-                o.step()
+            train_step(loss, opts, tables, cfg["l2"])
             step += 1
             if hasattr(model, "after_step"):
                 model.after_step(step)
