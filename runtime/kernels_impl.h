@@ -426,6 +426,15 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *me = m ? m + b * n : NULL;
       REAL count = 0;
       for (int64_t t = 0; t < n; t++) count += me ? me[t] : 1;
+      if (inner == 1 && k->op != DMC_OP_RMAX && !me) {   // the last axis: contiguous runs
+        for (int64_t p = 0; p < outer; p++) {
+          const REAL *xp = xe + p * n;
+          REAL acc = 0;
+          for (int64_t t = 0; t < n; t++) acc += xp[t];
+          y[p] = k->op == DMC_OP_MEAN ? acc / (n > 1 ? (REAL)n : 1) : acc;
+        }
+        continue;
+      }
       for (int64_t p = 0; p < outer; p++) {   // step t outside, so the inner loop runs along memory
         REAL *yp = y + p * inner;
         int seen = 0;
@@ -600,6 +609,10 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int kk = o->dim[0], nn = o->dim[1];
     int64_t rows = K_(numel)(sa) / kk;
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    if (!o->batched && sa->batched && sb->batched) {   // a weight's gradient: one GEMM over every row
+      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, out, nn, 1);
+      return;
+    }
     for (int b = 0; b < B; b++) {
       if (!sa->batched && !sb->batched && b > 0) break;
       const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
