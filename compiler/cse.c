@@ -84,3 +84,54 @@ void ir_cse(Graph *g) {
   g->retrieve_user = kept(repl, g->retrieve_user);
   free(table), free(repl);
 }
+
+// An elementwise node that reads expand(x, axis) reads x through a reshape that
+// puts a 1 at the axis instead (x itself for axis 0): broadcasting gives the same
+// values, the reshape is a view, so the expanded copy is never written (a sampled
+// softmax's user vector against 500 item rows, an attention query against the
+// history) unless something other than an elementwise node reads it. The
+// reshapes go right before their reader; DCE then drops unread expands and
+// renumbers.
+void ir_forward_broadcasts(Graph *g) {
+  int n = g->nodes.len, added = 0;
+  IrNode **before = calloc((size_t)n * 4 + 1, sizeof *before);   // up to one per operand of node i
+  if (!before) die("out of memory forwarding broadcasts");
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i];
+    if (op_info[x->op].kind != OK_ELEMWISE || x->dt != DT_F32 || x->op == OP_DROPMASK || x->op == OP_MASK) continue;
+    for (int k = 0; k < x->nin; k++) {
+      IrNode *e = x->in[k], *src = e->in[0];
+      if (e->op != OP_EXPAND || e->dt != DT_F32 || e->batched != x->batched || src->batched != e->batched ||
+          e->shape.rank != x->shape.rank)
+        continue;
+      bool same = true;
+      for (int d = 0; d < x->shape.rank; d++) same &= e->shape.dim[d] == x->shape.dim[d];
+      if (!same) continue;
+      if (e->axis == 0) {   // x's axes are the trailing ones: it broadcasts as it is
+        x->in[k] = src;
+        continue;
+      }
+      IrNode attrs = {.is_grad = x->is_grad};
+      attrs.shape.rank = src->shape.rank + 1;
+      for (int d = 0, s = 0; d < attrs.shape.rank; d++) attrs.shape.dim[d] = d == e->axis ? 1 : src->shape.dim[s++];
+      const char *err = NULL;
+      IrNode *r = ir_add(g, OP_RESHAPE, &src, 1, &attrs, e->loc, &err);
+      if (!r) die("forwarding a broadcast: %s", err);
+      r->scope = e->scope;
+      before[i * 4 + k] = r;
+      x->in[k] = r;
+      added++;
+    }
+  }
+  if (added) {   // the new reshapes (appended by ir_add) move to just before their readers
+    Vec order = {0};
+    for (int i = 0; i < n; i++) {
+      for (int k = 0; k < 4; k++)
+        if (before[i * 4 + k]) vec_push(&order, before[i * 4 + k]);
+      vec_push(&order, g->nodes.items[i]);
+    }
+    g->nodes = order;
+    for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->id = i;
+  }
+  free(before);
+}

@@ -265,6 +265,7 @@ Graph *ir_graph_new(void);
 //
 void ir_dce(Graph *g);
 void ir_cse(Graph *g);   // cse.c: identical pure nodes merged (then run ir_dce)
+void ir_forward_broadcasts(Graph *g);   // cse.c: elementwise nodes read expand()'s operand (then ir_dce)
 
 //
 // autodiff.c: reverse mode. Appends gradient nodes to the same graph; a

@@ -33,6 +33,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   l->signature = ir_signature(g);   // before CSE: --no-fuse programs read the same checkpoints
   if (fuse) {
     ir_cse(g);
+    ir_forward_broadcasts(g);
     ir_dce(g);
   }
   l->buf = arena_alloc(sizeof(Buf) * (size_t)(g->nodes.len + 1));

@@ -260,6 +260,7 @@ KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, 
   case DMC_OP_RELU: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0; return;
   case DMC_OP_STEP: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? 1 : 0; return;
   case DMC_OP_NEG: for (int64_t i = 0; i < n; i++) d[i] = -a[i]; return;
+  case DMC_OP_STOPGRAD: memcpy(d, a, sizeof(REAL) * (size_t)n); return;   // also a broadcast expand
   case DMC_OP_SIGMOID: for (int64_t i = 0; i < n; i++) d[i] = K_(sigmoid)(a[i]); return;
   case DMC_OP_EXP: for (int64_t i = 0; i < n; i++) d[i] = K_(exp)(a[i]); return;
   case DMC_OP_TANH: for (int64_t i = 0; i < n; i++) d[i] = K_MATH(tanh)(a[i]); return;
