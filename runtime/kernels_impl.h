@@ -284,7 +284,27 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
       i += len;
     }
   } else {
-    for (int64_t i = 0; i < n; i++) t[i] = xe[K_(bcast)(x, o, i0 + i)];
+    // numpy broadcasting in general: the output's multi-index of i0 once, then an
+    // odometer (x's stride 0 along its axes of 1), no division per element
+    int R = o->rank, off = x->rank - o->rank;
+    int64_t idx[DMC_KMAX_RANK], xs[DMC_KMAX_RANK], at = 0, stride = 1, rest = i0;
+    for (int d = R - 1; d >= 0; d--) {
+      int xd = d + off;
+      xs[d] = xd >= 0 && x->dim[xd] != 1 ? stride : 0;
+      if (xd >= 0) stride *= x->dim[xd];
+      idx[d] = rest % o->dim[d];
+      rest /= o->dim[d];
+      at += idx[d] * xs[d];
+    }
+    for (int64_t i = 0; i < n; i++) {
+      t[i] = xe[at];
+      for (int d = R - 1; d >= 0; d--) {
+        at += xs[d];
+        if (++idx[d] < o->dim[d]) break;
+        at -= xs[d] * o->dim[d];
+        idx[d] = 0;
+      }
+    }
   }
 }
 

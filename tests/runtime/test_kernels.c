@@ -89,9 +89,29 @@ static void test_matmul_tn(void) {
   }
 }
 
+/* Broadcasting that is neither a trailing nor a leading run (the general path of
+ * the fused loader): x [3,1,4] * y [5,1] -> [3,5,4], over a batch of 2. */
+static void test_general_broadcast(void) {
+  float x[2 * 12], y[2 * 5], out[2 * 60];
+  for (int i = 0; i < 24; i++) x[i] = (float)(i + 1);
+  for (int i = 0; i < 10; i++) y[i] = (float)(100 * (i + 1));
+  DmcKernel k = {.op = DMC_OP_MUL, .out = {3, {3, 5, 4, 0}, 1, 0}, .nin = 2,
+                 .in = {{3, {3, 1, 4, 0}, 1, 0}, {2, {5, 1, 0, 0}, 1, 0}}};
+  const void *in[2] = {x, y};
+  dmc_kernel_f32(&k, 2, out, in, 0, 0);
+  int bad = 0;
+  for (int b = 0; b < 2; b++)
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 5; j++)
+        for (int c = 0; c < 4; c++)
+          bad += out[b * 60 + (i * 5 + j) * 4 + c] != x[b * 12 + i * 4 + c] * y[b * 5 + j];
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
   CU_add_test(s, "GEMM tiles against a triple loop", test_gemm_tiles);
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
+  CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
 }
