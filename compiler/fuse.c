@@ -83,7 +83,6 @@ static bool head_matmul(const IrNode *n) {
 
 typedef struct {
   const Lowered *l;
-  const int *uses;
   const bool *pinned;
   const bool *absorbed;
   Vec *const *readers;   // by node id: the kernels and views that read it
@@ -247,7 +246,7 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
       continue;
     }
     if (fa->absorbed[n->id] || l->view[n->id] || !fusable(n)) continue;
-    Group gr = {.l = l, .uses = fa->uses, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
+    Group gr = {.l = l, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
                 .pos = fa->pos, .root = n};
     absorb(&gr, n, false);
     if (gr.nmember < 2) continue;

@@ -335,16 +335,16 @@ KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void 
   }
 }
 
-KSTATIC void K_(fused)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
-  if (k->step[0].op == DMC_OP_GATHER) {
+// The program st[0..nstep) on k's operands (k->step, or one step for a single op).
+KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in) {
+  if (st[0].op == DMC_OP_GATHER) {
     K_(pooled_lookup)(k, B, out, in);
     return;
   }
   const DmcKShape *o = &k->out;
-  const DmcStep *st = k->step;
   int64_t on = K_(numel)(o), xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
   int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL, used[DMC_KMAX_IN] = {0};
-  for (int s = head; s < k->nstep; s++) {
+  for (int s = head; s < nstep; s++) {
     if (st[s].op == DMC_OP_CONST) continue;
     if (st[s].a < nin) used[st[s].a] = 1;
     if (st[s].b < nin) used[st[s].b] = 1;
@@ -378,8 +378,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, int B, REAL *out, const void *const *
           slot[j] = tmp[j];
         }
         if (head) slot[nin] = y + i0;
-        for (int s = head; s < k->nstep; s++) {
-          REAL *d = s == k->nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
+        for (int s = head; s < nstep; s++) {
+          REAL *d = s == nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
           K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
           slot[nin + s] = d;
         }
@@ -396,7 +396,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   int ob = o->batched ? B : 1;
   switch (k->op) {
   case DMC_OP_FUSED:
-    K_(fused)(k, B, out, in);
+    K_(fused)(k, k->step, k->nstep, B, out, in);
     return;
   case DMC_OP_CONST:
     for (int64_t i = 0; i < on; i++) out[i] = (REAL)k->fval;
@@ -409,9 +409,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   case DMC_OP_SIGMOID: case DMC_OP_TANH: case DMC_OP_RELU: case DMC_OP_STEP: case DMC_OP_SIGN:
   case DMC_OP_STOPGRAD: {   // one elementwise op: a fused program of one step
     DmcStep st = {k->op, 0, k->nin > 1 ? 1 : 0, 0, 0};
-    DmcKernel one = *k;
-    one.nstep = 1, one.step = &st;
-    K_(fused)(&one, B, out, in);
+    K_(fused)(k, &st, 1, B, out, in);
     return;
   }
   case DMC_OP_DROPMASK: {   // k->start numbers the dropout layer: each has its own stream
