@@ -304,6 +304,8 @@ typedef struct {
   Vec forward, backward;    // IrNode* to run, in order (a fused kernel's root stands for it)
   Fused **fused;            // by node id: the fused kernel a root runs (fuse.c), or NULL
   bool *view;               // by node id: a reshape that reads its operand's buffer
+  IrNode **into;            // by node id: the concat whose slice it is written in (slices.c), or NULL
+  int64_t *into_at;         // by node id: where that slice starts in an example of the concat
   Vec inputs;               // IrNode* (INPUT nodes, in input order)
   int64_t ws_fixed, ws_per_row;
   int64_t params_size;
@@ -314,6 +316,7 @@ typedef struct {
 Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused kernels
 void kernels_print(Lowered *l, FILE *out);   // fuse.c: --emit=kernels
 void fuse_kernels(Lowered *l, bool fuse);   // fuse.c: views and fused elementwise kernels (or none)
+void place_slices(Lowered *l);   // slices.c: producers written into their concat's buffer
 void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
 uint64_t ir_signature(Graph *g);
 

@@ -85,8 +85,8 @@ static void emit_kernels(Lowered *l, FILE *out) {
         if (j) fprintf(out, ", ");
         kshape(out, &k.in[j]);
       }
-      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s};\n", k.axis, k.start, k.len, k.fval, k.nstep,
-              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL");
+      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s, %d};\n", k.axis, k.start, k.len, k.fval, k.nstep,
+              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL", k.ostride);
     }
   }
 }
@@ -116,7 +116,7 @@ static void emit_calls(Lowered *l, Vec *v, FILE *out) {
     int nin = kernel_args(l, n, &ops);
     if (nin) {
       fprintf(out, "    const void *in[%d] = {", nin);
-      for (int k = 0; k < nin; k++) fprintf(out, "%s%s", k ? ", " : "", buf_expr(l, ops[k]));
+      for (int k = 0; k < nin; k++) fprintf(out, "%s%s", k ? ", " : "", in_slice(l, n, ops[k]) ? "NULL" : buf_expr(l, ops[k]));
       fprintf(out, "};\n");
     } else {
       fprintf(out, "    const void *const *in = NULL;\n");

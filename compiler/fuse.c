@@ -16,6 +16,7 @@
 // other kernel, not an output, loss, gradient or table-row gradient), or if
 // everything else that reads it runs after the fused kernel: then its step is
 // stored to its own buffer too (a ReLU's output, which the backward pass reads).
+// Last, slices.c lets producers write straight into their concat's buffer.
 #include "fuse.h"
 
 #include <string.h>
@@ -45,6 +46,8 @@ IrNode *view_root(const Lowered *l, IrNode *n) {
 void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   Fused *f = l->fused ? l->fused[n->id] : NULL;
   kernel_describe(n, k);
+  IrNode *home = concat_home(l, n);
+  if (home != n) k->ostride = (int)shape_numel(home->shape);
   if (!f) return;
   k->op = DMC_OP_FUSED;
   k->nin = f->nin;
@@ -299,6 +302,7 @@ void fuse_kernels(Lowered *l, bool fuse) {
   for (int i = 0; i < g->sparse.len; i++) pin(l, fa.pinned, ((SparseGrad *)g->sparse.items[i])->rows);
   fuse_pass(l, &l->backward, &fa);
   fuse_pass(l, &l->forward, &fa);
+  place_slices(l);
 }
 
 // --emit=kernels: "forward  fused[matmul add relu] f32[B,200]  (mlp_0/dense_0)",
@@ -317,9 +321,14 @@ void kernels_print(Lowered *l, FILE *out) {
       } else {
         fprintf(out, "%s", op_info[n->op].name);
       }
+      int copies = 0;
+      for (int k = 0; n->op == OP_CONCAT && !f && k < n->nin; k++) copies += !in_slice(l, n, n->in[k]);
+      if (copies < n->nin && n->op == OP_CONCAT && !f) fprintf(out, "[copy %d of %d]", copies, n->nin);
       fprintf(out, " %s[%s", n->dt == DT_I32 ? "i32" : "f32", n->batched ? "B" : "");
       for (int d = 0; d < n->shape.rank; d++) fprintf(out, "%s%d", (d || n->batched) ? "," : "", n->shape.dim[d]);
       fprintf(out, "]");
+      IrNode *home = concat_home(l, n);
+      if (home != n) fprintf(out, " into [B,%d]+%lld", shape_numel(home->shape), (long long)concat_offset(l, n));
       if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
       fputc('\n', out);
     }

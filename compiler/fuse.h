@@ -28,5 +28,11 @@ int kernel_args(const Lowered *l, IrNode *n, IrNode *const **args);
 void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k);
 // The node whose buffer a view (a reshape sharing its operand's) reads; else n.
 IrNode *view_root(const Lowered *l, IrNode *n);
+// slices.c: the outermost concat whose buffer n is written in (n if none), where
+// n starts in an example of it, and whether a concat's operand is already in its
+// slice (its kernel does not copy it: the call passes NULL).
+IrNode *concat_home(const Lowered *l, IrNode *n);
+int64_t concat_offset(const Lowered *l, IrNode *n);
+bool in_slice(const Lowered *l, IrNode *concat, IrNode *operand);
 
 #endif

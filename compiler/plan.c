@@ -8,7 +8,9 @@
 // table-row gradients live to the end: the runtime reads them after the kernels.
 // Sizes are rounded to 16 floats, so every buffer is 64-byte aligned for any B.
 // A kernel reads its operands (a fused kernel's, fuse.h); a view (a reshape) is
-// its root's buffer, which lives until the view's last reader.
+// its root's buffer, which lives until the view's last reader. A value written in
+// a concat's slice (slices.c) is the concat's buffer at an offset: the concat's
+// memory is taken when its first producer runs and lives until its last reader.
 #include "fuse.h"
 
 #include <stdlib.h>
@@ -67,21 +69,35 @@ static void give(Pool *p, int64_t off, int64_t size) {
 
 static int64_t rounded(IrNode *n) { return (shape_numel(n->shape) + 15) / 16 * 16; }
 
+// The value whose memory holds what kernel n reads as operand x; NULL when x is
+// already in n's own buffer (a concat's operand written in its slice).
+static IrNode *held_in(const Lowered *l, IrNode *n, IrNode *x) {
+  return in_slice(l, n, x) ? NULL : concat_home(l, view_root(l, x));
+}
+
+static void release(Pool *fixed, Pool *rows, const Lowered *l, IrNode *n) {
+  if (n->batched) give(rows, l->buf[n->id].per_row, rounded(n));
+  else give(fixed, l->buf[n->id].fixed, rounded(n));
+}
+
 void plan_memory(Lowered *l) {
   Graph *g = l->g;
   int total = l->forward.len + l->backward.len;
   IrNode **order = malloc(sizeof(IrNode *) * (size_t)(total + 1));
   int *last = malloc(sizeof(int) * (size_t)(g->nodes.len + 1));
+  bool *taken = calloc((size_t)(g->nodes.len + 1), sizeof(bool));
   for (int i = 0; i < l->forward.len; i++) order[i] = l->forward.items[i];
   for (int i = 0; i < l->backward.len; i++) order[l->forward.len + i] = l->backward.items[i];
   for (int i = 0; i < g->nodes.len; i++) last[i] = -1;
   for (int t = 0; t < total; t++) {
-    last[order[t]->id] = t > last[order[t]->id] ? t : last[order[t]->id];
+    IrNode *h = concat_home(l, order[t]);
+    last[h->id] = t > last[h->id] ? t : last[h->id];
     IrNode *const *ops;
     int nin = kernel_operands(l, order[t], &ops);
-    for (int k = 0; k < nin; k++) last[view_root(l, ops[k])->id] = t;
+    for (int k = 0; k < nin; k++)
+      if (held_in(l, order[t], ops[k])) last[held_in(l, order[t], ops[k])->id] = t;
   }
-  const int end = total;   // read by the runtime after every kernel
+  const int end = total;   // read by the runtime after every kernel (never in a concat: slices.c)
   for (int i = 0; i < g->outputs.len; i++) last[view_root(l, ((Output *)g->outputs.items[i])->node)->id] = end;
   if (g->total_loss) last[view_root(l, g->total_loss)->id] = end;
   for (int i = 0; i < g->grads.len; i++)
@@ -91,48 +107,45 @@ void plan_memory(Lowered *l) {
   Pool fixed = {0}, rows = {0};
   for (int t = 0; t < total; t++) {
     IrNode *n = order[t];
-    Buf *b = &l->buf[n->id];
     IrNode *const *st;
     int nst = kernel_stores(l, n, &st);
-    for (int k = -1; k < nst; k++) {   // its output, and the members a fused kernel stores
-      IrNode *w = k < 0 ? n : st[k];
+    for (int k = -1; k < nst; k++) {   // its output (or its concat's), and the members a fused kernel stores
+      IrNode *w = concat_home(l, k < 0 ? n : st[k]);
+      if (taken[w->id]) continue;
+      taken[w->id] = true;
       if (w->batched) l->buf[w->id].per_row = take(&rows, rounded(w));
       else l->buf[w->id].fixed = take(&fixed, rounded(w));
     }
     IrNode *const *ops;
     int nin = kernel_operands(l, n, &ops);
     for (int k = 0; k < nin; k++) {   // operands whose last reader this is
-      IrNode *in = view_root(l, ops[k]);
-      Buf *ib = &l->buf[in->id];
+      IrNode *in = held_in(l, n, ops[k]);
       bool again = false;
-      for (int j = 0; j < k; j++) again |= view_root(l, ops[j]) == in;
-      if (ib->kind != BUF_WORK || last[in->id] != t || again) continue;
-      if (in->batched) give(&rows, ib->per_row, rounded(in));
-      else give(&fixed, ib->fixed, rounded(in));
+      for (int j = 0; j < k; j++) again |= held_in(l, n, ops[j]) == in;
+      if (!in || l->buf[in->id].kind != BUF_WORK || last[in->id] != t || again) continue;
+      release(&fixed, &rows, l, in);
     }
-    if (last[n->id] == t) {   // computed and never read (kept by DCE for a side effect)
-      if (n->batched) give(&rows, b->per_row, rounded(n));
-      else give(&fixed, b->fixed, rounded(n));
-    }
+    IrNode *h = concat_home(l, n);
+    if (last[h->id] == t) release(&fixed, &rows, l, h);   // computed and never read (kept by DCE for a side effect)
     for (int k = 0; k < nst; k++)
-      if (last[st[k]->id] < t) {   // stored and never read
-        if (st[k]->batched) give(&rows, l->buf[st[k]->id].per_row, rounded(st[k]));
-        else give(&fixed, l->buf[st[k]->id].fixed, rounded(st[k]));
-      }
+      if (last[st[k]->id] < t) release(&fixed, &rows, l, st[k]);   // stored and never read
   }
   // unbatched values first, then the batched ones: a batched place is fixed + per_row * B
-  for (int t = 0; t < total; t++) {
-    IrNode *const *st;
-    int nst = kernel_stores(l, order[t], &st);
-    for (int k = -1; k < nst; k++) {
-      IrNode *w = k < 0 ? order[t] : st[k];
-      if (w->batched) l->buf[w->id].fixed = fixed.top;
-      else l->buf[w->id].per_row = 0;
-    }
+  for (int i = 0; i < g->nodes.len; i++) {
+    if (!taken[i]) continue;
+    IrNode *w = g->nodes.items[i];
+    if (w->batched) l->buf[i].fixed = fixed.top;
+    else l->buf[i].per_row = 0;
+  }
+  for (int i = 0; i < g->nodes.len; i++) {   // a value in a concat's slice is the concat's buffer, further on
+    IrNode *w = g->nodes.items[i], *h = concat_home(l, w);
+    if (h == w) continue;
+    l->buf[i] = l->buf[h->id];
+    l->buf[i].fixed += concat_offset(l, w);
   }
   for (int i = 0; i < g->nodes.len; i++)   // a view is its root's buffer
     if (l->view[i]) l->buf[i] = l->buf[view_root(l, g->nodes.items[i])->id];
   l->ws_fixed = fixed.top;
   l->ws_per_row = rows.top;
-  free(fixed.free), free(rows.free), free(order), free(last);
+  free(fixed.free), free(rows.free), free(order), free(last), free(taken);
 }

@@ -57,6 +57,8 @@ typedef struct DmcKernel {
   double fval;
   int nstep;        // DMC_OP_FUSED: the program
   const DmcStep *step;
+  int ostride;      // floats from one example's output to the next; 0: numel(out), dense.
+                    // Set when the output is a slice of a concat's buffer (compiler/slices.c)
 } DmcKernel;
 
 // Runs one node for B examples. `in` holds each operand's buffer (real or

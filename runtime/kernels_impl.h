@@ -196,8 +196,9 @@ KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void 
   const REAL *t = K_(real)(in, st[0].a), *m = st[1].b >= 0 ? K_(real)(in, st[1].b) : NULL;
   const int32_t *ids = K_(ids)(in, st[0].b);
   int64_t V = k->in[st[0].a].dim[0], D = k->in[st[0].a].dim[1], L = k->in[st[0].b].dim[0];
+  int64_t os = k->ostride ? k->ostride : D;
   for (int b = 0; b < B; b++) {
-    REAL *y = out + b * D, count = 0;
+    REAL *y = out + b * os, count = 0;
     const int32_t *ib = ids + b * L;
     const REAL *mb = m ? m + b * L : NULL;
     memset(y, 0, sizeof(REAL) * (size_t)D);
@@ -222,7 +223,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
     return;
   }
   const DmcKShape *o = &k->out;
-  int64_t on = K_(numel)(o), xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
+  int64_t on = K_(numel)(o), os = k->ostride ? k->ostride : on, xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
   int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL, used[DMC_KMAX_IN] = {0};
   for (int s = head; s < nstep; s++) {
     if (st[s].op == DMC_OP_CONST) continue;
@@ -237,14 +238,16 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
     kk = k->in[st[0].b].dim[0], nn = k->in[st[0].b].dim[1];
     rows = K_(numel)(&k->in[st[0].a]) / kk;
   }
-  int chunk = head ? (int)(rows >= 32 ? 1 : 32 / rows) : ob;   // examples per head GEMM
+  // examples per head GEMM; an output strided by example (a concat's slice) is one
+  // GEMM row per example at stride os, or one example at a time when it has several rows
+  int chunk = head ? (int)(rows >= 32 || (rows > 1 && os != on) ? 1 : 32 / rows) : ob;
   for (int b0 = 0; b0 < ob; b0 += chunk) {
     int b1 = b0 + chunk < ob ? b0 + chunk : ob;
     if (head)
       K_(gemm)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), nn,
-               out + b0 * on, nn, 0);
+               out + b0 * os, rows == 1 ? os : nn, 0);
     for (int b = b0; b < b1; b++) {
-      REAL *y = out + b * on;
+      REAL *y = out + b * os;
       for (int64_t i0 = 0; i0 < on; i0 += K_BLOCK) {
         int64_t n = on - i0 < K_BLOCK ? on - i0 : K_BLOCK;
         for (int j = 0; j < nin; j++) {
@@ -272,7 +275,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
 
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training) {
   const DmcKShape *o = &k->out;
-  int64_t on = K_(numel)(o);
+  int64_t on = K_(numel)(o), os = k->ostride ? k->ostride : on;   // os: honoured by the ops fuse.c places in a concat
   int ob = o->batched ? B : 1;
   switch (k->op) {
   case DMC_OP_FUSED:
@@ -313,7 +316,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int xb = s->batched ? B : 1;
     for (int b = 0; b < xb; b++) {
       const REAL *xe = x + b * xn;
-      REAL *y = out + (o->batched ? b * on : 0);
+      REAL *y = out + (o->batched ? b * os : 0);
       if (k->axis == DMC_AXIS_ALL) {
         REAL acc = k->op == DMC_OP_RMAX ? xe[0] : 0;
         for (int64_t i = 0; i < xn; i++) acc = k->op == DMC_OP_RMAX ? (xe[i] > acc ? xe[i] : acc) : acc + xe[i];
@@ -489,16 +492,16 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int kk = sw->dim[0], nn = sw->dim[1];
     int64_t rows = K_(numel)(sa) / kk;
     int ab = sa->batched, wb = sw->batched;
-    if (!wb) {   // one GEMM over every row of the batch
+    if (!wb && (os == on || rows == 1)) {   // one GEMM over every row of the batch
       int64_t total = (ab ? B : 1) * rows;
-      K_(gemm)(total, nn, kk, a, kk, 1, w, nn, out, nn, 0);
+      K_(gemm)(total, nn, kk, a, kk, 1, w, nn, out, rows == 1 ? os : nn, 0);
       if (!ab && o->batched)
-        for (int b = 1; b < B; b++) memcpy(out + b * on, out, sizeof(REAL) * (size_t)on);
+        for (int b = 1; b < B; b++) memcpy(out + b * os, out, sizeof(REAL) * (size_t)on);
       return;
     }
-    for (int b = 0; b < B; b++) {
-      const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (int64_t)b * kk * nn;
-      K_(gemm)(rows, nn, kk, ae, kk, 1, we, nn, out + b * on, nn, 0);
+    for (int b = 0; b < B; b++) {   // per example: its own weight, or rows strided by example
+      const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (wb ? (int64_t)b * kk * nn : 0);
+      K_(gemm)(rows, nn, kk, ae, kk, 1, we, nn, out + b * os, nn, 0);
     }
     return;
   }
@@ -531,7 +534,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         int64_t id = ids[(si->batched ? b * nid : 0) + i];
         if (id < 0 || id >= V) id = 0;   // the runtime maps ids into range; never read outside
         const REAL *row = t + (st->batched ? b * tn : 0) + id * D;
-        for (int64_t d = 0; d < D; d++) out[b * on + i * D + d] = row[d];
+        for (int64_t d = 0; d < D; d++) out[b * os + i * D + d] = row[d];
       }
     return;
   }
@@ -548,7 +551,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       }
     return;
   }
-  case DMC_OP_CONCAT: {
+  case DMC_OP_CONCAT: {   // a NULL operand was written into its slice by its producer
     int64_t outer, n, inner;
     K_(split)(o, k->axis, &outer, &n, &inner);
     for (int b = 0; b < ob; b++) {
@@ -557,8 +560,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         const DmcKShape *s = &k->in[j];
         const REAL *x = K_(real)(in, j);
         int64_t xn = K_(numel)(s), w = s->dim[k->axis] * inner;
-        const REAL *xe = x + (s->batched ? b * xn : 0);
-        for (int64_t p = 0; p < outer; p++) memcpy(out + b * on + p * n * inner + at, xe + p * w, sizeof(REAL) * (size_t)w);
+        const REAL *xe = x ? x + (s->batched ? b * xn : 0) : NULL;
+        for (int64_t p = 0; xe && p < outer; p++) memcpy(out + b * os + p * n * inner + at, xe + p * w, sizeof(REAL) * (size_t)w);
         at += w;
       }
     }
