@@ -187,7 +187,7 @@ static void grad_standardize(Ad *ad, IrNode *n, IrNode *dy) {
 
 static void grad_matmul(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode *a = n->in[0], *b = n->in[1];
-  accum(ad, a, op2(ad, OP_MATMUL, dy, op1(ad, OP_TRANSPOSE, b, n), n));
+  accum(ad, a, op2(ad, OP_MATMUL_NT, dy, b, n));   // the GEMM reads b transposed: no copy
   if (!differentiable(b)) return;
   IrNode at = {0};
   at.axis = b->batched;   // per example when b is; else summed over the batch

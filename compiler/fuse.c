@@ -79,9 +79,11 @@ static bool fusable(const IrNode *n) {
   return n->op != OP_DROPMASK && n->op != OP_MASK;
 }
 
-// A matmul by one weight matrix over batched rows: the shape the head runs.
+// A matmul by one weight matrix over batched rows (read transposed for
+// matmul_nt, the backward's): the shape the head runs.
 static bool head_matmul(const IrNode *n) {
-  return n->op == OP_MATMUL && n->in[0]->batched && !n->in[1]->batched && n->in[1]->shape.rank == 2;
+  return (n->op == OP_MATMUL || n->op == OP_MATMUL_NT) && n->in[0]->batched && !n->in[1]->batched &&
+         n->in[1]->shape.rank == 2;
 }
 
 typedef struct {

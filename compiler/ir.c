@@ -224,14 +224,16 @@ static const char *shape_softmax(IrNode *n) {
 }
 
 // [.., k] @ [k, n] -> [.., n]; with both sides per example, [m, k] @ [k, n] -> [m, n].
+// matmul_nt (matmul's input gradient) reads b transposed: [.., k] @ [n, k]^T -> [.., n].
 static const char *shape_matmul(IrNode *n) {
   const char *e = need_f32(n);
   if (e) return e;
   Shape a = n->in[0]->shape, b = n->in[1]->shape;
-  if (a.rank < 1 || b.rank != 2 || a.dim[a.rank - 1] != b.dim[0])
-    return arena_printf("shape mismatch: %s @ %s", shape_str(a), shape_str(b));
+  int nt = n->op == OP_MATMUL_NT;
+  if (a.rank < 1 || b.rank != 2 || a.dim[a.rank - 1] != b.dim[nt])
+    return arena_printf("shape mismatch: %s @ %s%s", shape_str(a), shape_str(b), nt ? "^T" : "");
   n->shape = a;
-  n->shape.dim[a.rank - 1] = b.dim[1];
+  n->shape.dim[a.rank - 1] = b.dim[!nt];
   return NULL;
 }
 

@@ -38,8 +38,9 @@ typedef struct {
 // One step of a fused program. Slots 0..nin-1 are the kernel's operands (each
 // broadcast to the output's shape), slot nin+i the result of step i; the last
 // step is the output. Ops: the elementwise ones (b unused when unary), CONST
-// (val), and MATMUL, only as step 0 (the head): operand a @ operand b written to
-// the output first, the rest of the program then runs on it row block by row block.
+// (val), and MATMUL or MATMUL_NT, only as step 0 (the head): operand a @ operand b
+// (b read transposed for MATMUL_NT) written to the output first, the rest of the
+// program then runs on it row block by row block.
 // A step whose value is also read elsewhere is stored: `store` > 0 is the index in
 // the call's buffer array (after the nin operands) of where it goes, in the
 // output's shape.

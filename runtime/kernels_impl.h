@@ -127,6 +127,7 @@ KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n,
 // result once instead of once per op. A MATMUL head is computed a few examples
 // at a time, and the rest of the program runs on those rows while they are in cache.
 #define K_BLOCK 128
+#define K_HEAD_ROWS 256
 KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, const REAL *b) {
   switch (st->op) {
   case DMC_OP_CONST: for (int64_t i = 0; i < n; i++) d[i] = (REAL)st->val; return;
@@ -224,7 +225,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   }
   const DmcKShape *o = &k->out;
   int64_t on = K_(numel)(o), os = k->ostride ? k->ostride : on, xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
-  int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL, used[DMC_KMAX_IN] = {0};
+  int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL || st[0].op == DMC_OP_MATMUL_NT;
+  int used[DMC_KMAX_IN] = {0};
   for (int s = head; s < nstep; s++) {
     if (st[s].op == DMC_OP_CONST) continue;
     if (st[s].a < nin) used[st[s].a] = 1;
@@ -233,18 +235,22 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   for (int j = 0; j < nin; j++) xn[j] = K_(numel)(&k->in[j]), run[j] = K_(run)(&k->in[j], o);
   REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
   const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
-  int64_t kk = 0, nn = 0, rows = 0;
+  int64_t kk = 0, nn = 0, rows = 0, wrs = 0, wcs = 1;   // the head's weight element (p, j) at [p * wrs + j * wcs]
   if (head) {
-    kk = k->in[st[0].b].dim[0], nn = k->in[st[0].b].dim[1];
+    int nt = st[0].op == DMC_OP_MATMUL_NT;
+    kk = k->in[st[0].b].dim[nt], nn = k->in[st[0].b].dim[!nt];
+    wrs = nt ? 1 : nn, wcs = nt ? kk : 1;
     rows = K_(numel)(&k->in[st[0].a]) / kk;
   }
-  // examples per head GEMM; an output strided by example (a concat's slice) is one
-  // GEMM row per example at stride os, or one example at a time when it has several rows
-  int chunk = head ? (int)(rows >= 32 || (rows > 1 && os != on) ? 1 : 32 / rows) : ob;
+  // examples per head GEMM: K_HEAD_ROWS rows, enough to pay for packing W (gemm_impl.h)
+  // while the rest of the program still finds them in L2; an output strided by
+  // example (a concat's slice) is one GEMM row per example at stride os, or one
+  // example at a time when it has several rows
+  int chunk = head ? (int)(rows >= K_HEAD_ROWS || (rows > 1 && os != on) ? 1 : K_HEAD_ROWS / rows) : ob;
   for (int b0 = 0; b0 < ob; b0 += chunk) {
     int b1 = b0 + chunk < ob ? b0 + chunk : ob;
     if (head)
-      K_(gemm)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), nn,
+      K_(gemm)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), wrs, wcs,
                out + b0 * os, rows == 1 ? os : nn, 0);
     for (int b = b0; b < b1; b++) {
       REAL *y = out + b * os;
@@ -486,22 +492,24 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       for (int64_t i = 0; i < on; i++) out[b * on + i] = x[(s->batched ? b * xn : 0) + K_(bcast)(s, o, i)];
     return;
   }
-  case DMC_OP_MATMUL: {   // a [P.., k] @ w [k, n]; w per example or shared
+  case DMC_OP_MATMUL:        // a [P.., k] @ w [k, n]; w per example or shared
+  case DMC_OP_MATMUL_NT: {   // a [P.., k] @ w [n, k]^T: the GEMM reads w transposed, never copied
     const DmcKShape *sa = &k->in[0], *sw = &k->in[1];
     const REAL *a = K_(real)(in, 0), *w = K_(real)(in, 1);
-    int kk = sw->dim[0], nn = sw->dim[1];
+    int nt = k->op == DMC_OP_MATMUL_NT, kk = sw->dim[nt], nn = sw->dim[!nt];
+    int64_t wrs = nt ? 1 : nn, wcs = nt ? kk : 1;   // w's element (p, j) at w[p * wrs + j * wcs]
     int64_t rows = K_(numel)(sa) / kk;
     int ab = sa->batched, wb = sw->batched;
     if (!wb && (os == on || rows == 1)) {   // one GEMM over every row of the batch
       int64_t total = (ab ? B : 1) * rows;
-      K_(gemm)(total, nn, kk, a, kk, 1, w, nn, out, rows == 1 ? os : nn, 0);
+      K_(gemm)(total, nn, kk, a, kk, 1, w, wrs, wcs, out, rows == 1 ? os : nn, 0);
       if (!ab && o->batched)
         for (int b = 1; b < B; b++) memcpy(out + b * os, out, sizeof(REAL) * (size_t)on);
       return;
     }
     for (int b = 0; b < B; b++) {   // per example: its own weight, or rows strided by example
       const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (wb ? (int64_t)b * kk * nn : 0);
-      K_(gemm)(rows, nn, kk, ae, kk, 1, we, nn, out + b * os, nn, 0);
+      K_(gemm)(rows, nn, kk, ae, kk, 1, we, wrs, wcs, out + b * os, nn, 0);
     }
     return;
   }
@@ -512,7 +520,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int64_t rows = K_(numel)(sa) / kk;
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
     if (!o->batched && sa->batched && sb->batched) {   // a weight's gradient: one GEMM over every row
-      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, out, nn, 1);
+      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, 1, out, nn, 1);
       return;
     }
     for (int b = 0; b < B; b++) {
@@ -520,7 +528,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
       REAL *y = out + (o->batched ? b * on : 0);
       // y[kk, nn] += a^T b: a GEMM whose left operand is a read transposed
-      K_(gemm)(kk, nn, rows, ae, 1, kk, be, nn, y, nn, 1);
+      K_(gemm)(kk, nn, rows, ae, 1, kk, be, nn, 1, y, nn, 1);
     }
     return;
   }

@@ -2,7 +2,8 @@
  * and the sigmoid built on it against libm over the whole float range they
  * meet, and the GEMM's register tiles against a plain triple loop on shapes
  * that hit every edge (single rows, partial tiles, columns past the last vector,
- * K across blocks, a transposed left operand through matmul_tn). */
+ * K across blocks, W read in place and packed, a transposed left operand through
+ * matmul_tn, a transposed W through matmul_nt). */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
@@ -32,9 +33,12 @@ static void test_exp_and_sigmoid(void) {
   CU_ASSERT(worst_sig < 3e-7);
 }
 
-/* C[M, N] = A[M, K] W[K, N] through a MATMUL kernel, against doubles. */
-static double gemm_error(int M, int K, int N) {
-  float *a = malloc(sizeof(float) * (size_t)M * K), *w = malloc(sizeof(float) * (size_t)K * N);
+/* C[M, N] = A[M, K] W[K, N] through a MATMUL kernel, against doubles; W at a
+ * 64-byte boundary plus woff floats (the GEMM packs W when its rows are not
+ * whole cache lines, so an offset of 1 takes the packed path). */
+static double gemm_error(int M, int K, int N, int woff) {
+  float *a = malloc(sizeof(float) * (size_t)M * K), *wbuf = aligned_alloc(64, sizeof(float) * ((size_t)K * N + 16));
+  float *w = wbuf + woff;
   float *c = malloc(sizeof(float) * (size_t)M * N);
   for (int i = 0; i < M * K; i++) a[i] = (float)((i * 37 % 101) - 50) / 50;
   for (int i = 0; i < K * N; i++) w[i] = (float)((i * 53 % 97) - 48) / 48;
@@ -49,25 +53,28 @@ static double gemm_error(int M, int K, int N) {
       for (int p = 0; p < K; p++) want += (double)a[r * K + p] * w[p * N + j], mag += fabs((double)a[r * K + p] * w[p * N + j]);
       worst = fmax(worst, fabs(c[r * N + j] - want) / fmax(mag, 1e-30));
     }
-  free(a), free(w), free(c);
+  free(a), free(wbuf), free(c);
   return worst;
 }
 
 static void test_gemm_tiles(void) {
   static const int shapes[][3] = {{1, 1, 1},   {1, 429, 400}, {7, 3, 17},   {6, 256, 64}, {13, 300, 80},
                                   {5, 513, 33}, {2, 40, 200},  {25, 16, 272}, {1, 600, 1000},
-                                  {9, 300, 2},  {3, 70, 1}};
-  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    double e = gemm_error(shapes[i][0], shapes[i][1], shapes[i][2]);
-    if (e >= 1e-6) fprintf(stderr, "gemm %dx%dx%d: relative error %g\n", shapes[i][0], shapes[i][1], shapes[i][2], e);
-    CU_ASSERT(e < 1e-6);
-  }
+                                  {9, 300, 2},  {3, 70, 1},    {50, 600, 70}, {37, 513, 129}, {300, 257, 400},
+                                  {12, 5, 33},  {64, 256, 64}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (int woff = 0; woff < 2; woff++) {
+      double e = gemm_error(shapes[i][0], shapes[i][1], shapes[i][2], woff);
+      if (e >= 1e-6)
+        fprintf(stderr, "gemm %dx%dx%d (W +%d): relative error %g\n", shapes[i][0], shapes[i][1], shapes[i][2], woff, e);
+      CU_ASSERT(e < 1e-6);
+    }
 }
 
 /* matmul_tn: sum over the batch of a[b, k] b[b, n] -> [k, n] (a transposed left
  * operand: the weight gradient), against doubles. */
 static void test_matmul_tn(void) {
-  static const int shapes[][3] = {{5, 7, 3}, {300, 33, 17}, {64, 80, 1}, {257, 16, 40}};
+  static const int shapes[][3] = {{5, 7, 3}, {300, 33, 17}, {64, 80, 1}, {257, 16, 40}, {300, 429, 400}, {100, 257, 65}};
   for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
     int Bn = shapes[t][0], K = shapes[t][1], N = shapes[t][2];
     float *a = malloc(sizeof(float) * (size_t)Bn * K), *b = malloc(sizeof(float) * (size_t)Bn * N);
@@ -84,6 +91,36 @@ static void test_matmul_tn(void) {
         for (int p = 0; p < Bn; p++) want += (double)a[p * K + i] * b[p * N + j], mag += fabs((double)a[p * K + i] * b[p * N + j]);
         worst = fmax(worst, fabs(c[i * N + j] - want) / fmax(mag, 1e-30));
       }
+    CU_ASSERT(worst < 1e-6);
+    free(a), free(b), free(c);
+  }
+}
+
+/* matmul_nt: a[M, K] @ b[N, K]^T (the input gradient of a matmul, W read
+ * transposed by the GEMM's packing), b shared or per example, against doubles. */
+static void test_matmul_nt(void) {
+  static const int shapes[][4] = {{1, 429, 400, 0}, {256, 400, 429, 0}, {13, 300, 33, 0}, {7, 5, 1, 0},
+                                  {1, 17, 70, 0},   {3, 40, 18, 1},     {20, 1, 400, 0}};
+  for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+    int M = shapes[t][0], K = shapes[t][1], N = shapes[t][2], per = shapes[t][3];
+    int nb = per ? M : 1;   /* per example: M examples of one row each, each its own b */
+    float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)nb * N * K);
+    float *c = malloc(sizeof(float) * (size_t)M * N);
+    for (int i = 0; i < M * K; i++) a[i] = (float)((i * 31 % 89) - 44) / 44;
+    for (int i = 0; i < nb * N * K; i++) b[i] = (float)((i * 17 % 83) - 41) / 41;
+    DmcKernel k = {.op = DMC_OP_MATMUL_NT, .out = shape1(N, 1), .nin = 2,
+                   .in = {shape1(K, 1), {2, {N, K, 0, 0}, per, 0}}};
+    const void *in[2] = {a, b};
+    dmc_kernel_f32(&k, M, c, in, 0, 0);
+    double worst = 0;
+    for (int r = 0; r < M; r++)
+      for (int j = 0; j < N; j++) {
+        const float *br = b + ((size_t)(per ? r : 0) * N + j) * K;
+        double want = 0, mag = 0;
+        for (int p = 0; p < K; p++) want += (double)a[r * K + p] * br[p], mag += fabs((double)a[r * K + p] * br[p]);
+        worst = fmax(worst, fabs(c[r * N + j] - want) / fmax(mag, 1e-30));
+      }
+    if (worst >= 1e-6) fprintf(stderr, "matmul_nt %dx%dx%d: relative error %g\n", M, K, N, worst);
     CU_ASSERT(worst < 1e-6);
     free(a), free(b), free(c);
   }
@@ -113,5 +150,6 @@ void add_kernel_tests(void) {
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
   CU_add_test(s, "GEMM tiles against a triple loop", test_gemm_tiles);
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
+  CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);
   CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
 }
