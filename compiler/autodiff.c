@@ -195,6 +195,35 @@ static void grad_matmul(Ad *ad, IrNode *n, IrNode *dy) {
   accum(ad, b, add(ad, OP_MATMUL_TN, in, 2, &at, n));
 }
 
+// The backward of the recurrence is one kernel over the steps (runtime/rnn_impl.h);
+// its packed per-step result [dzu dzr dzc | dzu dzr dq | h_prev | da] is sliced
+// into x's and a's gradients and U's, which is h_prev^T [dzu dzr dq] over the batch.
+static IrNode *columns(Ad *ad, IrNode *x, int start, int len, IrNode *like) {
+  IrNode a = {0};
+  a.axis = 1;
+  a.start = start;
+  a.len = len;
+  return add(ad, OP_SLICE, &x, 1, &a, like);
+}
+
+static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
+  IrNode *x = n->in[0], *u = n->in[3];
+  int t = n->shape.dim[0], h = n->shape.dim[1];
+  IrNode at = {0};
+  at.axis = n->axis;
+  IrNode *in[6] = {x, n->in[1], n->in[2], u, n, dy};
+  IrNode *g = add(ad, OP_GRU_GRAD, in, 6, &at, n);
+  accum(ad, x, columns(ad, g, 0, 3 * h, n));
+  IrNode sq = {0};
+  sq.shape = (Shape){1, {t}};
+  IrNode *da = columns(ad, g, 7 * h, 1, n);
+  accum(ad, n->in[1], add(ad, OP_RESHAPE, &da, 1, &sq, n));
+  if (!differentiable(u)) return;
+  IrNode tn = {0};   // summed over the batch: U is shared
+  IrNode *pair[2] = {columns(ad, g, 6 * h, h, n), columns(ad, g, 3 * h, 3 * h, n)};
+  accum(ad, u, add(ad, OP_MATMUL_TN, pair, 2, &tn, n));
+}
+
 static void grad_gather(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode *t = n->in[0], *ids = n->in[1];
   if (t->op == OP_PARAM) {

@@ -64,6 +64,17 @@ static bool arg_axis(Ctx *c, Args *a, int i, int rank, int dflt, int *out) {
   return norm_axis(c, a->loc[i], (int)v->num, rank, out);
 }
 
+static bool arg_bool(Ctx *c, Args *a, int i, bool dflt, bool *out) {
+  *out = dflt;
+  if (!a->given[i]) return true;
+  if (!a->v[i] || a->v[i]->kind != V_BOOL) {
+    sema_error(c, a->loc[i], "%s must be true or false", a->names[i]);
+    return false;
+  }
+  *out = a->v[i]->num != 0;
+  return true;
+}
+
 static Value *name_arg(Args *a, const char *name) {
   for (int i = 0; i < a->n; i++)
     if (a->given[i] && !strcmp(a->names[i], name)) {
@@ -430,14 +441,8 @@ static Value *bi_dense(Ctx *c, Args *a, const Builtin *b) {
     diag_hint("reshape(x, [1]) makes it a vector of one");
     return NULL;
   }
-  bool bias = true;
-  if (a->given[3]) {
-    if (!a->v[3] || a->v[3]->kind != V_BOOL) {
-      sema_error(c, a->loc[3], "bias must be true or false");
-      return NULL;
-    }
-    bias = a->v[3]->num != 0;
-  }
+  bool bias;
+  if (!arg_bool(c, a, 3, true, &bias)) return NULL;
   const char *saved = c->prefix;
   c->prefix = layer_prefix(c, "dense", name_arg(a, "name"));
   Shape ws = {2, {xs.dim[xs.rank - 1], units}};
@@ -458,6 +463,21 @@ static Value *bi_dense(Ctx *c, Args *a, const Builtin *b) {
   if (r && a->given[2]) r = apply_act(c, a->v[2], r, a->loc[2], a->call);
   c->prefix = saved;
   return r;
+}
+
+// The (AU)GRU recurrence over every step at once: stdlib/rnn.model's gru and augru.
+static Value *bi_augru_scan(Ctx *c, Args *a, const Builtin *b) {
+  IrNode *in[4];
+  for (int i = 0; i < 4; i++) {
+    Value *v = arg_tensor(c, a, i);
+    if (!v) return NULL;
+    in[i] = v->t;
+  }
+  bool reverse;
+  if (!arg_bool(c, a, 4, false, &reverse)) return NULL;
+  IrNode attrs = {0};
+  attrs.axis = reverse;
+  return val_tensor(emit(c, b->op, in, 4, &attrs, a->call->loc), NULL);
 }
 
 static Value *bi_param(Ctx *c, Args *a, const Builtin *b) {
@@ -803,6 +823,7 @@ const Builtin builtins[] = {
     {"embed", "f,dim,init?,name?", bi_embed, OP_GATHER},
     {"dense", "x,units,act?,bias?,name?,init?", bi_dense, OP_MATMUL},
     {"param", "shape,init?,name?", bi_param, OP_PARAM},
+    {"augru_scan", "x,a,m,u,reverse?", bi_augru_scan, OP_GRU},
     {"sum", "x,axis?", bi_reduce, OP_SUM},
     {"mean", "x,axis?", bi_reduce, OP_MEAN},
     {"max", "x,y?,axis?", bi_minmax, OP_MAX},

@@ -107,6 +107,7 @@ Node *parse_file(SrcFile *f);
 //
 #define MAX_RANK 4
 #define AXIS_ALL 99      // reduce over every non-batch axis
+#define MAX_IN 6         // operands of one node (augru_scan_grad has 6)
 
 typedef enum { DT_F32, DT_I32 } DType;
 
@@ -131,7 +132,7 @@ struct IrNode {
   DType dt;
   Shape shape;
   bool batched;          // has the implicit batch dimension
-  IrNode *in[4];
+  IrNode *in[MAX_IN];
   int nin;
   int axis;              // reductions, concat, softmax, slice, expand
   int start, len;        // slice; expand count in len

@@ -56,7 +56,7 @@ void interp_run(Interp *it, bool training) {
     if (n->op == OP_INPUT || n->op == OP_PARAM) continue;
     DmcKernel k;
     kernel_describe(n, &k);
-    const void *in[4];
+    const void *in[MAX_IN];
     for (int j = 0; j < n->nin; j++) in[j] = it->buf[n->in[j]->id];
     dmc_kernel_f64(&k, it->batch, it->buf[i], in, 12345, training);
   }

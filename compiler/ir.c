@@ -95,7 +95,7 @@ IrNode *ir_const(Graph *g, double v, Loc loc) {
 
 IrNode *ir_add(Graph *g, Op op, IrNode **in, int nin, const IrNode *attrs, Loc loc, const char **err) {
   const OpInfo *info = &op_info[op];
-  if (nin > 4 || (info->arity >= 0 && nin != info->arity && !(info->kind == OK_REDUCE && nin == 2)))
+  if (nin > MAX_IN || (info->arity >= 0 && nin != info->arity && !(info->kind == OK_REDUCE && nin == 2)))
     die("op %s given %d inputs", info->name, nin);
   IrNode *n = new_node(op, loc);
   if (attrs) {
@@ -393,5 +393,34 @@ static const char *shape_standardize(IrNode *n) {
 
 static const char *shape_like0(IrNode *n) {
   n->shape = n->in[0]->shape;
+  return NULL;
+}
+
+// x [t, 3n] (the inputs' projections for the update, reset and candidate gates), a [t]
+// (the update gate's scale), m [t] (0/1 steps), U [n, 3n] shared -> the states [t, n]
+#define GRU_MAX_STATE 1536   // runtime/rnn_impl.h keeps a block's gates in a fixed buffer
+static const char *shape_gru(IrNode *n) {
+  const char *e = need_f32(n);
+  if (e) return e;
+  Shape x = n->in[0]->shape, a = n->in[1]->shape, m = n->in[2]->shape, u = n->in[3]->shape;
+  if (x.rank != 2 || x.dim[1] % 3)
+    return arena_printf("augru_scan's x must be [t, 3n] (update, reset and candidate inputs side by side), got %s",
+                        shape_str(x));
+  int t = x.dim[0], h = x.dim[1] / 3;
+  if (h > GRU_MAX_STATE) return arena_printf("augru_scan's state size %d is over the limit of %d", h, GRU_MAX_STATE);
+  if (a.rank != 1 || a.dim[0] != t || m.rank != 1 || m.dim[0] != t)
+    return arena_printf("augru_scan's a and m must be [%d] like x's steps, got %s and %s", t, shape_str(a),
+                        shape_str(m));
+  if (u.rank != 2 || u.dim[0] != h || u.dim[1] != 3 * h)
+    return arena_printf("augru_scan's U must be [%d, %d] for x %s, got %s", h, 3 * h, shape_str(x), shape_str(u));
+  if (n->in[3]->batched) return "augru_scan's U must be shared by every example (a parameter), not computed per example";
+  n->shape = (Shape){2, {t, h}};
+  return NULL;
+}
+
+// (x, a, m, U, h, dh) -> per step [dzu | dzr | dzc | dzu | dzr | dq | h_prev | da]
+static const char *shape_gru_grad(IrNode *n) {
+  Shape h = n->in[4]->shape;
+  n->shape = (Shape){2, {h.dim[0], 7 * h.dim[1] + 1}};
   return NULL;
 }

@@ -69,10 +69,10 @@ test-runtime: $(RT_TEST_BIN)
 # the GEMM's speed; the kernels' results are checked against the double
 # interpreter with a tolerance, not bit for bit.
 KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast
-$(BUILD)/runtime/kernels.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/kernels.h compiler/ops.def
+$(BUILD)/runtime/kernels.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/kernels.h compiler/ops.def
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(RT_INC) -c $< -o $@
-$(BUILD)/runtime/kernels_portable.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/kernels.h compiler/ops.def
+$(BUILD)/runtime/kernels_portable.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/kernels.h compiler/ops.def
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O3 -ffp-contract=fast $(RT_INC) -c $< -o $@
 $(RT_LIB): $(BUILD)/runtime/kernels_portable.o

@@ -33,6 +33,21 @@ static void test_exp_and_sigmoid(void) {
   CU_ASSERT(worst_sig < 3e-7);
 }
 
+/* tanh from the same exp, and its series near 0, within a few ulps of libm: on a
+ * wide range and on a fine one around 0 and the switch at |x| = 1/4. */
+static void test_tanh(void) {
+  enum { N = 20001 };
+  static float x[2 * N], y[2 * N];
+  for (int i = 0; i < N; i++) x[i] = -40.0f + 80.0f * (float)i / (N - 1), x[N + i] = -0.6f + 1.2f * (float)i / (N - 1);
+  DmcKernel k = {.op = DMC_OP_TANH, .out = shape1(2 * N, 0), .nin = 1, .in = {shape1(2 * N, 0)}};
+  const void *in[1] = {x};
+  dmc_kernel_f32(&k, 1, y, in, 0, 0);
+  double worst = 0;
+  for (int i = 0; i < 2 * N; i++)
+    if (x[i] != 0) worst = fmax(worst, fabs(y[i] - tanh((double)x[i])) / fabs(tanh((double)x[i])));
+  CU_ASSERT(worst < 5e-7);
+}
+
 /* C[M, N] = A[M, K] W[K, N] through a MATMUL kernel, against doubles; W at a
  * 64-byte boundary plus woff floats (the GEMM packs W when its rows are not
  * whole cache lines, so an offset of 1 takes the packed path). */
@@ -148,6 +163,7 @@ static void test_general_broadcast(void) {
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
+  CU_add_test(s, "tanh within a few ulps of libm", test_tanh);
   CU_add_test(s, "GEMM tiles against a triple loop", test_gemm_tiles);
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
   CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);

@@ -171,6 +171,18 @@ static void test_shared_table(void) {
               "p = sigmoid(sum(a * sum(b, axis=0)))\noutput p\nloss bce(p, y)\n");
 }
 
+// The recurrence and its one-kernel backward (runtime/rnn_impl.h), both directions,
+// on padded steps, with a differentiable update-gate scale.
+static void test_gru(void) {
+  check_model("augru scan", HEAD
+              "e = embed(h, 3)\nm = mask(e)\n"
+              "a = softmax(sum(e, axis=1), axis=0)\n"
+              "w1 = param([2, 6])\nw2 = param([2, 6])\n"
+              "f = augru_scan(concat(dense(e, 2), dense(e, 2), dense(e, 2), axis=1), m, m, w1)\n"
+              "r = augru_scan(dense(f, 6), a, m, w2, reverse=true)\n"
+              "p = sigmoid(sum(r) + sum(f * f))\noutput p\nloss bce(p, y)\n");
+}
+
 // Two dropout layers of one width must not drop the same units (each has its own stream).
 static void test_dropout_masks_differ(void) {
   Graph *g = compile_text(HEAD "a = dropout(dense(s, 64), 0.5)\nb = dropout(dense(s, 64), 0.5)\n"
@@ -198,6 +210,7 @@ int main(void) {
   CU_add_test(s, "dense and moves", test_dense_and_moves);
   CU_add_test(s, "masked reductions", test_masked_reductions);
   CU_add_test(s, "batched matmul", test_batched_matmul);
+  CU_add_test(s, "augru scan", test_gru);
   CU_add_test(s, "losses", test_losses);
   CU_add_test(s, "shared table", test_shared_table);
   CU_add_test(s, "sampled softmax", test_sampled_softmax);
