@@ -52,7 +52,8 @@ static void test_tanh(void) {
  * 64-byte boundary plus woff floats (the GEMM packs W when its rows are not
  * whole cache lines, so an offset of 1 takes the packed path). */
 static double gemm_error(int M, int K, int N, int woff) {
-  float *a = malloc(sizeof(float) * (size_t)M * K), *wbuf = aligned_alloc(64, sizeof(float) * ((size_t)K * N + 16));
+  size_t wsize = (sizeof(float) * ((size_t)K * N + 16) + 63) / 64 * 64;   /* aligned_alloc: a multiple of 64 */
+  float *a = malloc(sizeof(float) * (size_t)M * K), *wbuf = aligned_alloc(64, wsize);
   float *w = wbuf + woff;
   float *c = malloc(sizeof(float) * (size_t)M * N);
   for (int i = 0; i < M * K; i++) a[i] = (float)((i * 37 % 101) - 50) / 50;
