@@ -264,7 +264,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   /* training: forward, backward, optimizer step at the training batch */
   RtOptim *opt = rt_optim_new(m, o->lr, train_batch, &err);
   RtStepper *st = opt ? rt_stepper_new(m, nt, train_batch, &err) : NULL;
-  if (!st) {
+  if (!st || rt_optim_use_pool(opt, rt_stepper_pool(st), &err)) {
     fprintf(stderr, "%s: %s\n", o->prog, err.msg);
     return 1;
   }

@@ -4,6 +4,14 @@
  * gradient of the table; slot[row] maps a row to its place in touched/acc
  * (so duplicates are summed with no search and no hashing); then update
  * each touched row once and reset its slot. O(lookups * dim) per step.
+ *
+ * On a pool (rt_optim_use_pool) every thread runs the whole step over its
+ * own part: a contiguous range of each dense parameter (rt_pool_split), and
+ * the table rows of the 16-row blocks it owns (block % threads). It walks
+ * every lookup but sums only its own rows, in the serial order, into its own
+ * touched/acc; slot, rowstep, the rows and their state are written only by
+ * the row's owner. So no element has two writers, and the update is the
+ * serial one bit for bit, whatever the number of threads.
  */
 #include "optim.h"
 
@@ -131,6 +139,7 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
     goto oom;
   o->m = m;
   o->lr_mult = 1.0;
+  o->nthreads = 1;
   int64_t nstate = 0, nrows = 0, max_touched = 0, max_dim = 1;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
@@ -153,11 +162,13 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
     if (lookups > max_touched) max_touched = lookups;
     if (p->shape[1] > max_dim) max_dim = p->shape[1];
   }
+  o->max_touched = max_touched ? max_touched : 1;
+  o->max_dim = max_dim;
   if (!(o->state = malloc((size_t)(nstate ? nstate : 1) * sizeof *o->state)) ||
       !(o->rowstep = calloc((size_t)(nrows ? nrows : 1), sizeof *o->rowstep)) ||
       !(o->slot = malloc((size_t)(nrows ? nrows : 1) * sizeof *o->slot)) ||
-      !(o->touched = malloc((size_t)(max_touched ? max_touched : 1) * sizeof *o->touched)) ||
-      !(o->acc = malloc((size_t)(max_touched ? max_touched : 1) * (size_t)max_dim * sizeof *o->acc)))
+      !(o->touched = malloc((size_t)o->max_touched * sizeof *o->touched)) ||
+      !(o->acc = malloc((size_t)o->max_touched * (size_t)max_dim * sizeof *o->acc)))
     goto oom;
   for (int64_t i = 0; i < nrows; i++) o->slot[i] = -1;
   for (int i = 0; i < m->nparams; i++) {
@@ -173,6 +184,21 @@ oom:
 fail:
   rt_optim_free(o);
   return NULL;
+}
+
+int rt_optim_use_pool(RtOptim *o, RtPool *pool, RtError *err) {
+  size_t n = (size_t)rt_pool_size(pool), rows = n * (size_t)o->max_touched;
+  int64_t *touched = malloc(rows * sizeof *touched);
+  float *acc = malloc(rows * (size_t)o->max_dim * sizeof *acc);
+  if (!touched || !acc) {
+    free(touched);
+    free(acc);
+    return rt_error(err, "out of memory for the optimizer's scratch on %zu threads", n);
+  }
+  free(o->touched);
+  free(o->acc);
+  o->touched = touched, o->acc = acc, o->pool = pool, o->nthreads = (int)n;
+  return 0;
 }
 
 void rt_optim_free(RtOptim *o) {
@@ -196,11 +222,15 @@ static void state_slots(RtOptim *o, int i, int64_t at, float **s0, float **s1) {
   *s1 = ns >= 2 ? o->state + o->soff[i] + size + at : NULL;
 }
 
-static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, int nparts) {
+/* Table pi's rows that thread t owns: summed over every lookup in the shares,
+ * then updated once each. */
+static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, int nparts, int t) {
   const DmcModel *m = o->m;
   const DmcParam *p = &m->params[pi];
-  int64_t rows = p->shape[0], dim = p->shape[1], nt = 0;
+  int64_t rows = p->shape[0], dim = p->shape[1], nt = 0, owners = o->nthreads;
   int32_t *slot = o->slot + o->roff[pi];
+  int64_t *touched = o->touched + t * o->max_touched;
+  float *acc = o->acc + t * o->max_touched * o->max_dim;
   for (int q = 0; q < nparts; q++)
     for (int s = 0; s < m->nsparse; s++) {
       const DmcSparseGrad *sg = &m->sparse[s];
@@ -212,14 +242,15 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
       for (int64_t j = 0; j < n; j++) {
         int32_t id = ids[j];
         if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
+        if (owners > 1 && (id >> 4) % owners != t) continue;   /* another thread's row */
         if (slot[id] < 0) {
           slot[id] = (int32_t)nt;
-          o->touched[nt] = id;
-          float *a = o->acc + nt * dim;
+          touched[nt] = id;
+          float *a = acc + nt * dim;
           for (int64_t k = 0; k < dim; k++) a[k] = scale * g[j * dim + k];
           nt++;
         } else {
-          float *a = o->acc + (int64_t)slot[id] * dim;
+          float *a = acc + (int64_t)slot[id] * dim;
           for (int64_t k = 0; k < dim; k++) a[k] += scale * g[j * dim + k];
         }
       }
@@ -227,9 +258,9 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
   float l2 = (float)m->l2;
   RtOptCfg c = o->cfg[pi];
   c.lr *= o->lr_mult;
-  for (int64_t t = 0; t < nt; t++) {
-    int64_t row = o->touched[t];
-    const float *a = o->acc + t * dim;
+  for (int64_t r = 0; r < nt; r++) {
+    int64_t row = touched[r];
+    const float *a = acc + r * dim;
     slot[row] = -1;
     int64_t k = 0;
     while (k < dim && a[k] == 0.0f) k++;
@@ -247,22 +278,42 @@ void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
   rt_optim_step_parts(o, w, g, &whole, 1);
 }
 
-void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts) {
+typedef struct {
+  RtOptim *o;
+  float *w;
+  const float *g;
+  const RtGradPart *parts;
+  int nparts;
+} Job;
+
+/* Thread t's part of the step: its range of every dense parameter, its rows of every table. */
+static void update_part(void *arg, int t) {
+  Job *j = arg;
+  RtOptim *o = j->o;
   const DmcModel *m = o->m;
-  o->step++;
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
     if (!rt_param_trained(p)) continue;
     if (p->is_table) {
-      sparse_step(o, i, w, parts, nparts);
+      sparse_step(o, i, j->w, j->parts, j->nparts, t);
       continue;
     }
+    int64_t lo, hi;
+    rt_pool_split(p->size, o->nthreads, t, &lo, &hi);
+    if (lo == hi) continue;
     float *s0, *s1;
     RtOptCfg c = o->cfg[i];
     c.lr *= o->lr_mult;
-    state_slots(o, i, 0, &s0, &s1);
-    rt_opt_update(&c, w + p->offset, g + p->offset, s0, s1, p->size, o->step, (float)m->l2);
+    state_slots(o, i, lo, &s0, &s1);
+    rt_opt_update(&c, j->w + p->offset + lo, j->g + p->offset + lo, s0, s1, hi - lo, o->step, (float)m->l2);
   }
+}
+
+void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts) {
+  o->step++;
+  Job job = {o, w, g, parts, nparts};
+  if (o->pool) rt_pool_run(o->pool, update_part, &job);
+  else update_part(&job, 0);
 }
 
 /* ---- learning-rate schedules ---- */

@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "dmc_abi.h"
+#include "pool.h"
 #include "rterr.h"
 
 typedef enum { RT_OPT_SGD, RT_OPT_ADAGRAD, RT_OPT_ADAM, RT_OPT_FTRL } RtOptKind;
@@ -74,14 +75,21 @@ typedef struct RtOptim {
   uint32_t *rowstep;    /* per table row update counts, one block */
   int64_t *roff;        /* [nparams] offset into rowstep, -1 for non-tables */
   int32_t *slot;        /* per table row: index into touched while a step runs, else -1 */
-  int64_t *touched;     /* rows touched in this step, [max_touched] */
-  float *acc;           /* their summed gradients, [max_touched * max_dim] */
+  int64_t *touched;     /* rows touched in this step, [nthreads][max_touched] */
+  float *acc;           /* their summed gradients, [nthreads][max_touched * max_dim] */
+  int64_t max_touched, max_dim;   /* rows one table can touch in a step; the widest table */
+  RtPool *pool;         /* the threads a step runs on (NULL: the caller's) */
+  int nthreads;
   int64_t step;         /* steps taken */
   double lr_mult;       /* multiplies every optimizer's lr in the next step (1 by default) */
 } RtOptim;
 
 RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtError *err);
 void rt_optim_free(RtOptim *o);
+/* Run the next steps on the pool's threads, each updating its own part of
+ * the parameters (optim.c); the result is the same as on one thread. The
+ * pool must outlive those steps. 0, or -1 and *err when out of memory. */
+int rt_optim_use_pool(RtOptim *o, RtPool *pool, RtError *err);
 /* One training step after backward: dense parameters from g, tables from
  * the sparse gradients in workspace with the ids of the batch's inputs. */
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,

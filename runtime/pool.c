@@ -108,3 +108,10 @@ void rt_pool_free(RtPool *p) {
   free(p->threads);
   free(p);
 }
+
+void rt_pool_split(int64_t n, int parts, int t, int64_t *lo, int64_t *hi) {
+  int64_t chunk = (n + parts - 1) / parts;
+  chunk = (chunk + 15) / 16 * 16;
+  *lo = t * chunk < n ? t * chunk : n;
+  *hi = *lo + chunk < n ? *lo + chunk : n;
+}

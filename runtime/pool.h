@@ -5,6 +5,8 @@
 #ifndef RT_POOL_H
 #define RT_POOL_H
 
+#include <stdint.h>
+
 #include "rterr.h"
 
 typedef struct RtPool RtPool;
@@ -14,5 +16,9 @@ int rt_pool_size(const RtPool *p);
 /* fn(arg, tid) on threads 0..size-1, concurrently; returns when every call has. */
 void rt_pool_run(RtPool *p, void (*fn)(void *arg, int tid), void *arg);
 void rt_pool_free(RtPool *p);
+/* Thread t's part [*lo, *hi) of n array elements shared among `parts`
+ * threads: contiguous, and cut at multiples of 16 elements, so threads that
+ * write neighbouring parts of a float array do not write one cache line. */
+void rt_pool_split(int64_t n, int parts, int t, int64_t *lo, int64_t *hi);
 
 #endif

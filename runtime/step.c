@@ -18,11 +18,12 @@ struct RtStepper {
   int n;
   Share *sh;
   RtGradPart *parts;
+  int nparts;
   /* the current run */
   const void *const *inputs;
   int batch;
   uint64_t seed;
-  float *w, *loss;
+  float *w, *g, *loss;
 };
 
 void rt_stepper_free(RtStepper *s) {
@@ -96,30 +97,42 @@ static void run_share(void *arg, int t) {
   m->backward(&ctx);
 }
 
+/* Thread t's range of every trained dense parameter: the batch's mean gradient,
+ * each nonempty share's mean weighted by its rows (shares 0..nparts-1: a share
+ * without rows is one of the last). Each element is one thread's, summed in
+ * the order of the serial loop, so the result does not depend on the pool. */
+static void combine_range(void *arg, int t) {
+  RtStepper *s = arg;
+  const DmcModel *m = s->m;
+  for (int i = 0; i < m->nparams; i++) {
+    const DmcParam *p = &m->params[i];
+    if (p->is_table || !rt_param_trained(p)) continue;
+    int64_t lo, hi;
+    rt_pool_split(p->size, s->n, t, &lo, &hi);
+    float *d = s->g + p->offset;
+    for (int64_t k = lo; k < hi; k++) {
+      float sum = s->parts[0].scale * d[k];
+      for (int q = 1; q < s->nparts; q++) sum += s->parts[q].scale * s->sh[q].g[p->offset + k];
+      d[k] = sum;
+    }
+  }
+}
+
 void rt_stepper_run(RtStepper *s, const void *const *inputs, int batch, uint64_t seed, float *w, float *g,
                     float *loss, const RtGradPart **parts, int *nparts) {
-  const DmcModel *m = s->m;
-  s->inputs = inputs, s->batch = batch, s->seed = seed, s->w = w, s->loss = loss;
+  s->inputs = inputs, s->batch = batch, s->seed = seed, s->w = w, s->g = g, s->loss = loss;
   s->sh[0].g = g;
   rt_pool_run(s->pool, run_share, s);
-  int np = 0;
+  s->nparts = 0;
   for (int t = 0; t < s->n; t++) {
     int first, rows;
     share_rows(batch, s->n, t, &first, &rows);
     if (!rows) continue;
-    s->parts[np++] = (RtGradPart){s->sh[t].ws, s->sh[t].in, rows, (float)rows / (float)batch};
+    s->parts[s->nparts++] = (RtGradPart){s->sh[t].ws, s->sh[t].in, rows, (float)rows / (float)batch};
   }
-  if (np > 1)   /* the batch's mean gradient: each share's mean, weighted by its rows */
-    for (int i = 0; i < m->nparams; i++) {
-      const DmcParam *p = &m->params[i];
-      if (p->is_table || !rt_param_trained(p)) continue;
-      float *d = g + p->offset;
-      for (int64_t k = 0; k < p->size; k++) {
-        float sum = s->parts[0].scale * d[k];
-        for (int t = 1; t < np; t++) sum += s->parts[t].scale * s->sh[t].g[p->offset + k];
-        d[k] = sum;
-      }
-    }
+  if (s->nparts > 1) rt_pool_run(s->pool, combine_range, s);
   *parts = s->parts;
-  *nparts = np;
+  *nparts = s->nparts;
 }
+
+RtPool *rt_stepper_pool(RtStepper *s) { return s->pool; }

@@ -2,8 +2,10 @@
  * pool's threads (data parallel). Each thread runs the whole model on its share
  * with its own workspace and gradient block and a mean loss over its rows; the
  * dense gradients are then combined weighted by rows (so they are the batch's
- * mean gradient), and the table rows are combined by the optimizer from the
- * shares (rt_optim_step_parts). With one thread this is exactly the serial step.
+ * mean gradient), each thread summing its range of every parameter
+ * (rt_pool_split), and the table rows are combined by the optimizer from the
+ * shares (rt_optim_step_parts, on the same threads: rt_optim_use_pool). With
+ * one thread this is exactly the serial step.
  *
  * What threads change, and why it is the usual choice: batch statistics
  * (standardize, so Dice) are each share's, and only the first share moves the
@@ -11,7 +13,8 @@
  * dropout draws each share's masks from its own stream. So a run is
  * deterministic for a given thread count, and differs (within noise) between
  * counts. Parameters are read by every thread and written only by the
- * optimizer, after the shares: no races and no locks. */
+ * optimizer, after the shares, each element by one thread: no races and no
+ * locks. */
 #ifndef RT_STEP_H
 #define RT_STEP_H
 
@@ -32,6 +35,8 @@ RtStepper *rt_stepper_new(const DmcModel *m, int nthreads, int max_batch, RtErro
 void rt_stepper_run(RtStepper *s, const void *const *inputs, int batch, uint64_t seed, float *w, float *g,
                     float *loss, const RtGradPart **parts, int *nparts);
 int rt_stepper_threads(const RtStepper *s);
+/* The stepper's threads, for the optimizer's step (rt_optim_use_pool). */
+RtPool *rt_stepper_pool(RtStepper *s);
 void rt_stepper_free(RtStepper *s);
 
 #endif

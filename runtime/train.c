@@ -185,7 +185,8 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
                        .total = (int64_t)nepochs * ((t->rows + batch - 1) / batch),
                        .min = o->lr_min, .every = o->lr_step > 0 ? o->lr_step : 1};
   if (rt_params_init(m, t->w, seed, err)) return -1;
-  if (!(t->opt = rt_optim_new(m, o->lr, batch, err))) return -1;
+  if (!(t->opt = rt_optim_new(m, o->lr, batch, err)) || rt_optim_use_pool(t->opt, rt_stepper_pool(t->step), err))
+    return -1;
   if (t->valid || t->heldout) {
     int output = rt_model_retrieves(m) ? m->retrieve_output : 0;
     size_t ns = t->heldout ? (size_t)(t->heldout->n ? t->heldout->n : 1)

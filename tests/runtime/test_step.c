@@ -1,6 +1,10 @@
 /* test_step.c -- the thread pool, and the data-parallel training step (step.h)
- * on the fixture model: two or three shares must give the serial step's update
- * (dense and table rows), and the pool must run every thread every time. */
+ * with the optimizer on the same threads (optim.h): two or three shares must
+ * give the serial step's update (dense and table rows) on the fixture model
+ * and, for every optimizer, on a model whose dense weight is cut into ranges
+ * among threads; given the same shares, the optimizer on 2, 3 or 4 threads
+ * must be the serial optimizer bit for bit; the pool must run every thread
+ * every time. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -43,26 +47,48 @@ static void test_pool_runs_every_thread(void) {
 
 enum { B = 9 };   /* not a multiple of 2 or 4: shares of different sizes */
 
-/* One training step of the fixture with `threads` shares; the parameters after it. */
-static void step_with(int threads, const void *const *in, float *w) {
-  const DmcModel *m = &dmc_model;
+/* `steps` training steps of model m with `threads` shares and the optimizer on
+ * their pool; the parameters after them. */
+static void steps_with(const DmcModel *m, int threads, int steps, const void *const *in, float *w) {
   RtError err;
   float g[1024] = {0}, loss[B];
   CU_ASSERT_FATAL(m->params_size <= 1024);
   RtOptim *o = rt_optim_new(m, 0, B, &err);
   RtStepper *s = rt_stepper_new(m, threads, B, &err);
   CU_ASSERT_FATAL(o && s);
+  CU_ASSERT_FATAL(rt_optim_use_pool(o, rt_stepper_pool(s), &err) == 0);
   CU_ASSERT_EQUAL(rt_stepper_threads(s), threads);
-  const RtGradPart *parts;
-  int nparts;
-  rt_stepper_run(s, in, B, 7, w, g, loss, &parts, &nparts);
-  CU_ASSERT_EQUAL(nparts, threads);
-  int rows = 0;
-  for (int q = 0; q < nparts; q++) rows += parts[q].batch;
-  CU_ASSERT_EQUAL(rows, B);
-  rt_optim_step_parts(o, w, g, parts, nparts);
+  for (int step = 0; step < steps; step++) {
+    const RtGradPart *parts;
+    int nparts;
+    rt_stepper_run(s, in, B, 7, w, g, loss, &parts, &nparts);
+    CU_ASSERT_EQUAL(nparts, threads);
+    int rows = 0;
+    for (int q = 0; q < nparts; q++) rows += parts[q].batch;
+    CU_ASSERT_EQUAL(rows, B);
+    rt_optim_step_parts(o, w, g, parts, nparts);
+  }
   rt_stepper_free(s);
   rt_optim_free(o);
+}
+
+/* The largest difference of 2 and 3 shares from one (w1), starting from w0;
+ * *moved counts the parameters the serial steps changed. */
+static double shares_vs_serial(const DmcModel *m, int steps, const void *const *in, const float *w0,
+                               int *moved) {
+  float w1[1024], w2[1024], w3[1024];
+  memcpy(w1, w0, sizeof w1), memcpy(w2, w0, sizeof w2), memcpy(w3, w0, sizeof w3);
+  steps_with(m, 1, steps, in, w1);
+  steps_with(m, 2, steps, in, w2);
+  steps_with(m, 3, steps, in, w3);
+  double worst = 0;
+  *moved = 0;
+  for (int64_t k = 0; k < m->params_size; k++) {
+    worst = fmax(worst, fabs(w2[k] - w1[k]));
+    worst = fmax(worst, fabs(w3[k] - w1[k]));
+    *moved += w1[k] != w0[k];
+  }
+  return worst;
 }
 
 static void test_shares_match_the_serial_step(void) {
@@ -77,27 +103,151 @@ static void test_shares_match_the_serial_step(void) {
     for (int k = 0; k < 4; k++) hist[4 * b + k] = k < 2 ? 2 + (b + k) % 5 : 0;
   }
   const void *in[] = {user, item, hist, genre, stats, click};
-  float w0[1024], w1[1024], w2[1024], w3[1024];
+  float w0[1024];
   RtError err;
-  CU_ASSERT_FATAL(rt_params_init(m, w1, 5, &err) == 0);
-  for (int64_t k = 0; k < m->params_size; k++) w1[k] += (float)(0.1 * rt_rng_normal(&rng));
-  memcpy(w0, w1, sizeof w1), memcpy(w2, w1, sizeof w1), memcpy(w3, w1, sizeof w1);
-  step_with(1, in, w1);
-  step_with(2, in, w2);
-  step_with(3, in, w3);
-  double worst = 0;
-  int moved = 0;
-  for (int64_t k = 0; k < m->params_size; k++) {
-    worst = fmax(worst, fabs(w2[k] - w1[k]));
-    worst = fmax(worst, fabs(w3[k] - w1[k]));
-    moved += w1[k] != w0[k];
-  }
+  CU_ASSERT_FATAL(rt_params_init(m, w0, 5, &err) == 0);
+  for (int64_t k = 0; k < m->params_size; k++) w0[k] += (float)(0.1 * rt_rng_normal(&rng));
+  int moved;
+  double worst = shares_vs_serial(m, 1, in, w0, &moved);
   CU_ASSERT(moved > 5);      /* dense weights and several table rows were updated */
   CU_ASSERT(worst < 1e-5);   /* the same update, up to float summation order */
+}
+
+/* A model for the parallel optimizer: a dense weight of 40 (cut into ranges
+ * among threads) and a table T[64, 3] (rows in 4 blocks of 16) looked up by an
+ * id and by a list of 3 ids, so rows are shared by lookups and by shares:
+ *   z = wide . x + sum over the 4 lookups of sum_d (d + 1) T[id, d]
+ *   loss = (z - y)^2 / 2
+ * Workspace: z [B] at 0 | g_one [B,1,3] at B | g_list [B,3,3] at 4B. */
+enum { IN_ONE, IN_LIST, IN_X, IN_Y };
+enum { WIDE = 40, ROWS = 64, DIM = 3, OFF_T = 0, OFF_WIDE = ROWS * DIM, WSIZE = OFF_WIDE + WIDE };
+
+static const DmcInput w_inputs[] = {{"one", DMC_I32, 1}, {"list", DMC_I32, 3}, {"x", DMC_F32, WIDE}, {"y", DMC_F32, 1}};
+static const DmcParam w_params[] = {
+    {.name = "T", .rank = 2, .shape = {ROWS, DIM}, .size = ROWS * DIM, .offset = OFF_T, .is_table = 1, .lag_of = -1},
+    {.name = "wide", .rank = 1, .shape = {WIDE}, .size = WIDE, .offset = OFF_WIDE, .lag_of = -1},
+};
+static const DmcSparseGrad w_sparse[] = {{0, IN_ONE, 1, DIM, 0, 1}, {0, IN_LIST, 3, DIM, 0, 4}};
+
+static int64_t w_workspace(int max_batch) { return 13 * (int64_t)max_batch; }
+
+static float row_dot(const float *w, int32_t id) {
+  float s = 0;
+  for (int d = 0; d < DIM; d++) s += (float)(d + 1) * w[OFF_T + id * DIM + d];
+  return s;
+}
+
+static void w_forward(const DmcCtx *ctx) {
+  const int32_t *one = ctx->inputs[IN_ONE], *list = ctx->inputs[IN_LIST];   /* [B], [B,3] */
+  const float *x = ctx->inputs[IN_X], *y = ctx->inputs[IN_Y];               /* [B,WIDE], [B] */
+  float *z = ctx->workspace;                                                 /* [B] */
+  for (int b = 0; b < ctx->batch; b++) {
+    float s = row_dot(ctx->params, one[b]);
+    for (int j = 0; j < 3; j++) s += row_dot(ctx->params, list[3 * b + j]);
+    for (int k = 0; k < WIDE; k++) s += ctx->params[OFF_WIDE + k] * x[WIDE * b + k];
+    z[b] = s;
+    ctx->loss[b] = 0.5f * (s - y[b]) * (s - y[b]);
+  }
+}
+
+static void w_backward(const DmcCtx *ctx) {
+  const float *x = ctx->inputs[IN_X], *y = ctx->inputs[IN_Y], *z = ctx->workspace;
+  float *g_one = ctx->workspace + ctx->batch, *g_list = ctx->workspace + 4 * ctx->batch;
+  for (int b = 0; b < ctx->batch; b++) {
+    float dz = (z[b] - y[b]) / (float)ctx->batch;   /* d(mean loss)/dz */
+    for (int k = 0; k < WIDE; k++) ctx->grads[OFF_WIDE + k] += dz * x[WIDE * b + k];
+    for (int d = 0; d < DIM; d++) {
+      g_one[DIM * b + d] = dz * (float)(d + 1);
+      for (int j = 0; j < 3; j++) g_list[DIM * (3 * b + j) + d] = dz * (float)(d + 1);
+    }
+  }
+}
+
+static const DmcModel wide_model = {
+    .abi_version = DMC_ABI_VERSION, .name = "wide_fixture",
+    .ninputs = 4, .inputs = w_inputs, .nparams = 2, .params = w_params, .params_size = WSIZE,
+    .nsparse = 2, .sparse = w_sparse, .batch = B, .epochs = 1, .l2 = 0.01,
+    .workspace_floats = w_workspace, .forward = w_forward, .backward = w_backward,
+    .retrieve_output = -1, .retrieve_table = -1, .retrieve_target = -1,
+};
+
+/* Every optimizer, the same for the dense weight and the table. */
+static const char *const k_sgd[] = {"lr", "momentum"}, *const k_lr[] = {"lr"};
+static const char *const k_ftrl[] = {"alpha", "l1", "l2"};
+static const double v_sgd[] = {0.1, 0.9}, v_lr[] = {0.05}, v_ftrl[] = {0.1, 0.001, 0.01};
+static const DmcRecord optimizers[] = {
+    {"sgd", 1, k_sgd, v_sgd, NULL},  {"sgd", 2, k_sgd, v_sgd, NULL}, {"adagrad", 1, k_lr, v_lr, NULL},
+    {"adam", 1, k_lr, v_lr, NULL},   {"ftrl", 3, k_ftrl, v_ftrl, NULL},
+};
+
+/* The wide model's inputs (row 17 in every share's list) and parameters. */
+static int32_t one[B], list[3 * B];
+static float xs[WIDE * B], ys[B], wide_w0[WSIZE];
+static const void *wide_in[] = {one, list, xs, ys};
+
+static void wide_data(void) {
+  RtRng rng;
+  rt_rng_seed(&rng, 11);
+  for (int b = 0; b < B; b++) {
+    one[b] = (int32_t)rt_rng_below(&rng, ROWS), ys[b] = (float)rt_rng_normal(&rng);
+    list[3 * b] = 17;
+    list[3 * b + 1] = (int32_t)rt_rng_below(&rng, ROWS), list[3 * b + 2] = b % 4;
+    for (int k = 0; k < WIDE; k++) xs[WIDE * b + k] = (float)rt_rng_normal(&rng);
+  }
+  for (int k = 0; k < WSIZE; k++) wide_w0[k] = (float)(0.1 * rt_rng_normal(&rng));
+}
+
+static void test_every_optimizer_on_shares(void) {
+  wide_data();
+  for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++) {
+    DmcModel m = wide_model;
+    m.optimizer = m.sparse_optimizer = optimizers[i];
+    int moved;
+    double worst = shares_vs_serial(&m, 3, wide_in, wide_w0, &moved);
+    CU_ASSERT(moved > WIDE + 10 * DIM);   /* every dense weight, and many rows */
+    CU_ASSERT(worst < 1e-5);
+  }
+}
+
+/* Given the same shares, the optimizer on the stepper's 2, 3 or 4 threads and
+ * the optimizer on one thread leave the same bits in weights and state. */
+static void test_parallel_optimizer_is_the_serial_one(void) {
+  wide_data();
+  for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++) {
+    DmcModel m = wide_model;
+    m.optimizer = m.sparse_optimizer = optimizers[i];
+    for (int n = 2; n <= 4; n++) {
+      RtError err;
+      float wa[WSIZE], wb[WSIZE], g[WSIZE] = {0}, loss[B];
+      memcpy(wa, wide_w0, sizeof wa), memcpy(wb, wide_w0, sizeof wb);
+      RtOptim *on_pool = rt_optim_new(&m, 0, B, &err), *alone = rt_optim_new(&m, 0, B, &err);
+      RtStepper *s = rt_stepper_new(&m, n, B, &err);
+      CU_ASSERT_FATAL(on_pool && alone && s);
+      CU_ASSERT_FATAL(rt_optim_use_pool(on_pool, rt_stepper_pool(s), &err) == 0);
+      for (int step = 0; step < 3; step++) {
+        const RtGradPart *parts;
+        int nparts;
+        rt_stepper_run(s, wide_in, B, 7, wa, g, loss, &parts, &nparts);
+        rt_optim_step_parts(on_pool, wa, g, parts, nparts);
+        rt_optim_step_parts(alone, wb, g, parts, nparts);
+      }
+      int64_t nstate = (int64_t)rt_opt_nstate(&on_pool->cfg[0]) * WSIZE;
+      CU_ASSERT(memcmp(wa, wb, sizeof wa) == 0);
+      CU_ASSERT(memcmp(on_pool->state, alone->state, (size_t)nstate * sizeof *wa) == 0);
+      CU_ASSERT(memcmp(on_pool->rowstep, alone->rowstep, ROWS * sizeof *alone->rowstep) == 0);
+      CU_ASSERT(memcmp(wa, wide_w0, sizeof wa) != 0);
+      rt_stepper_free(s);
+      rt_optim_free(on_pool);
+      rt_optim_free(alone);
+    }
+  }
 }
 
 void add_step_tests(void) {
   CU_pSuite s = CU_add_suite("threads: pool and data-parallel step", NULL, NULL);
   CU_add_test(s, "the pool runs every thread, every time", test_pool_runs_every_thread);
   CU_add_test(s, "2 and 3 shares give the serial step's update", test_shares_match_the_serial_step);
+  CU_add_test(s, "every optimizer: 2 and 3 shares give the serial steps", test_every_optimizer_on_shares);
+  CU_add_test(s, "the optimizer on 2, 3, 4 threads is the serial one, bit for bit",
+              test_parallel_optimizer_is_the_serial_one);
 }
