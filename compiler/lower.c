@@ -40,8 +40,8 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   l->param_offset = arena_alloc(sizeof(int64_t) * (size_t)(g->params.len + 1));
   for (int i = 0; i < g->params.len; i++) {
     Param *p = g->params.items[i];
-    l->param_offset[i] = l->params_size;
-    l->params_size += shape_numel(p->shape);
+    l->param_offset[i] = l->params_size;   // at 16-float boundaries: see rt_floats_new
+    l->params_size += (shape_numel(p->shape) + 15) / 16 * 16;
   }
   for (int i = 0; i < g->nodes.len; i++) {
     IrNode *n = g->nodes.items[i];

@@ -169,7 +169,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
     int64_t lo = (int64_t)INFER_BATCH * t / nt, hi = (int64_t)INFER_BATCH * (t + 1) / nt;
     Worker *w = &wk[t];
     *w = (Worker){m, ring, params, NULL, NULL, NULL, lo, (int)(hi - lo), &stop, 0};
-    w->ws = calloc((size_t)m->workspace_floats(w->rows) + 1, sizeof(float));
+    w->ws = rt_floats_new(m->workspace_floats(w->rows));
     w->loss = calloc((size_t)w->rows + 1, sizeof(float));
     w->ptrs = calloc((size_t)m->ninputs + 1, sizeof *w->ptrs);
     ok &= w->ws && w->loss && w->ptrs;
@@ -205,10 +205,9 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   int nt = o->threads_set ? o->threads : 1;
   double secs = o->seconds > 0 ? o->seconds : 2.0;
   if (nt > MAX_THREADS) nt = MAX_THREADS;
-  float *w = malloc(sizeof(float) * (size_t)(m->params_size + 1));
-  float *g = calloc((size_t)m->params_size + 1, sizeof(float));
+  float *w = rt_floats_new(m->params_size), *g = rt_floats_new(m->params_size);
   int ws_rows = train_batch > INFER_BATCH ? train_batch : INFER_BATCH;
-  float *ws = calloc((size_t)m->workspace_floats(ws_rows) + 1, sizeof(float));
+  float *ws = rt_floats_new(m->workspace_floats(ws_rows));
   float *loss = calloc((size_t)ws_rows + 1, sizeof(float));
   const void **ptrs = calloc((size_t)m->ninputs + 1, sizeof *ptrs);
   void **iring = inputs_new(m, INFER_RING, INFER_BATCH), **tring = inputs_new(m, TRAIN_RING, train_batch);

@@ -27,6 +27,7 @@
 #include "heldout.h"
 #include "model.h"
 #include "modelckpt.h"
+#include "params.h"
 #include "progress.h"
 #include "retrieve.h"
 #include "score.h"
@@ -51,7 +52,7 @@ static void scored_free(Scored *s) {
 /* The encoder and the parameters of o->checkpoint into s: 0, or -1 and *err. */
 static int load_checkpoint(const DmcModel *m, const RtOpts *o, Scored *s, RtError *err) {
   s->enc = rt_enc_new(m);
-  s->w = calloc((size_t)(m->params_size ? m->params_size : 1), sizeof *s->w);
+  s->w = rt_floats_new(m->params_size);
   if (!s->enc || !s->w) return rt_error(err, "out of memory");
   return rt_model_load(m, s->w, s->enc, NULL, o->checkpoint, err);
 }

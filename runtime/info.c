@@ -69,8 +69,9 @@ static void info_text(const DmcModel *m) {
     printf("  %-12s %-12s %-36s %s\n", f->name, kind_str(f, c, sizeof c), source_str(m, f, a, sizeof a),
            options_str(f, b, sizeof b));
   }
-  printf("\nparameters (%d, %" PRId64 " floats, %.2f MB):\n", m->nparams, m->params_size,
-         (double)m->params_size * 4 / 1048576.0);
+  int64_t floats = 0;   // the parameters' own: the block also pads each to 16 floats
+  for (int i = 0; i < m->nparams; i++) floats += m->params[i].size;
+  printf("\nparameters (%d, %" PRId64 " floats, %.2f MB):\n", m->nparams, floats, (double)floats * 4 / 1048576.0);
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];
     printf("  %-24s %-14s %10" PRId64 "  %-5s", p->name, rt_param_shape(p, c, sizeof c), p->size,
@@ -81,7 +82,7 @@ static void info_text(const DmcModel *m) {
     if (p->optimizer.name) printf("  optimizer %s", rt_rec_format(&p->optimizer, a, sizeof a));
     printf("\n");
   }
-  printf("  (tables %" PRId64 " floats, dense %" PRId64 ")\n", table_floats, m->params_size - table_floats);
+  printf("  (tables %" PRId64 " floats, dense %" PRId64 ")\n", table_floats, floats - table_floats);
   printf("\noutputs:\n");
   for (int i = 0; i < m->noutputs; i++) printf("  %-12s [%" PRId64 "]\n", m->outputs[i].name, m->outputs[i].size);
   if (rt_model_retrieves(m))

@@ -158,10 +158,10 @@ static int setup(Online *s, RtError *err) {
   int maxb = s->batch > s->max_req ? s->batch : s->max_req;
   size_t np = (size_t)(m->params_size ? m->params_size : 1), R = (size_t)s->R;
   size_t ws = (size_t)m->workspace_floats(s->max_req), q = (size_t)s->max_req;
-  s->w = calloc(np, sizeof *s->w);
-  s->wx = calloc(np, sizeof *s->wx);
-  s->g = calloc(np, sizeof *s->g);
-  s->ws = calloc(ws ? ws : 1, sizeof *s->ws);
+  s->w = rt_floats_new((int64_t)np);
+  s->wx = rt_floats_new((int64_t)np);
+  s->g = rt_floats_new((int64_t)np);
+  s->ws = rt_floats_new((int64_t)ws);
   s->loss = calloc((size_t)maxb, sizeof *s->loss);
   s->done = calloc(R, 1);
   s->order = calloc(R, sizeof *s->order);

@@ -66,6 +66,13 @@ static int init_one(const DmcParam *p, float *w, uint64_t seed, RtError *err) {
   return 0;
 }
 
+float *rt_floats_new(int64_t n) {
+  size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;   // aligned_alloc: a multiple of 64
+  float *p = aligned_alloc(64, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
 int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err) {
   for (int i = 0; i < m->nparams; i++)
     if (m->params[i].lag_of < 0 && init_one(&m->params[i], w + m->params[i].offset, seed, err))

@@ -20,6 +20,12 @@
 #include "dmc_abi.h"
 #include "rterr.h"
 
+/* A zeroed block of n floats (at least one) at a 64-byte boundary, NULL when out
+ * of memory; free() frees it. For the parameter, gradient and workspace blocks:
+ * the compiler places every parameter and workspace value at a multiple of 16
+ * floats in them, so a GEMM's vector loads of a weight row do not straddle cache
+ * lines (a load across two lines costs two). */
+float *rt_floats_new(int64_t n);
 int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err);
 /* Copies every lagged parameter from its source where step % lag_every == 0. */
 void rt_params_lag(const DmcModel *m, float *w, int64_t step);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "params.h"
 #include "model.h"
 
 typedef struct Worker {
@@ -53,7 +54,7 @@ RtScorer *rt_scorer_new(const DmcModel *m, const RtEncoder *e, int max_batch, in
     w->s = s;
     w->index = t;
     w->b = rt_batch_new(m, max_batch);
-    w->ws = calloc(ws ? ws : 1, sizeof *w->ws);
+    w->ws = rt_floats_new((int64_t)ws);
     w->loss = calloc((size_t)max_batch, sizeof *w->loss);
     w->rows = calloc((size_t)max_batch, sizeof *w->rows);
     if (!w->b || !w->ws || !w->loss || !w->rows) {

@@ -56,9 +56,9 @@ RtStepper *rt_stepper_new(const DmcModel *m, int nthreads, int max_batch, RtErro
   if (!s->sh || !s->parts) goto oom;
   for (int t = 0; t < nthreads; t++) {
     Share *h = &s->sh[t];
-    h->ws = calloc(ws ? ws : 1, sizeof *h->ws);
+    h->ws = rt_floats_new((int64_t)ws);
     h->in = calloc((size_t)(m->ninputs ? m->ninputs : 1), sizeof *h->in);
-    h->g = t ? calloc(np, sizeof *h->g) : NULL;
+    h->g = t ? rt_floats_new((int64_t)np) : NULL;
     if (!h->ws || !h->in || (t && !h->g)) goto oom;
   }
   if (!(s->pool = rt_pool_new(nthreads, err))) {

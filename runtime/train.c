@@ -170,8 +170,8 @@ static int setup(Trainer *t, int batch, int nepochs, uint64_t seed, RtRng *rng, 
   const DmcModel *m = t->m;
   const RtOpts *o = t->o;
   size_t np = (size_t)(m->params_size ? m->params_size : 1);
-  t->w = calloc(np, sizeof *t->w);
-  t->g = calloc(np, sizeof *t->g);
+  t->w = rt_floats_new((int64_t)np);
+  t->g = rt_floats_new((int64_t)np);
   t->loss = calloc((size_t)batch, sizeof *t->loss);
   if (!t->w || !t->g || !t->loss)
     return rt_error(err, "out of memory (%zu parameters)", np);
