@@ -2,13 +2,17 @@
 // it). Requires: Lowered forward/backward lists of nodes; sets l->fused and
 // l->view and removes the nodes they absorb from the lists.
 //  - Views: a reshape that keeps the batch dimension is its operand's buffer
-//    read under another shape, so it costs no kernel and no memory.
+//    read under another shape, so it costs no kernel and no memory; so is a
+//    stop_gradient of a value no chain computes (masked_softmax's max).
 //  - Elementwise fusion: a chain of elementwise nodes of one shape, each read
 //    only by the next, becomes one DMC_OP_FUSED kernel (runtime/kernels.h) at
 //    the place of its last node; constants read by the chain become steps; a
 //    matmul feeding the chain (a dense layer's bias and activation, or the
 //    backward's activation gradient) becomes its head, so the epilogue runs on
 //    the GEMM's output while it is in cache.
+//  - Tail sums: a sum over one axis ends the chain that computes its operand,
+//    which then runs in the operand's shape and is never written (an
+//    attention's weighted sum, a bilinear score, a softmax's denominator).
 //  - Pooled lookups: a sum or mean over the id axis of an embedding lookup
 //    (a list feature's bag) becomes one kernel that adds the table rows
 //    straight into the result, never writing the [L, D] rows in between.
@@ -61,6 +65,10 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   }
   k->nstep = f->nstep;
   k->step = f->step;
+  if (k->step[k->nstep - 1].op == DMC_OP_SUM && k->step[0].op != DMC_OP_GATHER) {   // a tail sum: the steps summed
+    k->axis = n->axis == DMC_AXIS_ALL ? 0 : n->axis;
+    k->len = n->in[0]->shape.dim[k->axis];
+  }
 }
 
 static bool same_shape(const IrNode *a, const IrNode *b) {
@@ -86,6 +94,17 @@ static bool head_matmul(const IrNode *n) {
          n->in[1]->shape.rank == 2;
 }
 
+// A sum over one axis (masked: the steps of axis 0; all of a vector: its axis 0):
+// the tail of a program that runs in its operand's shape (an attention's weighted
+// sum, a bilinear score, a softmax's denominator, a dot product). Not over one
+// step (sum(dense(x, 1))): that would cost a matmul head its epilogue.
+static bool tail_sum(const IrNode *n) {
+  if (n->op != OP_SUM || !n->batched || n->in[0]->dt != DT_F32) return false;
+  if (n->axis == DMC_AXIS_ALL) return n->nin == 1 && n->in[0]->shape.rank == 1 && n->in[0]->shape.dim[0] > 1;
+  return n->in[0]->shape.dim[n->axis] > 1 &&
+         (n->nin == 1 || (n->axis == 0 && n->in[1]->batched && n->in[1]->dt == DT_F32));
+}
+
 typedef struct {
   const Lowered *l;
   const bool *pinned;
@@ -93,6 +112,7 @@ typedef struct {
   Vec *const *readers;   // by node id: the kernels and views that read it
   const int *pos;        // by node id: place in forward + backward
   IrNode *root;
+  const IrNode *shape;   // the shape the members run in: the root's, or a tail sum's operand's
   Fused f;
   int nmember;
   IrNode *member[DMC_KMAX_STEPS];
@@ -130,8 +150,8 @@ static int can_absorb(Group *gr, IrNode *p) {
   int outside = outside_readers(gr, p);   // the group's own readers are members already
   bool only = outside == 0 && !gr->pinned[p->id];
   if (p->op == OP_CONST) return only;   // one value everywhere: any shape broadcasts
-  if (!same_shape(p, gr->root)) return 0;
-  if (head_matmul(p)) return only && !gr->head;
+  if (!same_shape(p, gr->shape)) return 0;
+  if (head_matmul(p)) return only && !gr->head && gr->shape == gr->root;   // it writes the output first
   if (!fusable(p)) return 0;
   return only ? 1 : outside >= 0 ? 2 : 0;
 }
@@ -250,9 +270,9 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
       fa->absorbed[pooled->member[0]->id] = true;
       continue;
     }
-    if (fa->absorbed[n->id] || l->view[n->id] || !fusable(n)) continue;
+    if (fa->absorbed[n->id] || l->view[n->id] || !(fusable(n) || tail_sum(n))) continue;
     Group gr = {.l = l, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
-                .pos = fa->pos, .root = n};
+                .pos = fa->pos, .root = n, .shape = tail_sum(n) ? n->in[0] : n};
     absorb(&gr, n, false);
     if (gr.nmember < 2) continue;
     build_program(&gr);
@@ -295,7 +315,9 @@ void fuse_kernels(Lowered *l, bool fuse) {
         if (!fa.readers[q->id]) fa.readers[q->id] = arena_alloc(sizeof(Vec));
         vec_push(fa.readers[q->id], n);
       }
-      if (n->op == OP_RESHAPE && n->batched == n->in[0]->batched) l->view[n->id] = true;
+      // a stop_gradient is its operand's value: a view, unless a chain could run it as a step
+      if ((n->op == OP_RESHAPE && n->batched == n->in[0]->batched) || (n->op == OP_STOPGRAD && !fusable(n->in[0])))
+        l->view[n->id] = true;
     }
   }
   for (int i = 0; i < g->outputs.len; i++) pin(l, fa.pinned, ((Output *)g->outputs.items[i])->node);

@@ -43,7 +43,10 @@ typedef struct {
 // program then runs on it row block by row block.
 // A step whose value is also read elsewhere is stored: `store` > 0 is the index in
 // the call's buffer array (after the nin operands) of where it goes, in the
-// output's shape.
+// shape the program runs in: the output's, except under a tail sum. A last SUM
+// step is a tail sum: the program runs in its operand's shape (the output's with
+// DmcKernel.len steps inserted at .axis) and adds each value into the output,
+// skipping the steps whose mask (operand b, when b != a) is 0.
 typedef struct {
   int op, a, b, store;
   double val;

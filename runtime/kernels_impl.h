@@ -164,6 +164,11 @@ KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, 
   }
 }
 
+// y[0..n) += v[0..n): a tail sum's row (restrict: the values are never the sums)
+KSTATIC void K_(add_into)(REAL *restrict y, const REAL *restrict v, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] += v[j];
+}
+
 // Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t.
 KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t) {
   if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
@@ -238,11 +243,24 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
     K_(pooled_lookup)(k, B, out, in);
     return;
   }
-  const DmcKShape *o = &k->out;
-  int64_t on = K_(numel)(o), os = k->ostride ? k->ostride : on, xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
+  // A tail sum (a last SUM step): the program runs in its operand's shape, the
+  // output's with k->len steps inserted at k->axis, and the last step adds each
+  // value into the output, in the order the SUM kernel adds them, skipping the
+  // steps its mask (operand b, when not a) clears.
+  int tail = st[nstep - 1].op == DMC_OP_SUM;
+  DmcKShape c = k->out;   // the shape the program runs in
+  int64_t inner = 1, tn = tail ? k->len : 1;
+  if (tail) {
+    for (int d = c.rank; d > k->axis; d--) c.dim[d] = c.dim[d - 1];
+    c.dim[k->axis] = k->len;
+    c.rank++;
+    for (int d = k->axis + 1; d < c.rank; d++) inner *= c.dim[d];
+  }
+  const DmcKShape *o = &c;
+  int64_t on = K_(numel)(o), yn = K_(numel)(&k->out), os = k->ostride ? k->ostride : yn, xn[DMC_KMAX_IN], run[DMC_KMAX_IN];
   int ob = o->batched ? B : 1, nin = k->nin, head = st[0].op == DMC_OP_MATMUL || st[0].op == DMC_OP_MATMUL_NT;
   int used[DMC_KMAX_IN] = {0};
-  for (int s = head; s < nstep; s++) {
+  for (int s = head; s < nstep - tail; s++) {
     if (st[s].op == DMC_OP_CONST) continue;
     if (st[s].a < nin) used[st[s].a] = 1;
     if (st[s].b < nin) used[st[s].b] = 1;
@@ -261,7 +279,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   // while the rest of the program still finds them in L2; an output strided by
   // example (a concat's slice) is one GEMM row per example at stride os, or one
   // example at a time when it has several rows
-  int chunk = head ? (int)(rows >= K_HEAD_ROWS || (rows > 1 && os != on) ? 1 : K_HEAD_ROWS / rows) : ob;
+  int chunk = head ? (int)(rows >= K_HEAD_ROWS || (rows > 1 && os != yn) ? 1 : K_HEAD_ROWS / rows) : ob;
   for (int b0 = 0; b0 < ob; b0 += chunk) {
     int b1 = b0 + chunk < ob ? b0 + chunk : ob;
     if (head)
@@ -269,6 +287,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
                out + b0 * os, rows == 1 ? os : nn, 0);
     for (int b = b0; b < b1; b++) {
       REAL *y = out + b * os;
+      if (tail) memset(y, 0, sizeof(REAL) * (size_t)yn);
       for (int64_t i0 = 0; i0 < on; i0 += K_BLOCK) {
         int64_t n = on - i0 < K_BLOCK ? on - i0 : K_BLOCK;
         for (int j = 0; j < nin; j++) {
@@ -282,10 +301,32 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           slot[j] = tmp[j];
         }
         if (head) slot[nin] = y + i0;
-        for (int s = head; s < nstep; s++) {
+        for (int s = head; s < nstep - tail; s++) {
           REAL *d = s == nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
           K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
           slot[nin + s] = d;
+        }
+        if (tail) {   // element (p, t, q) of the program's shape adds into y[p, q], a run at a time
+          const DmcStep *sum = &st[nstep - 1];
+          const REAL *v = slot[sum->a], *m = sum->b != sum->a ? K_(real)(in, sum->b) + b * tn : NULL;
+          int64_t q = i0 % inner, t = i0 / inner % tn, p = i0 / (inner * tn);
+          for (int64_t i = 0; i < n;) {
+            if (inner == 1) {   // along t into one sum
+              int64_t len = tn - t < n - i ? tn - t : n - i;
+              REAL acc = y[p];
+              for (int64_t j = 0; j < len; j++)
+                if (!m || m[t + j] != 0) acc += v[i + j];
+              y[p] = acc;
+              i += len, t += len;
+            } else {   // along q: one step's row
+              int64_t len = inner - q < n - i ? inner - q : n - i;
+              if (!m || m[t] != 0) K_(add_into)(y + p * inner + q, v + i, len);
+              i += len, q += len;
+              if (q < inner) continue;
+              q = 0, t++;
+            }
+            if (t == tn) t = 0, p++;
+          }
         }
       }
     }
