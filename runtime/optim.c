@@ -152,7 +152,10 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
     o->roff[i] = -1;
     if (!rt_param_trained(p)) continue;
     nstate += (int64_t)rt_opt_nstate(&o->cfg[i]) * p->size;
-    if (!p->is_table) continue;
+    if (!p->is_table) {
+      o->work += p->size;
+      continue;
+    }
     o->roff[i] = nrows;
     nrows += p->shape[0];
     int64_t lookups = 0;
@@ -160,6 +163,7 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
       if (m->sparse[s].param == i) lookups += (int64_t)max_batch * m->sparse[s].ids_per_example;
     if (lookups > p->shape[0]) lookups = p->shape[0];
     if (lookups > max_touched) max_touched = lookups;
+    o->work += lookups * p->shape[1];
     if (p->shape[1] > max_dim) max_dim = p->shape[1];
   }
   o->max_touched = max_touched ? max_touched : 1;
@@ -187,6 +191,7 @@ fail:
 }
 
 int rt_optim_use_pool(RtOptim *o, RtPool *pool, RtError *err) {
+  if (o->work < rt_pool_min_work) return 0;   // a step this small runs faster on the caller alone
   size_t n = (size_t)rt_pool_size(pool), rows = n * (size_t)o->max_touched;
   int64_t *touched = malloc(rows * sizeof *touched);
   float *acc = malloc(rows * (size_t)o->max_dim * sizeof *acc);

@@ -78,6 +78,7 @@ typedef struct RtOptim {
   int64_t *touched;     /* rows touched in this step, [nthreads][max_touched] */
   float *acc;           /* their summed gradients, [nthreads][max_touched * max_dim] */
   int64_t max_touched, max_dim;   /* rows one table can touch in a step; the widest table */
+  int64_t work;         /* floats a step updates at most: dense parameters, looked-up rows */
   RtPool *pool;         /* the threads a step runs on (NULL: the caller's) */
   int nthreads;
   int64_t step;         /* steps taken */
@@ -87,7 +88,8 @@ typedef struct RtOptim {
 RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtError *err);
 void rt_optim_free(RtOptim *o);
 /* Run the next steps on the pool's threads, each updating its own part of
- * the parameters (optim.c); the result is the same as on one thread. The
+ * the parameters (optim.c); the result is the same as on one thread. A model
+ * whose step updates fewer than rt_pool_min_work floats stays on the caller. The
  * pool must outlive those steps. 0, or -1 and *err when out of memory. */
 int rt_optim_use_pool(RtOptim *o, RtPool *pool, RtError *err);
 /* One training step after backward: dense parameters from g, tables from

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+int64_t rt_pool_min_work = (int64_t)1 << 16;
+
 struct RtPool {
   int n;
   pthread_t *threads;

@@ -20,5 +20,11 @@ void rt_pool_free(RtPool *p);
  * threads: contiguous, and cut at multiples of 16 elements, so threads that
  * write neighbouring parts of a float array do not write one cache line. */
 void rt_pool_split(int64_t n, int parts, int t, int64_t *lo, int64_t *hi);
+/* Floats of work below which a round on the pool costs more than it saves: waking
+ * the threads and waiting for them takes tens of microseconds (measured: with the
+ * gradient combine and the optimizer on the pool, small models such as LR and FM
+ * trained at 2 threads half as fast as with them on the caller). 65536; tests set
+ * 0 to run the pool paths on small models. */
+extern int64_t rt_pool_min_work;
 
 #endif

@@ -16,6 +16,7 @@ struct RtStepper {
   const DmcModel *m;
   RtPool *pool;
   int n;
+  int cn;   /* threads that combine the dense gradients: 1 when too few for a pool round */
   Share *sh;
   RtGradPart *parts;
   int nparts;
@@ -49,6 +50,10 @@ RtStepper *rt_stepper_new(const DmcModel *m, int nthreads, int max_batch, RtErro
   }
   s->m = m;
   s->n = nthreads;
+  int64_t dense = 0;
+  for (int i = 0; i < m->nparams; i++)
+    if (!m->params[i].is_table && rt_param_trained(&m->params[i])) dense += m->params[i].size;
+  s->cn = dense >= rt_pool_min_work ? nthreads : 1;
   int share = (max_batch + nthreads - 1) / nthreads;
   size_t ws = (size_t)m->workspace_floats(share), np = (size_t)(m->params_size ? m->params_size : 1);
   s->sh = calloc((size_t)nthreads, sizeof *s->sh);
@@ -108,7 +113,7 @@ static void combine_range(void *arg, int t) {
     const DmcParam *p = &m->params[i];
     if (p->is_table || !rt_param_trained(p)) continue;
     int64_t lo, hi;
-    rt_pool_split(p->size, s->n, t, &lo, &hi);
+    rt_pool_split(p->size, s->cn, t, &lo, &hi);
     float *d = s->g + p->offset;
     for (int64_t k = lo; k < hi; k++) {
       float sum = s->parts[0].scale * d[k];
@@ -130,7 +135,8 @@ void rt_stepper_run(RtStepper *s, const void *const *inputs, int batch, uint64_t
     if (!rows) continue;
     s->parts[s->nparts++] = (RtGradPart){s->sh[t].ws, s->sh[t].in, rows, (float)rows / (float)batch};
   }
-  if (s->nparts > 1) rt_pool_run(s->pool, combine_range, s);
+  if (s->nparts > 1 && s->cn > 1) rt_pool_run(s->pool, combine_range, s);
+  else if (s->nparts > 1) combine_range(s, 0);
   *parts = s->parts;
   *nparts = s->nparts;
 }

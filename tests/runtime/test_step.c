@@ -243,11 +243,40 @@ static void test_parallel_optimizer_is_the_serial_one(void) {
   }
 }
 
+/* Below rt_pool_min_work a step's optimizer stays on the caller (no pool round). */
+static void test_small_steps_stay_on_the_caller(void) {
+  RtError err;
+  DmcModel m = wide_model;
+  RtStepper *s = rt_stepper_new(&m, 2, B, &err);
+  RtOptim *small = rt_optim_new(&m, 0, B, &err), *big = rt_optim_new(&m, 0, B, &err);
+  CU_ASSERT_FATAL(s && small && big);
+  rt_pool_min_work = small->work + 1;
+  CU_ASSERT(rt_optim_use_pool(small, rt_stepper_pool(s), &err) == 0 && small->pool == NULL);
+  rt_pool_min_work = small->work;
+  CU_ASSERT(rt_optim_use_pool(big, rt_stepper_pool(s), &err) == 0 && big->pool != NULL);
+  rt_pool_min_work = 0;
+  rt_optim_free(small);
+  rt_optim_free(big);
+  rt_stepper_free(s);
+}
+
+/* The test models are small: the suite runs the pool paths on them anyway. */
+static int pool_for_any_size(void) {
+  rt_pool_min_work = 0;
+  return 0;
+}
+
+static int pool_threshold_back(void) {
+  rt_pool_min_work = (int64_t)1 << 16;
+  return 0;
+}
+
 void add_step_tests(void) {
-  CU_pSuite s = CU_add_suite("threads: pool and data-parallel step", NULL, NULL);
+  CU_pSuite s = CU_add_suite("threads: pool and data-parallel step", pool_for_any_size, pool_threshold_back);
   CU_add_test(s, "the pool runs every thread, every time", test_pool_runs_every_thread);
   CU_add_test(s, "2 and 3 shares give the serial step's update", test_shares_match_the_serial_step);
   CU_add_test(s, "every optimizer: 2 and 3 shares give the serial steps", test_every_optimizer_on_shares);
   CU_add_test(s, "the optimizer on 2, 3, 4 threads is the serial one, bit for bit",
               test_parallel_optimizer_is_the_serial_one);
+  CU_add_test(s, "a step below rt_pool_min_work stays on the caller", test_small_steps_stay_on_the_caller);
 }
