@@ -47,6 +47,15 @@ static IrNode *unbroadcast(Ad *ad, IrNode *dy, IrNode *x) {
   return add(ad, OP_SUM_TO, &dy, 1, &a, x);
 }
 
+// x[.., start:start+len, ..] along axis.
+static IrNode *slice_of(Ad *ad, IrNode *x, int axis, int start, int len, IrNode *like) {
+  IrNode a = {0};
+  a.axis = axis;
+  a.start = start;
+  a.len = len;
+  return add(ad, OP_SLICE, &x, 1, &a, like);
+}
+
 static bool differentiable(IrNode *n) {
   return n->dt == DT_F32 && n->op != OP_CONST && n->op != OP_INPUT && n->op != OP_SEED && n->op != OP_MASK &&
          n->op != OP_STOPGRAD && n->op != OP_DROPMASK && n->op != OP_GE && n->op != OP_STEP && n->op != OP_SIGN &&
@@ -198,14 +207,6 @@ static void grad_matmul(Ad *ad, IrNode *n, IrNode *dy) {
 // The backward of the recurrence is one kernel over the steps (runtime/rnn_impl.h);
 // its packed per-step result [dzu dzr dzc | dzu dzr dq | h_prev | da] is sliced
 // into x's and a's gradients and U's, which is h_prev^T [dzu dzr dq] over the batch.
-static IrNode *columns(Ad *ad, IrNode *x, int start, int len, IrNode *like) {
-  IrNode a = {0};
-  a.axis = 1;
-  a.start = start;
-  a.len = len;
-  return add(ad, OP_SLICE, &x, 1, &a, like);
-}
-
 static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode *x = n->in[0], *u = n->in[3];
   int t = n->shape.dim[0], h = n->shape.dim[1];
@@ -213,14 +214,14 @@ static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
   at.axis = n->axis;
   IrNode *in[6] = {x, n->in[1], n->in[2], u, n, dy};
   IrNode *g = add(ad, OP_GRU_GRAD, in, 6, &at, n);
-  accum(ad, x, columns(ad, g, 0, 3 * h, n));
+  accum(ad, x, slice_of(ad, g, 1, 0, 3 * h, n));
   IrNode sq = {0};
   sq.shape = (Shape){1, {t}};
-  IrNode *da = columns(ad, g, 7 * h, 1, n);
+  IrNode *da = slice_of(ad, g, 1, 7 * h, 1, n);
   accum(ad, n->in[1], add(ad, OP_RESHAPE, &da, 1, &sq, n));
   if (!differentiable(u)) return;
   IrNode tn = {0};   // summed over the batch: U is shared
-  IrNode *pair[2] = {columns(ad, g, 6 * h, h, n), columns(ad, g, 3 * h, 3 * h, n)};
+  IrNode *pair[2] = {slice_of(ad, g, 1, 6 * h, h, n), slice_of(ad, g, 1, 3 * h, 3 * h, n)};
   accum(ad, u, add(ad, OP_MATMUL_TN, pair, 2, &tn, n));
 }
 
@@ -249,14 +250,9 @@ static void grad_scatter(Ad *ad, IrNode *n, IrNode *dy) {   // d vals[t] = dy[id
 }
 
 static void grad_concat(Ad *ad, IrNode *n, IrNode *dy) {
-  int start = 0;
-  for (int k = 0; k < n->nin; k++) {
-    IrNode a = {0};
-    a.axis = n->axis;
-    a.start = start;
-    a.len = n->in[k]->shape.dim[n->axis];
-    start += a.len;
-    if (differentiable(n->in[k])) accum(ad, n->in[k], add(ad, OP_SLICE, &dy, 1, &a, n));
+  for (int k = 0, start = 0; k < n->nin; start += n->in[k++]->shape.dim[n->axis]) {
+    IrNode *x = n->in[k];
+    if (differentiable(x)) accum(ad, x, slice_of(ad, dy, n->axis, start, x->shape.dim[n->axis], n));
   }
 }
 

@@ -1,8 +1,8 @@
 // cse.c: common subexpression elimination. Two nodes with the same op, operands
 // and attributes compute the same value, so the later one is replaced by the
 // earlier everywhere (operands and every graph-level reference); DCE then drops
-// it. Autodiff makes many: every step of an unrolled GRU transposes the same
-// weight matrix for its backward matmul, and every use of a constant repeats it.
+// it. Autodiff and unrolled loops make many: every use of a constant repeats it,
+// and a value built the same way in several loop iterations is built again.
 // Nodes with effects are never merged: standardize moves running statistics,
 // and dropout masks are kept apart on purpose. Requires: topological order.
 #include "dmc.h"
@@ -94,7 +94,7 @@ void ir_cse(Graph *g) {
 // renumbers.
 void ir_forward_broadcasts(Graph *g) {
   int n = g->nodes.len, added = 0;
-  IrNode **before = calloc((size_t)n * 4 + 1, sizeof *before);   // up to one per operand of node i
+  IrNode **before = calloc((size_t)n * MAX_IN + 1, sizeof *before);   // up to one per operand of node i
   if (!before) die("out of memory forwarding broadcasts");
   for (int i = 0; i < n; i++) {
     IrNode *x = g->nodes.items[i];
@@ -118,7 +118,7 @@ void ir_forward_broadcasts(Graph *g) {
       IrNode *r = ir_add(g, OP_RESHAPE, &src, 1, &attrs, e->loc, &err);
       if (!r) die("forwarding a broadcast: %s", err);
       r->scope = e->scope;
-      before[i * 4 + k] = r;
+      before[i * MAX_IN + k] = r;
       x->in[k] = r;
       added++;
     }
@@ -126,8 +126,8 @@ void ir_forward_broadcasts(Graph *g) {
   if (added) {   // the new reshapes (appended by ir_add) move to just before their readers
     Vec order = {0};
     for (int i = 0; i < n; i++) {
-      for (int k = 0; k < 4; k++)
-        if (before[i * 4 + k]) vec_push(&order, before[i * 4 + k]);
+      for (int k = 0; k < MAX_IN; k++)
+        if (before[i * MAX_IN + k]) vec_push(&order, before[i * MAX_IN + k]);
       vec_push(&order, g->nodes.items[i]);
     }
     g->nodes = order;

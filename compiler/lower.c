@@ -1,9 +1,10 @@
 // lower.c: places every value and orders the kernel calls. Requires: a graph
 // after autodiff and dce (verified); with fusion on, runs CSE and DCE on it
 // first, so the graph the program computes is the one left in g. Produces the
-// Lowered form both backends print: parameters in one block (in declaration order), inputs by first
-// appearance, every other node in the workspace at fixed + per_row * B (plan.c
-// shares memory between values whose lives do not overlap).
+// Lowered form both backends print: parameters in one block (in declaration
+// order, each at a multiple of 16 floats), inputs by first appearance, every
+// other node in the workspace at fixed + per_row * B (plan.c shares memory
+// between values whose lives do not overlap).
 // Forward runs the nodes outside the backward pass, backward the rest.
 #include "dmc.h"
 
