@@ -106,10 +106,9 @@ for k in "${!ids[@]}"; do
       "$prog" bench --json --zipf "$ZIPF" --time "$TIME" --threads "$t" > "$runs/$key.dmc.$t.$r.json" 2> "$work/err" ||
         { echo "== $id: dmc bench failed: $(tail -1 "$work/err")" >&2; rm -f "$runs/$key.dmc.$t.$r.json"; }
       if [ "$TORCH" = 1 ] && [ "$peer" != - ]; then
-        nolat=(); [ "$t" = 1 ] || nolat=(--no-latency)
         batch=$("$prog" info --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["batch"])')
         bench/torch_env.sh --threads "$t" /usr/bin/python3 bench/torch/bench.py "$peer" --json --zipf "$ZIPF" \
-          --time "$TIME" --threads "$t" --batch "$batch" "${nolat[@]}" > "$runs/$key.torch.$t.$r.json" 2> "$work/err" ||
+          --time "$TIME" --threads "$t" --batch "$batch" > "$runs/$key.torch.$t.$r.json" 2> "$work/err" ||
           { echo "== $id: PyTorch bench failed: $(tail -1 "$work/err")" >&2; rm -f "$runs/$key.torch.$t.$r.json"; }
       fi
     done

@@ -92,6 +92,16 @@ def torch_gflops(t):
 # oversubscribed machine stalls OpenMP's barriers): such columns are marked, not hidden
 suspect = {t for t in threads if torch_check(t) and (torch_gflops(t) or 0) < 50 * t}
 L2, L3 = cache_bytes(2, 1 << 20), cache_bytes(3, 32 << 20)
+
+
+def bound(flops, dense, gathered, t):
+    """Roofline bound at batch 1 on t threads sharing the request, in µs, and what binds:
+    the FLOPs at t threads' peak, or the bytes touched (dense weights + gathered rows) at
+    t threads' bandwidth of the smallest cache the weights fit in (t L2s hold t times as
+    much: each thread streams its own share of the weights)."""
+    level = "l2" if dense <= t * L2 else "l3" if dense <= L3 and roof["threads_1"].get("read_l3_gbs") else "dram"
+    by_flops, by_bytes = flops / peak(t), (dense + gathered) / bw(level, t)
+    return 1e6 * max(by_flops, by_bytes), "FLOPs" if by_flops >= by_bytes else f"bytes from {level.upper()}"
 rows = []
 for bid in IDS:
     key = bid.replace(":", "_")
@@ -103,11 +113,7 @@ for bid in IDS:
         ms = [int(x) for x in f.read().split()]
     r = dict(id=bid, flops=flops, gathered=gathered, dense_bytes=dense, compile_ms=statistics.median(ms),
              dmc={t: medians("dmc", key, t) for t in threads}, torch={t: medians("torch", key, t) for t in threads})
-    # roofline bound at batch 1: FLOPs at the 1-thread peak, or the bytes touched (dense
-    # weights + gathered rows) at the bandwidth of the smallest cache the weights fit in
-    level = "l2" if dense <= L2 else "l3" if dense <= L3 and roof["threads_1"].get("read_l3_gbs") else "dram"
-    r["bound_us"] = 1e6 * max(flops / peak(1), (dense + gathered) / bw(level))
-    r["bound_by"] = "FLOPs" if flops / peak(1) >= (dense + gathered) / bw(level) else f"bytes from {level.upper()}"
+    r["bound"] = {t: bound(flops, dense, gathered, t) for t in sorted(set(threads + [1]))}
     rows.append(r)
 
 
@@ -142,8 +148,21 @@ def best_torch(tr):
 
 
 t1 = threads[0]
-lat = ["| benchmark | FLOPs / example | bytes / example (weights + gathered) | roofline bound (µs) | dmc p50 / p99 (µs) | dmc / bound | PyTorch eager p50 / p99 | TorchScript p50 / p99 | speedup vs eager | vs TorchScript |",
-       "|---|---|---|---|---|---|---|---|---|---|"]
+LAT_HEAD = ["| benchmark | FLOPs / example | bytes / example (weights + gathered) | roofline bound (µs) | dmc p50 / p99 (µs) | dmc / bound | PyTorch eager p50 / p99 | TorchScript p50 / p99 | speedup vs eager | vs TorchScript |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+lat = {t: list(LAT_HEAD) for t in threads}
+
+
+def lat_row(r, t):
+    d, p = r["dmc"][t], r["torch"][t]
+    dl, el, sl = get(d, "latency_p50_us"), get(p, "eager_latency_p50_us"), get(p, "script_latency_p50_us")
+    b, by = r["bound"][t]
+    return (f"| {r['id']} | {r['flops']:,} | {(r['dense_bytes'] + r['gathered']) / 1024:,.1f} KiB | "
+            f"{b:.2f} ({by}) | {fmt_us(dl)} / {fmt_us(get(d, 'latency_p99_us'))} | "
+            f"{fmt_x(ratio(dl, b))} | {fmt_us(el)} / {fmt_us(get(p, 'eager_latency_p99_us'))} | "
+            f"{fmt_us(sl)} / {fmt_us(get(p, 'script_latency_p99_us'))} | {fmt_x(ratio(el, dl))} | {fmt_x(ratio(sl, dl))} |")
+
+
 inf = ["| benchmark | " + " | ".join(f"dmc rows/s, {t}T | PyTorch best, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
        "|---|" + "---|---|---|---|" * len(threads)]
 trn = ["| benchmark | compile (ms) | batch | " + " | ".join(f"dmc rows/s, {t}T | PyTorch rows/s, {t}T | speedup {t}T | dmc GFLOP/s {t}T (% of peak)" for t in threads) + " |",
@@ -152,14 +171,13 @@ serial_train = False
 chart = []
 for r in rows:
     if "error" in r:
-        lat.append(f"| {r['id']} | does not compile |" + " |" * 8)
+        for t in threads:
+            lat[t].append(f"| {r['id']} | does not compile |" + " |" * 8)
         continue
     d1, p1 = r["dmc"][t1], r["torch"][t1]
     dl, el, sl = get(d1, "latency_p50_us"), get(p1, "eager_latency_p50_us"), get(p1, "script_latency_p50_us")
-    lat.append(f"| {r['id']} | {r['flops']:,} | {(r['dense_bytes'] + r['gathered']) / 1024:,.1f} KiB | "
-               f"{r['bound_us']:.2f} ({r['bound_by']}) | {fmt_us(dl)} / {fmt_us(get(d1, 'latency_p99_us'))} | "
-               f"{fmt_x(ratio(dl, r['bound_us']))} | {fmt_us(el)} / {fmt_us(get(p1, 'eager_latency_p99_us'))} | "
-               f"{fmt_us(sl)} / {fmt_us(get(p1, 'script_latency_p99_us'))} | {fmt_x(ratio(el, dl))} | {fmt_x(ratio(sl, dl))} |")
+    for t in threads:
+        lat[t].append(lat_row(r, t))
     cells_i, cells_t = [], []
     for t in threads:
         d, p = r["dmc"][t], r["torch"][t]
@@ -212,11 +230,17 @@ md += [f"- ⚠ PyTorch's GEMM reached {torch_gflops(t):.0f} GFLOP/s on {t} threa
        f"its {t}-thread figures (marked ⚠) are not PyTorch at its best (on a busy machine its OpenMP "
        "threads stall at every barrier), and the speedups against them are inflated. Do not quote them."
        for t in sorted(suspect)]
-md += ["", "### Batch-1 latency (one thread each)", "",
-       "Roofline bound: the forward FLOPs at the 1-thread FMA peak, or the bytes touched (dense weights "
+md += ["", f"### Batch-1 latency ({t1} thread{'s' if t1 > 1 else ''} each)", "",
+       "Roofline bound: the forward FLOPs at the FMA peak, or the bytes touched (dense weights "
        "plus gathered embedding rows) at the read bandwidth of the smallest cache the dense weights "
-       f"fit in (L2 {L2 >> 20} MiB, L3 {L3 >> 20} MiB, else DRAM), whichever is longer. Speedups are "
-       "PyTorch's p50 over dmc's.", ""] + lat
+       f"fit in (L2 {L2 >> 20} MiB per core, L3 {L3 >> 20} MiB, else DRAM), whichever is longer. Speedups are "
+       "PyTorch's p50 over dmc's.", ""] + lat[t1]
+for t in threads[1:]:
+    md += ["", f"### Batch-1 latency, one request on {t} threads", "",
+           f"Each call shared by {t} threads: dmc splits the columns of every GEMM whose weight has at least "
+           "65,536 elements among them (runtime/kernels.c), its pool spinning between kernels; PyTorch "
+           f"runs with torch.set_num_threads({t}). The bound is that of {t} threads: their FMA peak, "
+           f"or their summed bandwidth of {t} L2s (each streams its share of the weights).", ""] + lat[t]
 md += ["", "### Inference at batch 1024", "",
        "dmc: `PROG bench --threads T` (T workers, each scoring its share of the batch); PyTorch: "
        "torch.set_num_threads(T), the better of eager and TorchScript (TS). GFLOP/s: forward FLOPs "

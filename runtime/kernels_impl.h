@@ -135,6 +135,17 @@ KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n,
 }
 
 #include "gemm_impl.h"
+
+// The GEMM of a kernel: split among the threads that share one request
+// when there are some (the float runtime's K_SHARED_GEMM: kernels.h's hook), else the
+// GEMM above on this thread.
+KSTATIC void K_(gemm_shared)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                          int64_t wrs, int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+#ifdef K_SHARED_GEMM
+  if (K_SHARED_GEMM(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate)) return;
+#endif
+  K_(gemm)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+}
 #include "rnn_impl.h"
 
 // DMC_OP_FUSED: the program of k->step over blocks of K_BLOCK elements of one
@@ -283,7 +294,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   for (int b0 = 0; b0 < ob; b0 += chunk) {
     int b1 = b0 + chunk < ob ? b0 + chunk : ob;
     if (head)
-      K_(gemm)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), wrs, wcs,
+      K_(gemm_shared)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), wrs, wcs,
                out + b0 * os, rows == 1 ? os : nn, 0);
     for (int b = b0; b < b1; b++) {
       REAL *y = out + b * os;
@@ -564,14 +575,14 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int ab = sa->batched, wb = sw->batched;
     if (!wb && (os == on || rows == 1)) {   // one GEMM over every row of the batch
       int64_t total = (ab ? B : 1) * rows;
-      K_(gemm)(total, nn, kk, a, kk, 1, w, wrs, wcs, out, rows == 1 ? os : nn, 0);
+      K_(gemm_shared)(total, nn, kk, a, kk, 1, w, wrs, wcs, out, rows == 1 ? os : nn, 0);
       if (!ab && o->batched)
         for (int b = 1; b < B; b++) memcpy(out + b * os, out, sizeof(REAL) * (size_t)on);
       return;
     }
     for (int b = 0; b < B; b++) {   // per example: its own weight, or rows strided by example
       const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (wb ? (int64_t)b * kk * nn : 0);
-      K_(gemm)(rows, nn, kk, ae, kk, 1, we, wrs, wcs, out + b * os, nn, 0);
+      K_(gemm_shared)(rows, nn, kk, ae, kk, 1, we, wrs, wcs, out + b * os, nn, 0);
     }
     return;
   }

@@ -13,9 +13,16 @@ typedef struct RtPool RtPool;
 
 RtPool *rt_pool_new(int nthreads, RtError *err);
 int rt_pool_size(const RtPool *p);
-/* fn(arg, tid) on threads 0..size-1, concurrently; returns when every call has. */
+/* fn(arg, tid) for tid 0..size-1, each once, on whichever thread claims it first
+ * (the caller too, so it may run several tids in turn when the others are slow to
+ * wake); returns when every call has. */
 void rt_pool_run(RtPool *p, void (*fn)(void *arg, int tid), void *arg);
 void rt_pool_free(RtPool *p);
+/* Workers and the caller spin this long for the next round (or for the workers
+ * to finish) before sleeping: for a pool whose rounds come microseconds apart
+ * (the kernels of one request, share.h). 0, the default:
+ * sleep at once. */
+void rt_pool_spin(RtPool *p, int64_t microseconds);
 /* Thread t's part [*lo, *hi) of n array elements shared among `parts`
  * threads: contiguous, and cut at multiples of 16 elements, so threads that
  * write neighbouring parts of a float array do not write one cache line. */

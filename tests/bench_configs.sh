@@ -5,8 +5,8 @@
 #   tests/bench_configs.sh [DMC]      (default bin/dmc)
 #
 # Every bench/models/*.model checks; criteo_deepfm and din compile and their `bench`
-# runs on a tiny setting (--time 0.01, 2 threads for inference and training, Zipf ids) and reports every
-# figure, with the threads each used; bad bench options are usage errors; `synth --zipf`
+# runs on a tiny setting (--time 0.01, 1 and 2 threads, Zipf ids) and reports every
+# figure, with the threads each used (all three phases use --threads); bad bench options are usage errors; `synth --zipf`
 # skews the ids and gives a behaviour list and its categories the same length; --profile
 # lists each phase's costliest kernels;
 # bench/roofline/roofline.c compiles warning-free; bench/speed_report.py turns the tiny
@@ -36,16 +36,18 @@ mkdir -p "$work/runs"
 for m in criteo_deepfm din; do
   "$dmc" "bench/models/$m.model" -o "$work/$m" 2> "$work/err"
   ok "$m compiles" $? "$(cat "$work/err")"
-  "$work/$m" bench --json --time 0.01 --threads 2 --zipf 1.1 > "$work/runs/$m.dmc.1.1.json" 2> "$work/err"
-  ok "$m bench runs" $? "$(cat "$work/err")"
-  for k in latency_p50_us latency_p99_us infer_rows_per_s train_rows_per_s; do
-    positive "$(field "$work/runs/$m.dmc.1.1.json" $k 2>&1)"
-    ok "$m bench: $k > 0" $? "$(cat "$work/runs/$m.dmc.1.1.json")"
+  for t in 1 2; do
+    "$work/$m" bench --json --time 0.01 --threads $t --zipf 1.1 > "$work/runs/$m.dmc.$t.1.json" 2> "$work/err"
+    ok "$m bench --threads $t runs" $? "$(cat "$work/err")"
+    for k in latency_p50_us latency_p99_us infer_rows_per_s train_rows_per_s; do
+      positive "$(field "$work/runs/$m.dmc.$t.1.json" $k 2>&1)"
+      ok "$m bench --threads $t: $k > 0" $? "$(cat "$work/runs/$m.dmc.$t.1.json")"
+    done
+    [ "$(field "$work/runs/$m.dmc.$t.1.json" infer_threads)" = $t ] &&
+      [ "$(field "$work/runs/$m.dmc.$t.1.json" train_threads)" = $t ] &&
+      [ "$(field "$work/runs/$m.dmc.$t.1.json" latency_threads)" = $t ]
+    ok "$m bench --threads $t: the threads each figure used" $? "$(cat "$work/runs/$m.dmc.$t.1.json")"
   done
-  [ "$(field "$work/runs/$m.dmc.1.1.json" infer_threads)" = 2 ] &&
-    [ "$(field "$work/runs/$m.dmc.1.1.json" train_threads)" = 2 ] &&
-    [ "$(field "$work/runs/$m.dmc.1.1.json" latency_threads)" = 1 ]
-  ok "$m bench: the threads each figure used" $? "$(cat "$work/runs/$m.dmc.1.1.json")"
   "$dmc" "bench/models/$m.model" --report > "$work/runs/$m.report.txt"
   echo 5 > "$work/runs/$m.compile_ms.txt"
 done
@@ -86,15 +88,20 @@ ok "roofline.c compiles warning-free" $? "$(cat "$work/err")"
 
 cat > "$work/runs/meta.json" <<'EOF'
 {"date": "test", "commit": "test", "cpu": "test", "cores": 2, "load_before": "0 0 0", "time": 0.01,
- "rounds": 1, "threads": "1", "zipf": 1.1, "torch": 0}
+ "rounds": 1, "threads": "1 2", "zipf": 1.1, "torch": 0}
 EOF
 cat > "$work/runs/roofline.json" <<'EOF'
 {"threads_1": {"fma_avx512_gflops": 100.0, "fma_avx2_gflops": 50.0, "read_l1_gbs": 200.0,
- "read_l2_gbs": 100.0, "read_dram_gbs": 10.0}, "threads": 1}
+ "read_l2_gbs": 100.0, "read_dram_gbs": 10.0},
+ "threads_2": {"fma_avx512_gflops": 200.0, "fma_avx2_gflops": 100.0, "read_l1_gbs": 400.0,
+ "read_l2_gbs": 200.0, "read_dram_gbs": 20.0}, "threads": 2}
 EOF
+# the 1-thread latency table, then the one of a request shared by 2 threads, din in each
 python3 bench/speed_report.py "$work/runs" "$work/report" criteo_deepfm din > "$work/err" 2>&1 &&
-  grep -q "^| din | [0-9,]* |" "$work/report/speed.md" && grep -q "<svg" "$work/report/speed.svg"
-ok "speed_report.py: table and chart" $? "$(tail -5 "$work/err")"
+  awk '/^### Batch-1 latency \(1 thread each\)/ { s = 1 } /^### Batch-1 latency, one request on 2 threads/ { s = 2 }
+    /^### Inference/ { s = 0 } s && /^\| din \| [0-9,]* \|/ { seen[s] = 1 } END { exit !(seen[1] && seen[2]) }' \
+    "$work/report/speed.md" && grep -q "<svg" "$work/report/speed.svg"
+ok "speed_report.py: tables (latency at 1 and 2 threads) and chart" $? "$(tail -5 "$work/err") $(head -40 "$work/report/speed.md")"
 
 python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' \
   bench/torch/models.py bench/torch/bench.py bench/speed_report.py 2> "$work/err"

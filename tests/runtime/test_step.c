@@ -4,17 +4,21 @@
  * and, for every optimizer, on a model whose dense weight is cut into ranges
  * among threads; given the same shares, the optimizer on 2, 3 or 4 threads
  * must be the serial optimizer bit for bit; the pool must run every thread
- * every time. */
+ * every time, and a request's GEMMs shared among its threads (share.h) must
+ * give one thread's result. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dmc_abi.h"
+#include "kernels.h"
 #include "optim.h"
 #include "params.h"
 #include "pool.h"
 #include "rng.h"
+#include "share.h"
 #include "step.h"
 #include "test.h"
 
@@ -31,16 +35,56 @@ static void count_call(void *arg, int tid) {
   c->seen[tid]++;
 }
 
+/* Every tid once per round, sleeping or spinning between rounds (a part may run
+ * on any thread, so rounds back to back catch a part run twice or skipped). */
 static void test_pool_runs_every_thread(void) {
-  for (int n = 1; n <= 4; n++) {
+  for (int spin = 0; spin <= 50; spin += 50)
+    for (int n = 1; n <= 4; n++) {
+      RtError err;
+      RtPool *p = rt_pool_new(n, &err);
+      CU_ASSERT_FATAL(p != NULL);
+      CU_ASSERT_EQUAL(rt_pool_size(p), n);
+      rt_pool_spin(p, spin);
+      Count c = {0};
+      for (int round = 0; round < 2000; round++) rt_pool_run(p, count_call, &c);
+      CU_ASSERT_EQUAL(atomic_load(&c.calls), 2000 * n);
+      for (int t = 0; t < n; t++) CU_ASSERT_EQUAL(c.seen[t], 2000);
+      rt_pool_free(p);
+    }
+}
+
+static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0}; }
+
+/* A request's GEMMs shared by a spinning pool (share.h): the
+ * result of one thread, bit for bit, for a weight split among 2 and 3 threads
+ * (columns not a multiple of the split), read plainly or transposed, and for one
+ * row or a few; a weight below the threshold stays on the caller. */
+static void test_shared_gemm(void) {
+  static const int shapes[][4] = {{1, 429, 400, 0}, {3, 256, 257, 0}, {1, 300, 300, 1}, {2, 40, 80, 0}};
+  for (int n = 2; n <= 3; n++) {
     RtError err;
     RtPool *p = rt_pool_new(n, &err);
     CU_ASSERT_FATAL(p != NULL);
-    CU_ASSERT_EQUAL(rt_pool_size(p), n);
-    Count c = {0};
-    for (int round = 0; round < 200; round++) rt_pool_run(p, count_call, &c);
-    CU_ASSERT_EQUAL(atomic_load(&c.calls), 200 * n);
-    for (int t = 0; t < n; t++) CU_ASSERT_EQUAL(c.seen[t], 200);
+    rt_pool_spin(p, 20);
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+      int M = shapes[t][0], K = shapes[t][1], N = shapes[t][2], nt = shapes[t][3];
+      float *a = malloc(sizeof(float) * (size_t)M * K), *w = malloc(sizeof(float) * (size_t)K * N);
+      float *alone = malloc(sizeof(float) * (size_t)M * N), *shared = malloc(sizeof(float) * (size_t)M * N);
+      CU_ASSERT_FATAL(a && w && alone && shared);
+      for (int i = 0; i < M * K; i++) a[i] = (float)((i * 31 % 89) - 44) / 44;
+      for (int i = 0; i < K * N; i++) w[i] = (float)((i * 53 % 97) - 48) / 48;
+      DmcKShape ws = nt ? (DmcKShape){2, {N, K, 0, 0}, 0, 0} : (DmcKShape){2, {K, N, 0, 0}, 0, 0};
+      DmcKernel k = {.op = nt ? DMC_OP_MATMUL_NT : DMC_OP_MATMUL, .out = shape1(N, 1), .nin = 2,
+                     .in = {shape1(K, 1), ws}};
+      const void *in[2] = {a, w};
+      dmc_kernel_f32(&k, M, alone, in, 0, 0);
+      rt_share_begin(p);
+      for (int i = 0; i < M * N; i++) shared[i] = NAN;
+      dmc_kernel_f32(&k, M, shared, in, 0, 0);
+      rt_share_begin(NULL);
+      CU_ASSERT(memcmp(alone, shared, sizeof(float) * (size_t)M * N) == 0);
+      free(a), free(w), free(alone), free(shared);
+    }
     rt_pool_free(p);
   }
 }
@@ -274,6 +318,7 @@ static int pool_threshold_back(void) {
 void add_step_tests(void) {
   CU_pSuite s = CU_add_suite("threads: pool and data-parallel step", pool_for_any_size, pool_threshold_back);
   CU_add_test(s, "the pool runs every thread, every time", test_pool_runs_every_thread);
+  CU_add_test(s, "a request's GEMMs shared among threads: one thread's result", test_shared_gemm);
   CU_add_test(s, "2 and 3 shares give the serial step's update", test_shares_match_the_serial_step);
   CU_add_test(s, "every optimizer: 2 and 3 shares give the serial steps", test_every_optimizer_on_shares);
   CU_add_test(s, "the optimizer on 2, 3, 4 threads is the serial one, bit for bit",

@@ -1,0 +1,16 @@
+/* share.h -- the threads of one request: while a pool is given to
+ * rt_share_begin, the calling thread's large GEMMs are split among the pool's
+ * threads (share.c), so a single batch-1 call uses every core. */
+#ifndef RT_SHARE_H
+#define RT_SHARE_H
+
+#include "pool.h"
+
+/* How long the threads sharing a request spin for its next GEMM (pool.h). */
+enum { RT_SHARE_SPIN_US = 200 };
+
+/* From now on, this thread's GEMMs whose weight has at least 65,536 elements
+ * run on p's threads; NULL: on this thread alone again. */
+void rt_share_begin(RtPool *p);
+
+#endif
