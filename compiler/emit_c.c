@@ -85,8 +85,8 @@ static void emit_kernels(Lowered *l, FILE *out) {
         if (j) fprintf(out, ", ");
         kshape(out, &k.in[j]);
       }
-      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s, %d};\n", k.axis, k.start, k.len, k.fval, k.nstep,
-              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL", k.ostride);
+      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s, %d, %d, %d};\n", k.axis, k.start, k.len, k.fval, k.nstep,
+              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL", k.ostride, k.orow, k.orstride);
     }
   }
 }

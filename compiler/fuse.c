@@ -3,7 +3,7 @@
 // l->view and removes the nodes they absorb from the lists.
 //  - Views: a reshape that keeps the batch dimension is its operand's buffer
 //    read under another shape, so it costs no kernel and no memory; so is a
-//    stop_gradient of a value no chain computes (masked_softmax's max).
+//    stop_gradient of a value no chain computes (a softmax's max written out).
 //  - Elementwise fusion: a chain of elementwise nodes of one shape, each read
 //    only by the next, becomes one DMC_OP_FUSED kernel (runtime/kernels.h) at
 //    the place of its last node; constants read by the chain become steps; a
@@ -52,6 +52,7 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   kernel_describe(n, k);
   IrNode *home = concat_home(l, n);
   if (home != n) k->ostride = (int)shape_numel(home->shape);
+  concat_rows(l, n, &k->orow, &k->orstride);
   if (!f) return;
   k->op = DMC_OP_FUSED;
   k->nin = f->nin;
@@ -353,6 +354,9 @@ void kernels_print(Lowered *l, FILE *out) {
       fprintf(out, "]");
       IrNode *home = concat_home(l, n);
       if (home != n) fprintf(out, " into [B,%d]+%lld", shape_numel(home->shape), (long long)concat_offset(l, n));
+      int orow, orstride;
+      concat_rows(l, n, &orow, &orstride);
+      if (orow) fprintf(out, " rows %d/%d", orow, orstride);
       if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
       fputc('\n', out);
     }

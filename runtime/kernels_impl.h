@@ -237,6 +237,21 @@ KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void 
   }
 }
 
+// Writes n values at element i of example y of k's output: one run, or, when the
+// output is a slice strided within an example (compiler/slices.c), rows of k->orow
+// floats k->orstride apart.
+KSTATIC void K_(put)(const DmcKernel *k, REAL *y, int64_t i, const REAL *v, int64_t n) {
+  if (!k->orow) {
+    memcpy(y + i, v, sizeof(REAL) * (size_t)n);
+    return;
+  }
+  while (n > 0) {
+    int64_t c = i % k->orow, len = k->orow - c < n ? k->orow - c : n;
+    memcpy(y + i / k->orow * k->orstride + c, v, sizeof(REAL) * (size_t)len);
+    i += len, v += len, n -= len;
+  }
+}
+
 // The program st[0..nstep) on k's operands (k->step, or one step for a single op).
 KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in) {
   if (st[0].op == DMC_OP_GATHER) {
@@ -302,10 +317,13 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
         }
         if (head) slot[nin] = y + i0;
         for (int s = head; s < nstep - tail; s++) {
-          REAL *d = s == nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
+          REAL *d = s == nstep - 1 && !k->orow ? y + i0
+                    : st[s].store                ? (REAL *)in[st[s].store] + b * on + i0
+                                                 : tmp[nin + s];
           K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
           slot[nin + s] = d;
         }
+        if (k->orow) K_(put)(k, y, i0, slot[nin + nstep - 1], n);   // no head, no tail sum (slices.c)
         if (tail) {   // element (p, t, q) of the program's shape adds into y[p, q], a run at a time
           const DmcStep *sum = &st[nstep - 1];
           const REAL *v = slot[sum->a], *m = sum->b != sum->a ? K_(real)(in, sum->b) + b * tn : NULL;
@@ -604,7 +622,9 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         int64_t id = ids[(si->batched ? b * nid : 0) + i];
         if (id < 0 || id >= V) id = 0;   // the runtime maps ids into range; never read outside
         const REAL *row = t + (st->batched ? b * tn : 0) + id * D;
-        for (int64_t d = 0; d < D; d++) out[b * os + i * D + d] = row[d];
+        if (k->orow) K_(put)(k, out + b * os, i * D, row, D);
+        else
+          for (int64_t d = 0; d < D; d++) out[b * os + i * D + d] = row[d];
       }
     return;
   }
@@ -690,7 +710,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *xe = x + (s->batched ? b * xn : 0);
       for (int64_t p = 0; p < outer; p++)
         for (int64_t t = 0; t < n; t++)
-          memcpy(out + b * on + (p * n + t) * inner, xe + p * inner, sizeof(REAL) * (size_t)inner);
+          K_(put)(k, out + b * os, (p * n + t) * inner, xe + p * inner, inner);
     }
     return;
   }
