@@ -4,7 +4,8 @@
 //  - Views: a reshape that keeps the batch dimension is its operand's buffer
 //    read under another shape, so it costs no kernel and no memory; so is a
 //    stop_gradient of a value no chain computes (a softmax's max written out).
-//  - Elementwise fusion: a chain of elementwise nodes of one shape, each read
+//  - Elementwise fusion: a chain of elementwise nodes of one shape (or read
+//    through a reshape with as many values: same_values), each read
 //    only by the next, becomes one DMC_OP_FUSED kernel (runtime/kernels.h) at
 //    the place of its last node; constants read by the chain become steps; a
 //    matmul feeding the chain (a dense layer's bias and activation, or the
@@ -143,6 +144,21 @@ static int outside_readers(Group *gr, IrNode *n) {
   return found;
 }
 
+// A member of another shape with as many values, read through a reshape (a dense
+// layer's [t, 1] logits masked as [t]): the same values in the same order, so it
+// runs in the program's shape when each operand is one value (of no more axes) or
+// as many values as the program; a matmul head writes its rows as they are.
+static bool same_values(const IrNode *p, const IrNode *shape) {
+  int64_t n = shape_numel(shape->shape);
+  if (p->batched != shape->batched || shape_numel(p->shape) != n) return false;
+  if (head_matmul(p)) return true;
+  for (int i = 0; i < p->nin; i++) {
+    int64_t k = shape_numel(p->in[i]->shape);
+    if (k != n && (k != 1 || p->in[i]->shape.rank > shape->shape.rank)) return false;
+  }
+  return true;
+}
+
 // 0: not absorbed; 1: absorbed; 2: absorbed and stored.
 static int can_absorb(Group *gr, IrNode *p) {
   if (gr->absorbed[p->id] || p->is_grad != gr->root->is_grad) return 0;
@@ -151,7 +167,7 @@ static int can_absorb(Group *gr, IrNode *p) {
   int outside = outside_readers(gr, p);   // the group's own readers are members already
   bool only = outside == 0 && !gr->pinned[p->id];
   if (p->op == OP_CONST) return only;   // one value everywhere: any shape broadcasts
-  if (!same_shape(p, gr->shape)) return 0;
+  if (!same_shape(p, gr->shape) && !same_values(p, gr->shape)) return 0;
   if (head_matmul(p)) return only && !gr->head && gr->shape == gr->root;   // it writes the output first
   if (!fusable(p)) return 0;
   return only ? 1 : outside >= 0 ? 2 : 0;
@@ -184,7 +200,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
     return;   // its operands are the head's: never absorbed
   }
   for (int i = 0; i < n->nin; i++) {
-    IrNode *p = n->in[i];
+    IrNode *p = view_root(gr->l, n->in[i]);   // through reshapes: same_values
     if (is_member(gr, p)) continue;   // x * x: one step serves both operands
     int how = can_absorb(gr, p);
     if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
@@ -193,6 +209,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
 }
 
 static int slot_of(Group *gr, IrNode *q) {
+  if (is_member(gr, view_root(gr->l, q))) q = view_root(gr->l, q);   // a member read through a reshape
   for (int s = 0; s < gr->f.nstep; s++)
     if (gr->f.member[s] == q) return gr->f.nin + s;
   for (int i = 0; i < gr->f.nin; i++)
