@@ -107,7 +107,8 @@ static void emit_calls(Lowered *l, Vec *v, FILE *out) {
     Fused *f = l->fused[n->id];
     if (f) {
       fprintf(out, "  // fused: %d steps\n", f->nstep);
-      for (int s = 0; s < f->nstep; s++) node_line(out, "  //   ", f->member[s]);
+      for (int s = 0; s < f->nstep; s++)
+        if (!s || f->member[s] != f->member[s - 1]) node_line(out, "  //   ", f->member[s]);   // a concat's puts: once
     } else {
       node_line(out, "  // ", n);
     }

@@ -699,7 +699,8 @@ int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out) {
       Fused *f = id >= 0 && id < l->g->nodes.len ? l->fused[id] : NULL;
       if (f) {
         fprintf(out, "  ; fused: %d steps\n", f->nstep);
-        for (int s = 0; s < f->nstep; s++) node_line(out, "  ;   ", f->member[s]);
+        for (int s = 0; s < f->nstep; s++)
+          if (!s || f->member[s] != f->member[s - 1]) node_line(out, "  ;   ", f->member[s]);   // a concat's puts: once
       } else if (id >= 0 && id < l->g->nodes.len) {
         node_line(out, "  ; ", l->g->nodes.items[id]);
       }

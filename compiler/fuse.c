@@ -14,6 +14,9 @@
 //  - Tail sums: a sum over one axis ends the chain that computes its operand,
 //    which then runs in the operand's shape and is never written (an
 //    attention's weighted sum, a bilinear score, a softmax's denominator).
+//  - Concat programs: a concat of operands of one shape computes the elementwise
+//    ones only it reads (and reads an expand's operand broadcast) in one program
+//    whose last CONCAT steps write each operand's rows into it (din_attention).
 //  - Pooled lookups: a sum or mean over the id axis of an embedding lookup
 //    (a list feature's bag) becomes one kernel that adds the table rows
 //    straight into the result, never writing the [L, D] rows in between.
@@ -67,6 +70,7 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   }
   k->nstep = f->nstep;
   k->step = f->step;
+  if (k->step[k->nstep - 1].op == DMC_OP_CONCAT) k->len = n->in[0]->shape.dim[n->axis];   // the operands' rows
   if (k->step[k->nstep - 1].op == DMC_OP_SUM && k->step[0].op != DMC_OP_GATHER) {   // a tail sum: the steps summed
     k->axis = n->axis == DMC_AXIS_ALL ? 0 : n->axis;
     k->len = n->in[0]->shape.dim[k->axis];
@@ -279,6 +283,78 @@ static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
   return f;
 }
 
+// True when every reader of n (through views) is c, and n is not pinned.
+static bool only_reader(const Lowered *l, Facts *fa, IrNode *n, IrNode *c) {
+  if (fa->pinned[n->id]) return false;
+  Vec *r = fa->readers[n->id];
+  for (int i = 0; r && i < r->len; i++) {
+    IrNode *x = r->items[i];
+    if (x != c && !(l->view[x->id] && only_reader(l, fa, x, c))) return false;
+  }
+  return true;
+}
+
+// A bias added to a matmul stays the matmul's epilogue (a GRU's three input projections).
+static bool reads_matmul(const IrNode *x) {
+  for (int i = 0; i < x->nin; i++)
+    if (head_matmul(x->in[i])) return true;
+  return false;
+}
+
+// A concat of operands of one shape (din_attention's concat(qs, k, qs - k, qs * k)
+// along axis 1 of [t, d]) whose elementwise operands only it reads, or an expand
+// along axis 0 (its operand broadcasts): one program in the operands' shape computes
+// them, and its last steps (CONCAT, val: the slice's offset in a row of the concat)
+// write each operand's rows into the concat, a whole row at a time, so those
+// operands are never written apart and the concat is written in order once.
+static Fused *concat_program(Lowered *l, IrNode *n, Facts *fa) {
+  if (n->op != OP_CONCAT || !n->batched || n->dt != DT_F32 || n->nin < 2) return NULL;
+  IrNode *ref = NULL, *src[DMC_KMAX_IN];
+  if (n->nin > DMC_KMAX_IN) return NULL;
+  for (int j = 0; j < n->nin; j++) {
+    IrNode *x = n->in[j];
+    if (x->dt != DT_F32 || x->shape.rank != n->in[0]->shape.rank) return NULL;
+    for (int d = 0; d < x->shape.rank; d++)
+      if (x->shape.dim[d] != n->in[0]->shape.dim[d]) return NULL;
+    if (x->batched) ref = x;
+  }
+  if (!ref) return NULL;
+  Group gr = {.l = l, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
+              .pos = fa->pos, .root = n, .shape = ref};
+  gr.member[gr.nmember++] = n;   // while absorbing: its reads are the group's own
+  IrNode *expands[DMC_KMAX_IN];
+  int nexp = 0;
+  for (int j = 0; j < n->nin; j++) {
+    IrNode *x = n->in[j];
+    src[j] = x;
+    if (fa->absorbed[x->id] || l->view[x->id] || x->is_grad != n->is_grad || l->buf[x->id].kind != BUF_WORK) continue;
+    if (x->op == OP_EXPAND && x->axis == 0 && x->in[0]->dt == DT_F32 && only_reader(l, fa, x, n)) {
+      src[j] = x->in[0];   // [d] broadcasts along the steps of [t, d]
+      expands[nexp++] = x;
+    } else if (fusable(x) && !reads_matmul(x) && !is_member(&gr, x) && can_absorb(&gr, x) == 1 &&
+               count_inputs(&gr, x) + n->nin <= DMC_KMAX_IN && gr.nmember + n->nin < DMC_KMAX_STEPS) {
+      absorb(&gr, x, false);
+    }
+  }
+  if (gr.nmember == 1 && !nexp) return NULL;
+  if (count_inputs(&gr, NULL) + n->nin > DMC_KMAX_IN || gr.nmember - 1 + n->nin > DMC_KMAX_STEPS) return NULL;
+  for (int i = 1; i < gr.nmember; i++) gr.member[i - 1] = gr.member[i], gr.stored[i - 1] = gr.stored[i];
+  gr.nmember--;
+  build_program(&gr);
+  int64_t inner = 1, at = 0;
+  for (int d = n->axis + 1; d < n->shape.rank; d++) inner *= n->shape.dim[d];
+  for (int j = 0; j < n->nin; j++) {
+    int slot = slot_of(&gr, src[j]);
+    gr.f.member[gr.f.nstep] = n;
+    gr.f.step[gr.f.nstep++] = (DmcStep){DMC_OP_CONCAT, slot, slot, 0, (double)at};
+    at += n->in[j]->shape.dim[n->axis] * inner;
+  }
+  for (int s = 0; s < nexp; s++) fa->absorbed[expands[s]->id] = true;
+  Fused *f = arena_alloc(sizeof *f);
+  *f = gr.f;
+  return f;
+}
+
 static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
   for (int i = v->len - 1; i >= 0; i--) {
     IrNode *n = v->items[i];
@@ -286,6 +362,13 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
     if (pooled) {
       l->fused[n->id] = pooled;
       fa->absorbed[pooled->member[0]->id] = true;
+      continue;
+    }
+    Fused *cat = fa->absorbed[n->id] ? NULL : concat_program(l, n, fa);
+    if (cat) {
+      l->fused[n->id] = cat;
+      for (int s = 0; s < cat->nstep; s++)
+        if (cat->member[s] != n) fa->absorbed[cat->member[s]->id] = true;
       continue;
     }
     if (fa->absorbed[n->id] || l->view[n->id] || !(fusable(n) || tail_sum(n))) continue;
