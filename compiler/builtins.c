@@ -192,6 +192,24 @@ static Value *bi_softmax(Ctx *c, Args *a, const Builtin *b) {
   attrs.axis = axis;
   IrNode *in[2] = {x->t, x->mask};
   bool masked = axis == 0 && x->mask;
+  if (a->given[2]) {   // mask=m: a 0/1 step mask given explicitly (a computed sequence has none)
+    Value *m = arg_tensor(c, a, 2);
+    if (!m) return NULL;
+    Shape ms = m->t->shape, xs = x->t->shape;
+    if (axis != 0) {
+      sema_error(c, a->loc[2], "softmax's mask= applies along axis 0, not axis %d", axis);
+      diag_hint("a mask marks the steps of the first axis; take the softmax over axis=0");
+      return NULL;
+    }
+    if (m->t->dt != DT_F32 || !m->t->batched || ms.rank != 1 || ms.dim[0] != xs.dim[0]) {
+      sema_error(c, a->loc[2], "softmax's mask= must be one 0/1 value per step of %s, got %s%s", shape_str(xs),
+                 shape_str(ms), m->t->batched ? "" : " without the batch axis");
+      diag_hint("mask(x) of a list feature's embedding gives it: softmax(s, axis=0, mask=mask(keys))");
+      return NULL;
+    }
+    in[1] = m->t;
+    masked = true;
+  }
   return val_tensor(emit(c, OP_SOFTMAX, in, masked ? 2 : 1, &attrs, a->call->loc), x->mask);
 }
 
@@ -828,7 +846,7 @@ const Builtin builtins[] = {
     {"mean", "x,axis?", bi_reduce, OP_MEAN},
     {"max", "x,y?,axis?", bi_minmax, OP_MAX},
     {"min", "x,y", bi_minmax, OP_MIN},
-    {"softmax", "x,axis?", bi_softmax, OP_SOFTMAX},
+    {"softmax", "x,axis?,mask?", bi_softmax, OP_SOFTMAX},
     {"concat", "xs*,axis?", bi_concat, OP_CONCAT},
     {"stack", "xs*,axis?", bi_concat, OP_EXPAND},
     {"reshape", "x,shape", bi_reshape, OP_RESHAPE},

@@ -85,8 +85,8 @@ static void emit_kernels(Lowered *l, FILE *out) {
         if (j) fprintf(out, ", ");
         kshape(out, &k.in[j]);
       }
-      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s, %d};\n", k.axis, k.start, k.len, k.fval, k.nstep,
-              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL", k.ostride);
+      fprintf(out, "}, %d, %d, %d, %.17g, %d, %s, %d, %d, %d};\n", k.axis, k.start, k.len, k.fval, k.nstep,
+              k.nstep ? arena_printf("k%d_steps", n->id) : "NULL", k.ostride, k.orow, k.orstride);
     }
   }
 }
@@ -107,7 +107,8 @@ static void emit_calls(Lowered *l, Vec *v, FILE *out) {
     Fused *f = l->fused[n->id];
     if (f) {
       fprintf(out, "  // fused: %d steps\n", f->nstep);
-      for (int s = 0; s < f->nstep; s++) node_line(out, "  //   ", f->member[s]);
+      for (int s = 0; s < f->nstep; s++)
+        if (!s || f->member[s] != f->member[s - 1]) node_line(out, "  //   ", f->member[s]);   // a concat's puts: once
     } else {
       node_line(out, "  // ", n);
     }

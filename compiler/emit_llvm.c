@@ -120,8 +120,8 @@ static void build_types(Gen *g) {
   g->step = named_struct(g, "DmcStep", (LLVMTypeRef[]){i32, i32, i32, i32, g->f64}, 5);
   g->kernel = named_struct(g, "DmcKernel",
                            (LLVMTypeRef[]){i32, g->kshape, i32, LLVMArrayType(g->kshape, DMC_KMAX_IN), i32, i32, i32,
-                                           g->f64, i32, LLVMPointerType(g->step, 0), i32},
-                           11);
+                                           g->f64, i32, LLVMPointerType(g->step, 0), i32, i32, i32},
+                           13);
   g->feature = named_struct(g, "DmcFeature",
                             (LLVMTypeRef[]){p, i32, i32, i32, p, i8, i8, i64, i32, i32, i32, i32, g->f32, i32, i32, p,
                                             i32, i32, i32, p},
@@ -142,7 +142,8 @@ static void build_types(Gen *g) {
         offsetof(DmcKShape, is_ids));
   CHECK(kernel, offsetof(DmcKernel, op), offsetof(DmcKernel, out), offsetof(DmcKernel, nin), offsetof(DmcKernel, in),
         offsetof(DmcKernel, axis), offsetof(DmcKernel, start), offsetof(DmcKernel, len), offsetof(DmcKernel, fval),
-        offsetof(DmcKernel, nstep), offsetof(DmcKernel, step), offsetof(DmcKernel, ostride));
+        offsetof(DmcKernel, nstep), offsetof(DmcKernel, step), offsetof(DmcKernel, ostride), offsetof(DmcKernel, orow),
+        offsetof(DmcKernel, orstride));
   CHECK(step, offsetof(DmcStep, op), offsetof(DmcStep, a), offsetof(DmcStep, b), offsetof(DmcStep, store),
         offsetof(DmcStep, val));
   CHECK(feature, offsetof(DmcFeature, name), offsetof(DmcFeature, kind), offsetof(DmcFeature, len),
@@ -261,8 +262,9 @@ static void build_kernels(Gen *g) {
       for (int j = 0; j < DMC_KMAX_IN; j++) in[j] = kshape(g, &k.in[j]);
       LLVMValueRef f[] = {ci32(g, k.op),    kshape(g, &k.out),  ci32(g, k.nin), LLVMConstArray(g->kshape, in, DMC_KMAX_IN),
                           ci32(g, k.axis),  ci32(g, k.start),   ci32(g, k.len), LLVMConstReal(g->f64, k.fval),
-                          ci32(g, k.nstep), steps_const(g, n->id, &k), ci32(g, k.ostride)};
-      LLVMValueRef init = LLVMConstNamedStruct(g->kernel, f, 11);
+                          ci32(g, k.nstep), steps_const(g, n->id, &k), ci32(g, k.ostride),
+                          ci32(g, k.orow), ci32(g, k.orstride)};
+      LLVMValueRef init = LLVMConstNamedStruct(g->kernel, f, 13);
       LLVMValueRef gv = LLVMAddGlobal(g->m, g->kernel, arena_printf("k%d", n->id));
       LLVMSetInitializer(gv, init);
       LLVMSetGlobalConstant(gv, 1);
@@ -697,7 +699,8 @@ int llvm_emit_ir(Lowered *l, const char *source_name, FILE *out) {
       Fused *f = id >= 0 && id < l->g->nodes.len ? l->fused[id] : NULL;
       if (f) {
         fprintf(out, "  ; fused: %d steps\n", f->nstep);
-        for (int s = 0; s < f->nstep; s++) node_line(out, "  ;   ", f->member[s]);
+        for (int s = 0; s < f->nstep; s++)
+          if (!s || f->member[s] != f->member[s - 1]) node_line(out, "  ;   ", f->member[s]);   // a concat's puts: once
       } else if (id >= 0 && id < l->g->nodes.len) {
         node_line(out, "  ; ", l->g->nodes.items[id]);
       }

@@ -3,8 +3,9 @@
 // l->view and removes the nodes they absorb from the lists.
 //  - Views: a reshape that keeps the batch dimension is its operand's buffer
 //    read under another shape, so it costs no kernel and no memory; so is a
-//    stop_gradient of a value no chain computes (masked_softmax's max).
-//  - Elementwise fusion: a chain of elementwise nodes of one shape, each read
+//    stop_gradient of a value no chain computes (a softmax's max written out).
+//  - Elementwise fusion: a chain of elementwise nodes of one shape (or read
+//    through a reshape with as many values: same_values), each read
 //    only by the next, becomes one DMC_OP_FUSED kernel (runtime/kernels.h) at
 //    the place of its last node; constants read by the chain become steps; a
 //    matmul feeding the chain (a dense layer's bias and activation, or the
@@ -13,6 +14,9 @@
 //  - Tail sums: a sum over one axis ends the chain that computes its operand,
 //    which then runs in the operand's shape and is never written (an
 //    attention's weighted sum, a bilinear score, a softmax's denominator).
+//  - Concat programs: a concat of operands of one shape computes the elementwise
+//    ones only it reads (and reads an expand's operand broadcast) in one program
+//    whose last CONCAT steps write each operand's rows into it (din_attention).
 //  - Pooled lookups: a sum or mean over the id axis of an embedding lookup
 //    (a list feature's bag) becomes one kernel that adds the table rows
 //    straight into the result, never writing the [L, D] rows in between.
@@ -52,6 +56,7 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   kernel_describe(n, k);
   IrNode *home = concat_home(l, n);
   if (home != n) k->ostride = (int)shape_numel(home->shape);
+  concat_rows(l, n, &k->orow, &k->orstride);
   if (!f) return;
   k->op = DMC_OP_FUSED;
   k->nin = f->nin;
@@ -65,6 +70,7 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
   }
   k->nstep = f->nstep;
   k->step = f->step;
+  if (k->step[k->nstep - 1].op == DMC_OP_CONCAT) k->len = n->in[0]->shape.dim[n->axis];   // the operands' rows
   if (k->step[k->nstep - 1].op == DMC_OP_SUM && k->step[0].op != DMC_OP_GATHER) {   // a tail sum: the steps summed
     k->axis = n->axis == DMC_AXIS_ALL ? 0 : n->axis;
     k->len = n->in[0]->shape.dim[k->axis];
@@ -142,6 +148,21 @@ static int outside_readers(Group *gr, IrNode *n) {
   return found;
 }
 
+// A member of another shape with as many values, read through a reshape (a dense
+// layer's [t, 1] logits masked as [t]): the same values in the same order, so it
+// runs in the program's shape when each operand is one value (of no more axes) or
+// as many values as the program; a matmul head writes its rows as they are.
+static bool same_values(const IrNode *p, const IrNode *shape) {
+  int64_t n = shape_numel(shape->shape);
+  if (p->batched != shape->batched || shape_numel(p->shape) != n) return false;
+  if (head_matmul(p)) return true;
+  for (int i = 0; i < p->nin; i++) {
+    int64_t k = shape_numel(p->in[i]->shape);
+    if (k != n && (k != 1 || p->in[i]->shape.rank > shape->shape.rank)) return false;
+  }
+  return true;
+}
+
 // 0: not absorbed; 1: absorbed; 2: absorbed and stored.
 static int can_absorb(Group *gr, IrNode *p) {
   if (gr->absorbed[p->id] || p->is_grad != gr->root->is_grad) return 0;
@@ -150,7 +171,7 @@ static int can_absorb(Group *gr, IrNode *p) {
   int outside = outside_readers(gr, p);   // the group's own readers are members already
   bool only = outside == 0 && !gr->pinned[p->id];
   if (p->op == OP_CONST) return only;   // one value everywhere: any shape broadcasts
-  if (!same_shape(p, gr->shape)) return 0;
+  if (!same_shape(p, gr->shape) && !same_values(p, gr->shape)) return 0;
   if (head_matmul(p)) return only && !gr->head && gr->shape == gr->root;   // it writes the output first
   if (!fusable(p)) return 0;
   return only ? 1 : outside >= 0 ? 2 : 0;
@@ -183,7 +204,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
     return;   // its operands are the head's: never absorbed
   }
   for (int i = 0; i < n->nin; i++) {
-    IrNode *p = n->in[i];
+    IrNode *p = view_root(gr->l, n->in[i]);   // through reshapes: same_values
     if (is_member(gr, p)) continue;   // x * x: one step serves both operands
     int how = can_absorb(gr, p);
     if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
@@ -192,6 +213,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
 }
 
 static int slot_of(Group *gr, IrNode *q) {
+  if (is_member(gr, view_root(gr->l, q))) q = view_root(gr->l, q);   // a member read through a reshape
   for (int s = 0; s < gr->f.nstep; s++)
     if (gr->f.member[s] == q) return gr->f.nin + s;
   for (int i = 0; i < gr->f.nin; i++)
@@ -261,6 +283,78 @@ static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
   return f;
 }
 
+// True when every reader of n (through views) is c, and n is not pinned.
+static bool only_reader(const Lowered *l, Facts *fa, IrNode *n, IrNode *c) {
+  if (fa->pinned[n->id]) return false;
+  Vec *r = fa->readers[n->id];
+  for (int i = 0; r && i < r->len; i++) {
+    IrNode *x = r->items[i];
+    if (x != c && !(l->view[x->id] && only_reader(l, fa, x, c))) return false;
+  }
+  return true;
+}
+
+// A bias added to a matmul stays the matmul's epilogue (a GRU's three input projections).
+static bool reads_matmul(const IrNode *x) {
+  for (int i = 0; i < x->nin; i++)
+    if (head_matmul(x->in[i])) return true;
+  return false;
+}
+
+// A concat of operands of one shape (din_attention's concat(qs, k, qs - k, qs * k)
+// along axis 1 of [t, d]) whose elementwise operands only it reads, or an expand
+// along axis 0 (its operand broadcasts): one program in the operands' shape computes
+// them, and its last steps (CONCAT, val: the slice's offset in a row of the concat)
+// write each operand's rows into the concat, a whole row at a time, so those
+// operands are never written apart and the concat is written in order once.
+static Fused *concat_program(Lowered *l, IrNode *n, Facts *fa) {
+  if (n->op != OP_CONCAT || !n->batched || n->dt != DT_F32 || n->nin < 2) return NULL;
+  IrNode *ref = NULL, *src[DMC_KMAX_IN];
+  if (n->nin > DMC_KMAX_IN) return NULL;
+  for (int j = 0; j < n->nin; j++) {
+    IrNode *x = n->in[j];
+    if (x->dt != DT_F32 || x->shape.rank != n->in[0]->shape.rank) return NULL;
+    for (int d = 0; d < x->shape.rank; d++)
+      if (x->shape.dim[d] != n->in[0]->shape.dim[d]) return NULL;
+    if (x->batched) ref = x;
+  }
+  if (!ref) return NULL;
+  Group gr = {.l = l, .pinned = fa->pinned, .absorbed = fa->absorbed, .readers = fa->readers,
+              .pos = fa->pos, .root = n, .shape = ref};
+  gr.member[gr.nmember++] = n;   // while absorbing: its reads are the group's own
+  IrNode *expands[DMC_KMAX_IN];
+  int nexp = 0;
+  for (int j = 0; j < n->nin; j++) {
+    IrNode *x = n->in[j];
+    src[j] = x;
+    if (fa->absorbed[x->id] || l->view[x->id] || x->is_grad != n->is_grad || l->buf[x->id].kind != BUF_WORK) continue;
+    if (x->op == OP_EXPAND && x->axis == 0 && x->in[0]->dt == DT_F32 && only_reader(l, fa, x, n)) {
+      src[j] = x->in[0];   // [d] broadcasts along the steps of [t, d]
+      expands[nexp++] = x;
+    } else if (fusable(x) && !reads_matmul(x) && !is_member(&gr, x) && can_absorb(&gr, x) == 1 &&
+               count_inputs(&gr, x) + n->nin <= DMC_KMAX_IN && gr.nmember + n->nin < DMC_KMAX_STEPS) {
+      absorb(&gr, x, false);
+    }
+  }
+  if (gr.nmember == 1 && !nexp) return NULL;
+  if (count_inputs(&gr, NULL) + n->nin > DMC_KMAX_IN || gr.nmember - 1 + n->nin > DMC_KMAX_STEPS) return NULL;
+  for (int i = 1; i < gr.nmember; i++) gr.member[i - 1] = gr.member[i], gr.stored[i - 1] = gr.stored[i];
+  gr.nmember--;
+  build_program(&gr);
+  int64_t inner = 1, at = 0;
+  for (int d = n->axis + 1; d < n->shape.rank; d++) inner *= n->shape.dim[d];
+  for (int j = 0; j < n->nin; j++) {
+    int slot = slot_of(&gr, src[j]);
+    gr.f.member[gr.f.nstep] = n;
+    gr.f.step[gr.f.nstep++] = (DmcStep){DMC_OP_CONCAT, slot, slot, 0, (double)at};
+    at += n->in[j]->shape.dim[n->axis] * inner;
+  }
+  for (int s = 0; s < nexp; s++) fa->absorbed[expands[s]->id] = true;
+  Fused *f = arena_alloc(sizeof *f);
+  *f = gr.f;
+  return f;
+}
+
 static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
   for (int i = v->len - 1; i >= 0; i--) {
     IrNode *n = v->items[i];
@@ -268,6 +362,13 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
     if (pooled) {
       l->fused[n->id] = pooled;
       fa->absorbed[pooled->member[0]->id] = true;
+      continue;
+    }
+    Fused *cat = fa->absorbed[n->id] ? NULL : concat_program(l, n, fa);
+    if (cat) {
+      l->fused[n->id] = cat;
+      for (int s = 0; s < cat->nstep; s++)
+        if (cat->member[s] != n) fa->absorbed[cat->member[s]->id] = true;
       continue;
     }
     if (fa->absorbed[n->id] || l->view[n->id] || !(fusable(n) || tail_sum(n))) continue;
@@ -353,6 +454,9 @@ void kernels_print(Lowered *l, FILE *out) {
       fprintf(out, "]");
       IrNode *home = concat_home(l, n);
       if (home != n) fprintf(out, " into [B,%d]+%lld", shape_numel(home->shape), (long long)concat_offset(l, n));
+      int orow, orstride;
+      concat_rows(l, n, &orow, &orstride);
+      if (orow) fprintf(out, " rows %d/%d", orow, orstride);
       if (n->scope && n->scope[0]) fprintf(out, "  (%s)", n->scope);
       fputc('\n', out);
     }

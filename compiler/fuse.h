@@ -34,5 +34,7 @@ IrNode *view_root(const Lowered *l, IrNode *n);
 IrNode *concat_home(const Lowered *l, IrNode *n);
 int64_t concat_offset(const Lowered *l, IrNode *n);
 bool in_slice(const Lowered *l, IrNode *concat, IrNode *operand);
+// The rows of n's slice when it is strided within an example (DmcKernel.orow, orstride; 0, 0: one run).
+void concat_rows(const Lowered *l, IrNode *n, int *orow, int *orstride);
 
 #endif

@@ -6,7 +6,7 @@
 //   dmc FILE.model --emit=ir|dot|c [-o OUT]  print the graph IR, a Graphviz drawing, or the C
 //   dmc FILE.model --emit=llvm|obj [-o OUT]  the LLVM IR (emit_llvm.c), or its object file
 //   dmc FILE.model --report                  parameters and FLOPs per example
-#define _DEFAULT_SOURCE   // mkstemps
+#define _DEFAULT_SOURCE   // mkstemps, mkdtemp
 #include "dmc.h"
 
 #include <dirent.h>
@@ -212,17 +212,25 @@ static int build_program(Options *o, Lowered *l) {
     unlink(opath);
     return rc ? 1 : 0;
   }
-  char cpath[] = "/tmp/dmc-XXXXXX.c";
-  int fd = mkstemps(cpath, 2);
-  if (fd < 0) {
-    diag_plain("cannot create a temporary file in /tmp");
+  // The C goes in a directory of its own: its #include "kernels.h" is looked up first
+  // beside it, so a stray /tmp/kernels.h (an older ABI) would be compiled in silently.
+  char dir[] = "/tmp/dmc-XXXXXX";
+  if (!mkdtemp(dir)) {
+    diag_plain("cannot create a temporary directory in /tmp");
     return 1;
   }
-  FILE *out = fdopen(fd, "w");
+  const char *cpath = arena_printf("%s/model.c", dir);
+  FILE *out = fopen(cpath, "w");
+  if (!out) {
+    diag_plain("cannot create '%s'", cpath);
+    rmdir(dir);
+    return 1;
+  }
   cgen_emit(l, o->input, out);
   if (fclose(out)) {
     diag_plain("cannot write '%s'", cpath);
     unlink(cpath);
+    rmdir(dir);
     return 1;
   }
   const char *head[] = {"-std=c11", "-O3", o->portable ? "-mtune=generic" : "-march=native", "-w", "-iquote",
@@ -231,6 +239,7 @@ static int build_program(Options *o, Lowered *l) {
   link_tail(&argv, kernels, lib, o->output);
   int rc = run((char *const *)argv.items);
   unlink(cpath);
+  rmdir(dir);
   if (rc) {
     diag_plain("compiling the generated program with '%s' failed (exit %d)", cc, rc);
     return 1;

@@ -4,11 +4,12 @@
 // a concat inside the concat's buffer, and its kernel writes example b at
 // out + b * DmcKernel.ostride (the outermost concat's numel).
 // An operand is placed when
-//  - its slice of an example is contiguous: the concat's axes before `axis` are 1
-//    (din_attention's concat along axis 1 of [t, d] is strided within an example:
-//    it still copies);
 //  - it is a batched workspace value computed by a kernel whose op honours
 //    ostride (below), read through views or not, by this concat only and once;
+//  - its slice of an example is contiguous (the concat's axes before `axis` are 1),
+//    or its kernel also writes rows DmcKernel.orow floats long, orstride apart
+//    (honours_rows: din_attention's concat along axis 1 of [t, d] gets the rows of
+//    the expanded query, of q - k and of q * k from their kernels);
 //    not an output, the loss, a gradient or table-row gradient (the runtime reads
 //    those densely). Inputs, parameters and shared values are copied.
 // A concat placed in another keeps its kernel for the operands it copies, writing
@@ -37,11 +38,36 @@ static bool honours_ostride(const Lowered *l, IrNode *n) {
   case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_MAX: case OP_MIN: case OP_GE: case OP_NEG:
   case OP_EXP: case OP_LOG: case OP_SQRT: case OP_ABS: case OP_SIGMOID: case OP_TANH: case OP_RELU:
   case OP_STEP: case OP_SIGN: case OP_STOPGRAD:   // a one-step fused program
-  case OP_GATHER: case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_MATMUL: case OP_CONCAT:
+  case OP_GATHER: case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_MATMUL: case OP_CONCAT: case OP_EXPAND:
     return true;
   default:
     return false;
   }
+}
+
+// Kernels that also write an example as rows DmcKernel.orow apart (a slice strided
+// within an example): elementwise programs without a matmul head or a tail sum,
+// gather, expand. The reader of the concat still reads it densely.
+static bool honours_rows(const Lowered *l, IrNode *n) {
+  Fused *f = l->fused[n->id];
+  if (f) {
+    int first = f->step[0].op, last = f->step[f->nstep - 1].op;
+    return first != DMC_OP_MATMUL && first != DMC_OP_MATMUL_NT && first != DMC_OP_GATHER && last != DMC_OP_SUM &&
+           last != DMC_OP_CONCAT;
+  }
+  return n->op != OP_MATMUL && n->op != OP_SUM && n->op != OP_MEAN && n->op != OP_RMAX && n->op != OP_CONCAT &&
+         honours_ostride(l, n);
+}
+
+void concat_rows(const Lowered *l, IrNode *n, int *orow, int *orstride) {
+  IrNode *c = l->into ? l->into[n->id] : NULL;
+  *orow = *orstride = 0;
+  if (!c) return;
+  int64_t outer = 1;
+  for (int d = 0; d < c->axis; d++) outer *= c->shape.dim[d];
+  if (outer == 1) return;
+  *orow = (int)(shape_numel(n->shape) / outer);
+  *orstride = (int)(shape_numel(c->shape) / outer);
 }
 
 static void pin(const Lowered *l, bool *pinned, IrNode *n) {
@@ -83,11 +109,10 @@ void place_slices(Lowered *l) {
       int64_t outer = 1, inner = 1, at = 0;
       for (int d = 0; d < c->axis; d++) outer *= c->shape.dim[d];
       for (int d = c->axis + 1; d < c->shape.rank; d++) inner *= c->shape.dim[d];
-      if (outer != 1) continue;
       for (int j = 0; j < c->nin; j++) {
         IrNode *r = view_root(l, c->in[j]);
         if (l->buf[r->id].kind == BUF_WORK && r->batched && r->dt == DT_F32 && kernel[r->id] &&
-            uses[r->id] == 1 && !pinned[r->id] && honours_ostride(l, r))
+            uses[r->id] == 1 && !pinned[r->id] && honours_ostride(l, r) && (outer == 1 || honours_rows(l, r)))
           l->into[r->id] = c, l->into_at[r->id] = at;
         at += c->in[j]->shape.dim[c->axis] * inner;
       }

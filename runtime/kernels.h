@@ -63,6 +63,9 @@ typedef struct DmcKernel {
   const DmcStep *step;
   int ostride;      // floats from one example's output to the next; 0: numel(out), dense.
                     // Set when the output is a slice of a concat's buffer (compiler/slices.c)
+  int orow, orstride;   // a slice strided within an example: its rows of orow floats lie
+                        // orstride apart (0: one contiguous run); only the ops slices.c
+                        // places so (elementwise programs, gather, expand) read these
 } DmcKernel;
 
 // Runs one node for B examples. `in` holds each operand's buffer (real or

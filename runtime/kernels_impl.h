@@ -248,6 +248,22 @@ KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void 
   }
 }
 
+// Writes n values at element i of example y of k's output: one run, or, when the
+// output is a slice strided within an example (compiler/slices.c), rows of k->orow
+// floats k->orstride apart.
+KSTATIC void K_(put_rows)(REAL *y, int64_t i, const REAL *v, int64_t n, int64_t row, int64_t stride) {
+  while (n > 0) {
+    int64_t c = i % row, len = row - c < n ? row - c : n;
+    memcpy(y + i / row * stride + c, v, sizeof(REAL) * (size_t)len);
+    i += len, v += len, n -= len;
+  }
+}
+
+KSTATIC void K_(put)(const DmcKernel *k, REAL *y, int64_t i, const REAL *v, int64_t n) {
+  if (!k->orow) memcpy(y + i, v, sizeof(REAL) * (size_t)n);
+  else K_(put_rows)(y, i, v, n, k->orow, k->orstride);
+}
+
 // The program st[0..nstep) on k's operands (k->step, or one step for a single op).
 KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in) {
   if (st[0].op == DMC_OP_GATHER) {
@@ -258,9 +274,20 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   // output's with k->len steps inserted at k->axis, and the last step adds each
   // value into the output, in the order the SUM kernel adds them, skipping the
   // steps its mask (operand b, when not a) clears.
-  int tail = st[nstep - 1].op == DMC_OP_SUM;
+  // Last CONCAT steps (puts) write the program's values into a concat: the program
+  // runs in the operands' shape (k->len steps at k->axis), each put writing its
+  // operand's rows at offset val of the concat's rows.
+  int tail = st[nstep - 1].op == DMC_OP_SUM, puts = 0;
+  while (puts < nstep && st[nstep - 1 - puts].op == DMC_OP_CONCAT) puts++;
   DmcKShape c = k->out;   // the shape the program runs in
-  int64_t inner = 1, tn = tail ? k->len : 1;
+  int64_t inner = 1, tn = tail ? k->len : 1, prow = 0, pstride = 0;
+  if (puts) {
+    int64_t after = 1;
+    for (int d = k->axis + 1; d < c.rank; d++) after *= c.dim[d];
+    pstride = c.dim[k->axis] * after;
+    c.dim[k->axis] = k->len;
+    prow = k->len * after;
+  }
   if (tail) {
     for (int d = c.rank; d > k->axis; d--) c.dim[d] = c.dim[d - 1];
     c.dim[k->axis] = k->len;
@@ -312,11 +339,15 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           slot[j] = tmp[j];
         }
         if (head) slot[nin] = y + i0;
-        for (int s = head; s < nstep - tail; s++) {
-          REAL *d = s == nstep - 1 ? y + i0 : st[s].store ? (REAL *)in[st[s].store] + b * on + i0 : tmp[nin + s];
+        for (int s = head; s < nstep - tail - puts; s++) {
+          REAL *d = s == nstep - 1 && !k->orow ? y + i0
+                    : st[s].store                ? (REAL *)in[st[s].store] + b * on + i0
+                                                 : tmp[nin + s];
           K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
           slot[nin + s] = d;
         }
+        if (k->orow) K_(put)(k, y, i0, slot[nin + nstep - 1], n);   // no head, no tail sum (slices.c)
+        for (int s = nstep - puts; s < nstep; s++) K_(put_rows)(y + (int64_t)st[s].val, i0, slot[st[s].a], n, prow, pstride);
         if (tail) {   // element (p, t, q) of the program's shape adds into y[p, q], a run at a time
           const DmcStep *sum = &st[nstep - 1];
           const REAL *v = slot[sum->a], *m = sum->b != sum->a ? K_(real)(in, sum->b) + b * tn : NULL;
@@ -615,7 +646,9 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         int64_t id = ids[(si->batched ? b * nid : 0) + i];
         if (id < 0 || id >= V) id = 0;   // the runtime maps ids into range; never read outside
         const REAL *row = t + (st->batched ? b * tn : 0) + id * D;
-        for (int64_t d = 0; d < D; d++) out[b * os + i * D + d] = row[d];
+        if (k->orow) K_(put)(k, out + b * os, i * D, row, D);
+        else
+          for (int64_t d = 0; d < D; d++) out[b * os + i * D + d] = row[d];
       }
     return;
   }
@@ -701,7 +734,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *xe = x + (s->batched ? b * xn : 0);
       for (int64_t p = 0; p < outer; p++)
         for (int64_t t = 0; t < n; t++)
-          memcpy(out + b * on + (p * n + t) * inner, xe + p * inner, sizeof(REAL) * (size_t)inner);
+          K_(put)(k, out + b * os, (p * n + t) * inner, xe + p * inner, inner);
     }
     return;
   }

@@ -101,7 +101,10 @@ int main(int argc, char **argv) {
   }
   Interp *it = interp_new(g, B);
   unsigned seed = 42;
-  // inputs: ids within their vocabulary (padding in lists), floats in [-1, 1], labels 0/1
+  // inputs: ids within their vocabulary (padding in lists; a model whose text says
+  // "diff: empty last example" gets lists of padding only in its last example, so
+  // reductions and softmaxes over no real step are checked), floats in [-1, 1], labels 0/1
+  bool empty_last = strstr(src_load(argv[1]), "diff: empty last example") != NULL;
   void **inputs = calloc((size_t)m->ninputs, sizeof(void *));
   for (int i = 0; i < m->ninputs; i++) {
     IrNode *n = l->inputs.items[i];
@@ -114,6 +117,7 @@ int main(int argc, char **argv) {
       if (n->dt == DT_I32) {
         int32_t id = 1 + (int32_t)(u * (double)(f->vocab - 1));
         if (f->is_list && k % f->len >= 2 && (seed & 0x30000) == 0) id = 0;   // padding after 2 items
+        if (f->is_list && empty_last && B > 1 && k / m->inputs[i].size == B - 1) id = 0;
         ((int32_t *)inputs[i])[k] = id;
         ((int32_t *)interp_buffer(it, n))[k] = id;
       } else {

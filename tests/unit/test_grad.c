@@ -180,7 +180,8 @@ static void test_gru(void) {
               "w1 = param([2, 6])\nw2 = param([2, 6])\n"
               "f = augru_scan(concat(dense(e, 2), dense(e, 2), dense(e, 2), axis=1), m, m, w1)\n"
               "r = augru_scan(dense(f, 6), a, m, w2, reverse=true)\n"
-              "p = sigmoid(sum(r) + sum(f * f))\noutput p\nloss bce(p, y)\n");
+              "c = softmax(sum(r, axis=1), axis=0, mask=m)\n"   // explicit mask on computed states
+              "p = sigmoid(sum(r) + sum(f * f) + sum(c * sum(f, axis=1)))\noutput p\nloss bce(p, y)\n");
 }
 
 // Two dropout layers of one width must not drop the same units (each has its own stream).
