@@ -180,13 +180,26 @@ KSTATIC void K_(add_into)(REAL *restrict y, const REAL *restrict v, int64_t n) {
   for (int64_t j = 0; j < n; j++) y[j] += v[j];
 }
 
-// Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t.
-KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t) {
+// Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t. ex > 0:
+// the elements run over a whole batch of ex-long examples, x's own per example
+// (a trailing run x[i % run] of example i / ex).
+KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t,
+                      int64_t ex) {
   if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
+    // example b's x at xe + b * xn; `at`: where in its example the run starts
+    // (runs never straddle examples: ex is a multiple of run)
+    int64_t xn = ex ? K_(numel)(x) : 0, b = ex ? i0 / ex : 0, at = ex ? i0 % ex : 0;
     for (int64_t i = 0, j = i0 % run; i < n; j = 0) {
       int64_t len = run - j < n - i ? run - j : n - i;
-      memcpy(t + i, xe + j, sizeof(REAL) * (size_t)len);
+      const REAL *src = xe + b * xn + j;
+      if (len == 8)   // short runs as constant-size copies, inlined: a memcpy call
+        memcpy(t + i, src, 8 * sizeof(REAL));   // costs more than copying 8 floats
+      else if (len == 16)
+        memcpy(t + i, src, 16 * sizeof(REAL));
+      else
+        memcpy(t + i, src, sizeof(REAL) * (size_t)len);
       i += len;
+      if (ex && (at += len) == ex) at = 0, b++;
     }
   } else if (run < 0) {   // leading axes: x[i / m], each value m times
     int64_t m = -run;
@@ -304,6 +317,18 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
     if (st[s].b < nin) used[st[s].b] = 1;
   }
   for (int j = 0; j < nin; j++) xn[j] = K_(numel)(&k->in[j]), run[j] = K_(run)(&k->in[j], o);
+  // A program whose operands are each an example's own values or a trailing or
+  // leading broadcast runs over the batch as one long example (ex: an example's
+  // length), so small examples ([5, 8], say) do not pay a set-up every 40 values.
+  int64_t ex = 0;
+  int flat = !head && !tail && os == on && ob > 1 && o->batched;
+  for (int j = 0; flat && j < nin; j++)
+    if (used[j]) flat = run[j] != 0 && (k->in[j].batched || run[j] > 0);
+  if (flat) {
+    for (int j = 0; j < nin; j++)
+      if (used[j] && k->in[j].batched && xn[j] == on) xn[j] = on * ob;
+    ex = on, on *= ob, ob = 1;
+  }
   REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
   const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
   int64_t kk = 0, nn = 0, rows = 0, wrs = 0, wcs = 1;   // the head's weight element (p, j) at [p * wrs + j * wcs]
@@ -335,7 +360,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
             slot[j] = xe + i0;
             continue;
           }
-          K_(load)(&k->in[j], o, run[j], xe, i0, n, tmp[j]);
+          K_(load)(&k->in[j], o, run[j], xe, i0, n, tmp[j], k->in[j].batched && run[j] > 0 ? ex : 0);
           slot[j] = tmp[j];
         }
         if (head) slot[nin] = y + i0;

@@ -161,6 +161,34 @@ static void test_general_broadcast(void) {
   CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* A fused program over a batch whose operands index alike in every example runs
+ * as one long example (kernels_impl.h: flat): an example's own [5, 8] values,
+ * an unbatched trailing [8], a batched trailing [8] (each example's own, copied
+ * in runs of 8) and a batched leading [5, 1], over an odd batch, against the
+ * element-wise definition. */
+static void test_fused_over_the_batch(void) {
+  enum { NB = 7, T = 5, D = 8 };
+  float x[NB * T * D], bias[D], a[NB * D], m[NB * T], out[NB * T * D];
+  for (int i = 0; i < NB * T * D; i++) x[i] = (float)(i % 13) - 6;
+  for (int i = 0; i < D; i++) bias[i] = (float)(100 * (i + 1));
+  for (int i = 0; i < NB * D; i++) a[i] = (float)(i + 1);
+  for (int i = 0; i < NB * T; i++) m[i] = (float)(i % 3);
+  static const DmcStep prog[3] = {{DMC_OP_ADD, 0, 1, 0, 0}, {DMC_OP_MUL, 4, 2, 0, 0}, {DMC_OP_MUL, 5, 3, 0, 0}};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = {2, {T, D, 0, 0}, 1, 0}, .nin = 4,
+                 .in = {{2, {T, D, 0, 0}, 1, 0}, shape1(D, 0), shape1(D, 1), {2, {T, 1, 0, 0}, 1, 0}},
+                 .nstep = 3, .step = prog};
+  const void *in[4] = {x, bias, a, m};
+  dmc_kernel_f32(&k, NB, out, in, 0, 0);
+  int bad = 0;
+  for (int b = 0; b < NB; b++)
+    for (int t = 0; t < T; t++)
+      for (int d = 0; d < D; d++) {
+        int i = (b * T + t) * D + d;
+        bad += out[i] != (x[i] + bias[d]) * a[b * D + d] * m[b * T + t];
+      }
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
@@ -169,4 +197,5 @@ void add_kernel_tests(void) {
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
   CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);
   CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
+  CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
 }
