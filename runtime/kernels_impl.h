@@ -321,7 +321,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   // leading broadcast runs over the batch as one long example (ex: an example's
   // length), so small examples ([5, 8], say) do not pay a set-up every 40 values.
   int64_t ex = 0;
-  int flat = !head && !tail && os == on && ob > 1 && o->batched;
+  int flat = !head && !tail && !puts && !k->orow && os == on && ob > 1 && o->batched;
   for (int j = 0; flat && j < nin; j++)
     if (used[j]) flat = run[j] != 0 && (k->in[j].batched || run[j] > 0);
   if (flat) {
