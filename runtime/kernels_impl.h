@@ -171,7 +171,9 @@ KSTATIC void K_(add_into)(REAL *restrict y, const REAL *restrict v, int64_t n) {
 
 // Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t.
 KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t) {
-  if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
+  if (run == 1) {   // a scalar (sigmoid's gradient reads 1 - s): a fill, not a memcpy call per element
+    for (int64_t i = 0; i < n; i++) t[i] = xe[0];
+  } else if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
     for (int64_t i = 0, j = i0 % run; i < n; j = 0) {
       int64_t len = run - j < n - i ? run - j : n - i;
       memcpy(t + i, xe + j, sizeof(REAL) * (size_t)len);
