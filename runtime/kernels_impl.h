@@ -82,9 +82,9 @@ KSTATIC float K_(exp)(float x) {
 KSTATIC REAL K_(exp)(REAL x) { return K_MATH(exp)(x); }
 #endif
 
-KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing
-  REAL e = K_(exp)(-K_MATH(fabs)(x)), q = 1 / (1 + e), r = e * q;
-  return x >= 0 ? q : r;
+KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing, one division (a select of
+  REAL e = K_(exp)(-K_MATH(fabs)(x));  // two quotients became two masked divisions per vector)
+  return (x >= 0 ? 1 : e) / (1 + e);
 }
 
 #ifdef K_POLY_EXP
