@@ -134,8 +134,11 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
     for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, sizeof(REAL) * (size_t)N);
   // K blocks of K_KC, or half that with a 5-vector block: its panel (128 x 80
   // floats) then stays in L1, which its 4-row tiles need (matmul_tn [128, 80]
-  // over 12800 rows: 2.4 ms with 256, 2.06 ms with 128)
-  int64_t kc = nv > 1 && nv % 4 == 1 ? K_KC / 2 : K_KC;
+  // over 12800 rows: 2.4 ms with 256, 2.06 ms with 128); and half that with a
+  // transposed A, whose tiles read a line of A per step, shared by the next
+  // row tiles while the block's lines and the panel stay in L1 (matmul_tn
+  // [80, 40] over 12800 rows: 0.85 -> 0.76 ms)
+  int64_t kc = (nv > 1 && nv % 4 == 1) || acs != 1 ? K_KC / 2 : K_KC;
   for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
     int64_t k1 = Kd - k0 < kc ? Kd : k0 + kc, kn = k1 - k0;
     int load = accumulate || k0 > 0;
