@@ -51,10 +51,11 @@ static inline __attribute__((always_inline)) void K_(tile)(int R, int V, int64_t
     for (int v = 0; v < V; v++) *(K_(uvec) *)(C + (r0 + i) * ldc + j0 + K_VOFF(v, V, shc)) = acc[i][v];
 }
 
-// The sum of a vector's lanes, by halves (a lane at a time is a chain of 16 adds).
-static inline REAL K_(hsum)(K_(vec) v) {
+// The sum of a vector's lanes, by halves (a lane at a time is a chain of 16 adds);
+// by pointer: a 64-byte vector passed by value changes the ABI without AVX-512.
+static inline REAL K_(hsum)(const K_(vec) *v) {
   K_(vec32) a, b;
-  memcpy(&a, &v, 32), memcpy(&b, (const char *)&v + 32, 32);
+  memcpy(&a, v, 32), memcpy(&b, (const char *)v + 32, 32);
   a += b;
   K_(vec16) c, d;
   memcpy(&c, &a, 16), memcpy(&d, (const char *)&a + 16, 16);
@@ -197,7 +198,7 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
           int64_t p = 0;
           for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
           if (tail) acc += *(const K_(uvec) *)(ar + kn - K_LANES) * wt, p = kn;
-          REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(acc);
+          REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(&acc);
           for (; p < kn; p++) sum += ar[p] * wc[p];
           C[r * ldc + j] = sum;
         }
