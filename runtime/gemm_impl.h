@@ -106,25 +106,83 @@ KSTATIC void K_(pack)(const REAL *W, int64_t wrs, int64_t wcs, int64_t k0, int64
 // The panel a K block packs W into, per thread (pool threads run kernels at once).
 static _Thread_local K_(vec) K_(wpanel)[K_KC * 5];
 
+// K_(gemm) for N < K_LANES, on its own so that its register allocation is not
+// the wide tiles' (sharing a function, its 6 x 1 tile reloaded row offsets from
+// the stack every step); a plain A (acs == 1) has its own copy, its step known.
+static inline __attribute__((always_inline)) void K_(narrow_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
+                                                                  int64_t ars, int64_t acs, const REAL *W, int64_t wrs,
+                                                                  int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  if (Kd == 0 && !accumulate)
+    for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, sizeof(REAL) * (size_t)N);
+  for (int64_t k0 = 0; k0 < Kd; k0 += K_KC) {
+    int64_t k1 = Kd - k0 < K_KC ? Kd : k0 + K_KC, kn = k1 - k0;
+    int load = accumulate || k0 > 0;
+    const REAL *Ak = A + k0 * acs;
+    if (N <= 2 && acs == 1) {   // one or two columns (a logit): dot products
+      // the last kn % K_LANES steps as one vector ending at kn, against weights
+      // zero before the tail (wt), when kn is at least a vector
+      REAL wc[K_KC + K_LANES];
+      int64_t kv = kn / K_LANES * K_LANES, tail = kn - kv >= 1 && kn >= K_LANES;
+      for (int64_t j = 0; j < N; j++) {
+        for (int64_t p = k0; p < k1; p++) wc[p - k0] = W[p * wrs + j * wcs];
+        K_(vec) wt = {0};
+        if (tail)
+          for (int l = 0; l < K_LANES; l++) wt[l] = kn - K_LANES + l >= kv ? wc[kn - K_LANES + l] : 0;
+        for (int64_t r = 0; r < M; r++) {
+          const REAL *ar = Ak + r * ars;
+          K_(vec) acc = {0};
+          int64_t p = 0;
+          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
+          if (tail) acc += *(const K_(uvec) *)(ar + kn - K_LANES) * wt, p = kn;
+          REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(&acc);
+          for (; p < kn; p++) sum += ar[p] * wc[p];
+          C[r * ldc + j] = sum;
+        }
+      }
+    } else {   // one vector, zero-padded
+      int64_t tn = N;
+      REAL wt[K_KC * K_LANES], ct[K_MR * K_LANES];
+      K_(pack)(W, wrs, wcs, k0, k1, 0, tn, K_LANES, K_LANES, wt);
+      for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
+        int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < K_LANES; c++) ct[i * K_LANES + c] = load && c < tn ? C[(r0 + i) * ldc + c] : 0;
+        // the tile on A's rows r0.. from column k0, the packed panel and the staging rows
+        const REAL *Ar = Ak + r0 * ars;
+        switch (rn) {
+        case 6: K_(tile)(6, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 5: K_(tile)(5, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 4: K_(tile)(4, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 3: K_(tile)(3, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 2: K_(tile)(2, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        default: K_(tile)(1, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        }
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < tn; c++) C[(r0 + i) * ldc + c] = ct[i * K_LANES + c];
+      }
+    }
+  }
+}
+
+__attribute__((noinline)) KSTATIC void K_(gemm_narrow)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars,
+                                                       int64_t acs, const REAL *W, int64_t wrs, int64_t wcs, REAL *C,
+                                                       int64_t ldc, int accumulate) {
+  if (acs == 1) K_(narrow_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate);
+  else K_(narrow_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+}
+
 // The columns of a row, nv vectors, in blocks of 4 (a register tile of 6 x 4);
 // when that would leave one vector (N = 80, 400), the last block takes 5 (a tile
 // of 4 x 5): a tile one vector wide has too few sums in flight, and the vector
 // that overlaps its neighbour must share its tile.
 static inline int K_(block)(int64_t left) { return left == 5 ? 5 : left >= 4 ? 4 : (int)left; }
 
-// W's element (p, j) is at W[p * wrs + j * wcs]: wcs == 1 is a plain W, wrs == 1
-// a transposed one (matmul_nt).
-KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
-                      int64_t wrs, int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
-  if (N == 1 && M > 1 && ldc == 1 && acs != 1) {
-    // one column of a left operand read transposed (matmul_tn's [k, 1] weight
-    // gradient): C^T = W^T A^T, one row streaming A's rows as its weights
-    K_(gemm)(1, M, Kd, W, wcs, wrs, A, acs, ars, C, M, accumulate);
-    return;
-  }
-  int64_t nv = N < K_LANES ? 0 : (N + K_LANES - 1) / K_LANES;   // vectors; the last one may overlap
-  int sh = (int)(N - nv * K_LANES);   // the last vector's shift (<= 0)
-  if (nv == 0) sh = 0;
+// K_(gemm) for N >= K_LANES.
+static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
+                                                                int64_t ars, int64_t acs, const REAL *W, int64_t wrs,
+                                                                int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  int64_t nv = (N + K_LANES - 1) / K_LANES;   // vectors; the last one may overlap
+  int sh = (int)(N - nv * K_LANES);          // the last vector's shift (<= 0)
   // batch 1 streams each weight once from W itself. Other rows read W in panels
   // packed per K block, contiguous and aligned, when W is transposed or its rows
   // are not whole cache lines (a load across two lines costs two; parameters sit
@@ -182,50 +240,29 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
         }
         j0 += V * K_LANES;
       }
-    if (nv == 0 && N <= 2 && acs == 1) {   // one or two columns (a logit): dot products
-      // the last kn % K_LANES steps as one vector ending at kn, against weights
-      // zero before the tail (wt), when kn is at least a vector
-      REAL wc[K_KC + K_LANES];
-      int64_t kv = kn / K_LANES * K_LANES, tail = kn - kv >= 1 && kn >= K_LANES;
-      for (int64_t j = 0; j < N; j++) {
-        for (int64_t p = k0; p < k1; p++) wc[p - k0] = W[p * wrs + j * wcs];
-        K_(vec) wt = {0};
-        if (tail)
-          for (int l = 0; l < K_LANES; l++) wt[l] = kn - K_LANES + l >= kv ? wc[kn - K_LANES + l] : 0;
-        for (int64_t r = 0; r < M; r++) {
-          const REAL *ar = Ak + r * ars;
-          K_(vec) acc = {0};
-          int64_t p = 0;
-          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
-          if (tail) acc += *(const K_(uvec) *)(ar + kn - K_LANES) * wt, p = kn;
-          REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(&acc);
-          for (; p < kn; p++) sum += ar[p] * wc[p];
-          C[r * ldc + j] = sum;
-        }
-      }
-    } else if (nv == 0) {   // fewer columns than a vector: one vector, zero-padded
-      int64_t tn = N;
-      REAL wt[K_KC * K_LANES], ct[K_MR * K_LANES];
-      K_(pack)(W, wrs, wcs, k0, k1, 0, tn, K_LANES, K_LANES, wt);
-      for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
-        int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
-        for (int i = 0; i < rn; i++)
-          for (int64_t c = 0; c < K_LANES; c++) ct[i * K_LANES + c] = load && c < tn ? C[(r0 + i) * ldc + c] : 0;
-        // the tile on A's rows r0.. from column k0, the packed panel and the staging rows
-        const REAL *Ar = Ak + r0 * ars;
-        switch (rn) {
-        case 6: K_(tile)(6, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        case 5: K_(tile)(5, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        case 4: K_(tile)(4, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        case 3: K_(tile)(3, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        case 2: K_(tile)(2, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        default: K_(tile)(1, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
-        }
-        for (int i = 0; i < rn; i++)
-          for (int64_t c = 0; c < tn; c++) C[(r0 + i) * ldc + c] = ct[i * K_LANES + c];
-      }
-    }
   }
+}
+
+// W's element (p, j) is at W[p * wrs + j * wcs]: wcs == 1 is a plain W, wrs == 1
+// a transposed one (matmul_nt). A plain A (acs == 1) has its own copy of the
+// tiles, with its step known.
+KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                      int64_t wrs, int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  if (N == 1 && M > 1 && ldc == 1 && acs != 1) {
+    // one column of a left operand read transposed (matmul_tn's [k, 1] weight
+    // gradient): C^T = W^T A^T, one row streaming A's rows as its weights
+    K_(gemm)(1, M, Kd, W, wcs, wrs, A, acs, ars, C, M, accumulate);
+    return;
+  }
+  int64_t rest = N % K_LANES;
+  if (N > K_LANES && rest <= 2 && rest && acs == 1) {
+    // one or two columns past the last whole vector: dot products cost less than
+    // a vector overlapping 15 or 14 columns already done (N = 33: 3 vectors for 2.06)
+    K_(gemm)(M, N - rest, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+    K_(gemm_narrow)(M, rest, Kd, A, ars, acs, W + (N - rest) * wcs, wrs, wcs, C + N - rest, ldc, accumulate);
+  } else if (N < K_LANES) K_(gemm_narrow)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+  else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate);
+  else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
 }
 #undef K_TILE_V
 #undef K_TILE_R

@@ -3,7 +3,8 @@
  * rows at the training batch of 256 and 51200 at inference's 1024), forward heads
  * with their bias and sigmoid, backward matmul_nt heads with the sigmoid gradient,
  * plain GEMMs of the same shapes without the epilogue, and the weight gradients
- * (matmul_tn over every row); then criteo_deepfm's 400-wide layers, the main GEMM
+ * (matmul_tn over every row), the forward heads again at batch 1024 (I) and 1 (L,
+ * latency); then criteo_deepfm's 400-wide layers, the main GEMM
  * case, so a change for small shapes is seen not to slow the large one. The kernel
  * descriptors are the ones `dmc bench/models/din.model --emit=c` prints. Each line
  * is the best of 7 runs of 0.15 s of this thread's CPU time (so time the scheduler
@@ -88,6 +89,9 @@ int main(int argc, char **argv) {
   RUN("I fused mm add sigm [50,80] K=128", &k23, 1024, 2.0 * 51200 * 80 * 128);
   RUN("I fused mm add sigm [50,40] K=80", &k28, 1024, 2.0 * 51200 * 40 * 80);
   RUN("I fused mm add [50,1] K=40", &k32, 1024, 2.0 * 51200 * 1 * 40);
+  RUN("L fused mm add sigm [50,80] K=128", &k23, 1, 2.0 * 50 * 80 * 128);
+  RUN("L fused mm add sigm [50,40] K=80", &k28, 1, 2.0 * 50 * 40 * 80);
+  RUN("L fused mm add [50,1] K=40", &k32, 1, 2.0 * 50 * 1 * 40);
   RUN("deepfm matmul 256x400x400", &dm400, 256, 2.0 * 256 * 400 * 400);
   RUN("deepfm matmul_nt 256x400x400", &dnt400, 256, 2.0 * 256 * 400 * 400);
   RUN("deepfm matmul_tn 400x400 over 256", &dtn400, 256, 2.0 * 256 * 400 * 400);
