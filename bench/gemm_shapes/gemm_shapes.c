@@ -66,7 +66,7 @@ static void run(const char *name, const DmcKernel *k, int B, double flop, int of
     if (t / it < best) best = t / it;
   }
   double cs = 0; for (size_t i = 0; i < numel(&k->out, B); i++) cs += out[i];
-  printf("%-34s B=%-5d %8.3f ms  %6.1f GFLOP/s  (sum %.6g)\n", name, B, best * 1e3, flop / best * 1e-9, cs);
+  printf("%-34s B=%-5d %8.4f ms  %6.1f GFLOP/s  (sum %.6g)\n", name, B, best * 1e3, flop / best * 1e-9, cs);
 }
 int main(int argc, char **argv) {
   int off = argc > 1 ? atoi(argv[1]) : 16;
