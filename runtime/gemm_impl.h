@@ -3,88 +3,188 @@
 // for the interpreter, with its REAL, K_ and KSTATIC).
 // C[M, N] = (C +) A[M, K] W[K, N], with A's element (r, p) at A[r * ars + p * acs]
 // (so a transposed A costs nothing). A register-blocked micro-kernel: a tile of
-// up to K_MR rows by up to 4 vectors of columns (64 floats with AVX-512) keeps
+// up to K_MR rows by up to 5 vectors of columns (80 floats with AVX-512) keeps
 // its sums in registers while K runs; each step loads the tile's W row once and
 // broadcasts one A value per row. K is cut into K_KC-long blocks; a block's W panel
-// (K_KC x 64 floats, L2-resident) serves every row block, read from W in place or,
+// (K_KC x 80 floats, L2-resident) serves every row block, read from W in place or,
 // when W's rows are not whole cache lines or W is transposed, from a packed copy
 // (see K_(gemm)). A is not packed: its broadcasts are a small share of the loads,
 // and measured, a KC of 128 (a panel in L1) was no faster. Vectors are GCC/Clang
 // vector extensions, so -march=native picks the instructions (AVX-512, AVX2, or
-// SSE for --portable); the columns past the last whole vector are packed, zero-
-// padded, into one vector-wide panel and run through the same tile.
+// SSE for --portable). N need not be a multiple of the vector: the last vector
+// of a row is its last K_LANES columns, overlapping the one before it (N = 40:
+// columns 0-15, 16-31, 24-39), in the same tile, so both compute the shared
+// columns from the same loaded sums and store the same values; only N < K_LANES
+// goes through a zero-padded staging tile, and N = 1 or 2 through dot products.
 #define K_MR 6
 #define K_KC 256
 #define K_LANES (64 / (int)sizeof(REAL))
 typedef REAL K_(vec) __attribute__((vector_size(64)));
 typedef REAL K_(uvec) __attribute__((vector_size(64), aligned(sizeof(REAL))));   // unaligned access
+typedef REAL K_(vec32) __attribute__((vector_size(32)));
+typedef REAL K_(vec16) __attribute__((vector_size(16)));
 
-// The tile at rows r0.. (R of them), vectors at column j0 (V of them), k in [k0, k1).
+// Where vector v of a V-vector tile starts: v * K_LANES, the last one shifted by
+// sh (<= 0) when it overlaps its neighbour.
+#define K_VOFF(v, V, sh) ((v) * K_LANES + ((v) == (V) - 1 ? (sh) : 0))
+
+// The tile at rows r0.. (R of them), V vectors from column j0 of C and of W (the
+// last one shifted by shc in C, shw in W), k in [k0, k1).
 static inline __attribute__((always_inline)) void K_(tile)(int R, int V, int64_t r0, int64_t j0, int64_t k0, int64_t k1,
                                                           const REAL *A, int64_t ars, int64_t acs, const REAL *W,
-                                                          int64_t ldw, REAL *C, int64_t ldc, int load) {
+                                                          int64_t ldw, int shw, REAL *C, int64_t ldc, int shc, int load) {
   K_(vec) acc[K_MR][16];
   for (int i = 0; i < R; i++)
     for (int v = 0; v < V; v++)
-      if (load) acc[i][v] = *(const K_(uvec) *)(C + (r0 + i) * ldc + j0 + v * K_LANES);
+      if (load) acc[i][v] = *(const K_(uvec) *)(C + (r0 + i) * ldc + j0 + K_VOFF(v, V, shc));
       else acc[i][v] = (K_(vec)){0};
   for (int64_t p = k0; p < k1; p++) {
     const REAL *wr = W + p * ldw + j0;
     K_(vec) w[16];
-    for (int v = 0; v < V; v++) w[v] = *(const K_(uvec) *)(wr + v * K_LANES);
+    for (int v = 0; v < V; v++) w[v] = *(const K_(uvec) *)(wr + K_VOFF(v, V, shw));
     for (int i = 0; i < R; i++) {
       REAL a = A[(r0 + i) * ars + p * acs];
       for (int v = 0; v < V; v++) acc[i][v] += a * w[v];
     }
   }
   for (int i = 0; i < R; i++)
-    for (int v = 0; v < V; v++) *(K_(uvec) *)(C + (r0 + i) * ldc + j0 + v * K_LANES) = acc[i][v];
+    for (int v = 0; v < V; v++) *(K_(uvec) *)(C + (r0 + i) * ldc + j0 + K_VOFF(v, V, shc)) = acc[i][v];
 }
 
-// W's block of rows [k0, k1) and columns [j0, j0 + n), W's element (p, j) at
-// W[p * wrs + j * wcs], into wp as contiguous rows `width` long, zero past n.
-KSTATIC void K_(pack)(const REAL *W, int64_t wrs, int64_t wcs, int64_t k0, int64_t k1, int64_t j0, int64_t n,
-                      int64_t width, REAL *wp) {
+// The sum of a vector's lanes, by halves (a lane at a time is a chain of 16 adds);
+// by pointer: a 64-byte vector passed by value changes the ABI without AVX-512.
+static inline REAL K_(hsum)(const K_(vec) *v) {
+  K_(vec32) a, b;
+  memcpy(&a, v, 32), memcpy(&b, (const char *)v + 32, 32);
+  a += b;
+  K_(vec16) c, d;
+  memcpy(&c, &a, 16), memcpy(&d, (const char *)&a + 16, 16);
+  c += d;
+  REAL s = 0;
+  for (int l = 0; l < (int)(16 / sizeof(REAL)); l++) s += c[l];
+  return s;
+}
+
+// W's block of rows [k0, k1) and n columns from j0, W's element (p, j) at
+// W[p * wrs + j * wcs], into wp as rows ldp apart (zero from n to width).
+// Inlined: called apart, it took 15% of matmul_nt 256x400x400 (0.54 -> 0.58 ms).
+static inline __attribute__((always_inline)) void K_(pack)(const REAL *W, int64_t wrs, int64_t wcs, int64_t k0,
+                                                           int64_t k1, int64_t j0, int64_t n, int64_t width,
+                                                           int64_t ldp, REAL *wp) {
   int64_t kn = k1 - k0;
   if (wcs == 1)
     for (int64_t p = 0; p < kn; p++) {   // inline vector copies: a memcpy call per row costs as much as the row
       const REAL *src = W + (k0 + p) * wrs + j0;
-      REAL *dst = wp + p * width;
+      REAL *dst = wp + p * ldp;
       int64_t c = 0;
       for (; c + K_LANES <= n; c += K_LANES) *(K_(uvec) *)(dst + c) = *(const K_(uvec) *)(src + c);
       for (; c < width; c++) dst[c] = c < n ? src[c] : 0;
     }
-  else   // W transposed (matmul_nt): a panel row gathers one K step of 64 columns,
-         // whose lines stay in L1 for the next steps (packing column by column made
-         // the 256x400x400 GEMM 1.3x slower)
+  else   // W transposed (matmul_nt): a panel row gathers one K step of the block's
+         // columns, whose lines stay in L1 for the next steps (packing column by
+         // column made the 256x400x400 GEMM 1.3x slower)
     for (int64_t p = 0; p < kn; p++) {
       const REAL *src = W + (k0 + p) * wrs + j0 * wcs;
-      REAL *dst = wp + p * width;
+      REAL *dst = wp + p * ldp;
       for (int64_t c = 0; c < n; c++) dst[c] = src[c * wcs];
       for (int64_t c = n; c < width; c++) dst[c] = 0;
     }
 }
 
-// Every R (1..K_MR) as its own constant-bound copy of the tile, on A from column
-// k0 (Ak), the panel Wp (row length lw) and C from column j0 (Cj).
+// Every R (1..RMAX) as its own constant-bound copy of the tile, on A from column
+// k0 (Ak), the panel Wp (row length lw, last vector shifted by shw) and C from
+// column j0 (Cj).
+#define K_TILE_R(R, V) K_(tile)(R, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, shw, Cj, ldc, shc, load)
 #define K_TILE_V(V)                                                                                   \
   switch (rn) {                                                                                      \
-  case 6: K_(tile)(6, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                   \
-  case 5: K_(tile)(5, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                   \
-  case 4: K_(tile)(4, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                   \
-  case 3: K_(tile)(3, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                   \
-  case 2: K_(tile)(2, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                   \
-  default: K_(tile)(1, V, r0, 0, 0, kn, Ak, ars, acs, Wp, lw, Cj, ldc, load); break;                  \
+  case 6: K_TILE_R(6, V); break;                                                                      \
+  case 5: K_TILE_R(5, V); break;                                                                      \
+  case 4: K_TILE_R(4, V); break;                                                                      \
+  case 3: K_TILE_R(3, V); break;                                                                      \
+  case 2: K_TILE_R(2, V); break;                                                                      \
+  default: K_TILE_R(1, V); break;                                                                     \
   }
 
 // The panel a K block packs W into, per thread (pool threads run kernels at once).
-static _Thread_local K_(vec) K_(wpanel)[K_KC * 4];
+static _Thread_local K_(vec) K_(wpanel)[K_KC * 5];
 
-// W's element (p, j) is at W[p * wrs + j * wcs]: wcs == 1 is a plain W, wrs == 1
-// a transposed one (matmul_nt).
-KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
-                      int64_t wrs, int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
-  int64_t nvec = N / K_LANES, jv = nvec * K_LANES;   // columns in whole vectors; the rest is scalar
+// K_(gemm) for N < K_LANES, on its own so that its register allocation is not
+// the wide tiles' (sharing a function, its 6 x 1 tile reloaded row offsets from
+// the stack every step); a plain A (acs == 1) has its own copy, its step known.
+static inline __attribute__((always_inline)) void K_(narrow_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
+                                                                  int64_t ars, int64_t acs, const REAL *W, int64_t wrs,
+                                                                  int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  if (Kd == 0 && !accumulate)
+    for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, sizeof(REAL) * (size_t)N);
+  for (int64_t k0 = 0; k0 < Kd; k0 += K_KC) {
+    int64_t k1 = Kd - k0 < K_KC ? Kd : k0 + K_KC, kn = k1 - k0;
+    int load = accumulate || k0 > 0;
+    const REAL *Ak = A + k0 * acs;
+    if (N <= 2 && acs == 1) {   // one or two columns (a logit): dot products
+      // the last kn % K_LANES steps as one vector ending at kn, against weights
+      // zero before the tail (wt), when kn is at least a vector
+      REAL wc[K_KC + K_LANES];
+      int64_t kv = kn / K_LANES * K_LANES, tail = kn - kv >= 1 && kn >= K_LANES;
+      for (int64_t j = 0; j < N; j++) {
+        for (int64_t p = k0; p < k1; p++) wc[p - k0] = W[p * wrs + j * wcs];
+        K_(vec) wt = {0};
+        if (tail)
+          for (int l = 0; l < K_LANES; l++) wt[l] = kn - K_LANES + l >= kv ? wc[kn - K_LANES + l] : 0;
+        for (int64_t r = 0; r < M; r++) {
+          const REAL *ar = Ak + r * ars;
+          K_(vec) acc = {0};
+          int64_t p = 0;
+          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
+          if (tail) acc += *(const K_(uvec) *)(ar + kn - K_LANES) * wt, p = kn;
+          REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(&acc);
+          for (; p < kn; p++) sum += ar[p] * wc[p];
+          C[r * ldc + j] = sum;
+        }
+      }
+    } else {   // one vector, zero-padded
+      int64_t tn = N;
+      REAL wt[K_KC * K_LANES], ct[K_MR * K_LANES];
+      K_(pack)(W, wrs, wcs, k0, k1, 0, tn, K_LANES, K_LANES, wt);
+      for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
+        int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < K_LANES; c++) ct[i * K_LANES + c] = load && c < tn ? C[(r0 + i) * ldc + c] : 0;
+        // the tile on A's rows r0.. from column k0, the packed panel and the staging rows
+        const REAL *Ar = Ak + r0 * ars;
+        switch (rn) {
+        case 6: K_(tile)(6, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 5: K_(tile)(5, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 4: K_(tile)(4, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 3: K_(tile)(3, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        case 2: K_(tile)(2, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        default: K_(tile)(1, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, 0, ct, K_LANES, 0, 1); break;
+        }
+        for (int i = 0; i < rn; i++)
+          for (int64_t c = 0; c < tn; c++) C[(r0 + i) * ldc + c] = ct[i * K_LANES + c];
+      }
+    }
+  }
+}
+
+__attribute__((noinline)) KSTATIC void K_(gemm_narrow)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars,
+                                                       int64_t acs, const REAL *W, int64_t wrs, int64_t wcs, REAL *C,
+                                                       int64_t ldc, int accumulate) {
+  if (acs == 1) K_(narrow_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate);
+  else K_(narrow_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+}
+
+// The columns of a row, nv vectors, in blocks of 4 (a register tile of 6 x 4);
+// when that would leave one vector (N = 80, 400), the last block takes 5 (a tile
+// of 4 x 5): a tile one vector wide has too few sums in flight, and the vector
+// that overlaps its neighbour must share its tile.
+static inline int K_(block)(int64_t left) { return left == 5 ? 5 : left >= 4 ? 4 : (int)left; }
+
+// K_(gemm) for N >= K_LANES.
+static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
+                                                                int64_t ars, int64_t acs, const REAL *W, int64_t wrs,
+                                                                int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  int64_t nv = (N + K_LANES - 1) / K_LANES;   // vectors; the last one may overlap
+  int sh = (int)(N - nv * K_LANES);          // the last vector's shift (<= 0)
   // batch 1 streams each weight once from W itself. Other rows read W in panels
   // packed per K block, contiguous and aligned, when W is transposed or its rows
   // are not whole cache lines (a load across two lines costs two; parameters sit
@@ -93,76 +193,80 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
   int pack = !stream && (wcs != 1 || (M >= 2 * K_MR && ((uintptr_t)W % 64 || wrs * sizeof(REAL) % 64)));
   if (Kd == 0 && !accumulate)
     for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, sizeof(REAL) * (size_t)N);
-  for (int64_t k0 = 0; k0 < Kd; k0 += K_KC) {
-    int64_t k1 = Kd - k0 < K_KC ? Kd : k0 + K_KC, kn = k1 - k0;
+  // K blocks of K_KC, or half that with a 5-vector block: its panel (128 x 80
+  // floats) then stays in L1, which its 4-row tiles need (matmul_tn [128, 80]
+  // over 12800 rows: 2.4 ms with 256, 2.06 ms with 128); and half that with a
+  // transposed A, whose tiles read a line of A per step, shared by the next
+  // row tiles while the block's lines and the panel stay in L1 (matmul_tn
+  // [80, 40] over 12800 rows: 0.85 -> 0.76 ms). The blocks are of equal length,
+  // not a short one last (K = 400: 4 x 100, not 3 x 128 and 16).
+  int64_t kc = (nv > 1 && nv % 4 == 1) || acs != 1 ? K_KC / 2 : K_KC, nkb = (Kd + kc - 1) / kc;
+  if (nkb > 1) kc = (Kd + nkb - 1) / nkb;
+  for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
+    int64_t k1 = Kd - k0 < kc ? Kd : k0 + kc, kn = k1 - k0;
     int load = accumulate || k0 > 0;
     const REAL *Ak = A + k0 * acs;
-    if (stream)   // wide tiles, so 16 sums are in flight, not 4
-      for (int64_t j0 = 0; j0 < jv;) {
-        int64_t left = (jv - j0) / K_LANES;
-        int v = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : (int)left;
-        if (v == 16) K_(tile)(1, 16, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
-        else if (v == 8) K_(tile)(1, 8, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
-        else if (v == 4) K_(tile)(1, 4, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
-        else if (v == 3) K_(tile)(1, 3, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
-        else if (v == 2) K_(tile)(1, 2, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
-        else K_(tile)(1, 1, 0, j0, k0, k1, A, ars, acs, W, wrs, C, ldc, load);
+    if (stream)   // wide tiles, so 16 sums are in flight, not 4; an overlapping last vector not alone
+      for (int64_t j0 = 0; j0 < nv * K_LANES;) {
+        int64_t left = nv - j0 / K_LANES;
+        int v = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : (int)left, s = 0;
+        if (sh && left - v == 1) v = v == 16 ? 8 : v == 8 ? 4 : v - 1;
+        if (v == left) s = sh;
+        if (v == 16) K_(tile)(1, 16, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 8) K_(tile)(1, 8, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 4) K_(tile)(1, 4, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 3) K_(tile)(1, 3, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 2) K_(tile)(1, 2, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else K_(tile)(1, 1, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         j0 += v * K_LANES;
       }
     else
-      for (int64_t j0 = 0; j0 < jv; j0 += 4 * K_LANES) {
-        int64_t left = (jv - j0) / K_LANES, lw = left >= 4 ? 4 * K_LANES : left * K_LANES;
+      for (int64_t j0 = 0; j0 < nv * K_LANES;) {
+        int V = K_(block)(nv - j0 / K_LANES), shc = j0 / K_LANES + V == nv ? sh : 0, shw = shc;
+        int64_t lw = wrs;
         const REAL *Wp = W + k0 * wrs + j0;
         REAL *Cj = C + j0;
-        if (pack) {
-          K_(pack)(W, wrs, wcs, k0, k1, j0, lw, lw, (REAL *)K_(wpanel));
-          Wp = (const REAL *)K_(wpanel);
-        } else lw = wrs;
-        for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
-          int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
-          if (left >= 4) { K_TILE_V(4) }
-          else if (left == 3) { K_TILE_V(3) }
-          else if (left == 2) { K_TILE_V(2) }
+        if (pack) {   // the block's columns, the overlapping last vector's own copy at its place in the panel
+          REAL *wp = (REAL *)K_(wpanel);
+          lw = V * K_LANES;
+          K_(pack)(W, wrs, wcs, k0, k1, j0, (V - 1) * K_LANES, (V - 1) * K_LANES, lw, wp);
+          K_(pack)(W, wrs, wcs, k0, k1, j0 + (V - 1) * K_LANES + shc, K_LANES, K_LANES, lw, wp + (V - 1) * K_LANES);
+          Wp = wp, shw = 0;
+        }
+        for (int64_t r0 = 0; r0 < M;) {
+          int rmax = V == 5 ? 4 : K_MR, rn = M - r0 < rmax ? (int)(M - r0) : rmax;
+          if (V == 5) { K_TILE_V(5) }
+          else if (V == 4) { K_TILE_V(4) }
+          else if (V == 3) { K_TILE_V(3) }
+          else if (V == 2) { K_TILE_V(2) }
           else { K_TILE_V(1) }
+          r0 += rn;
         }
+        j0 += V * K_LANES;
       }
-    if (jv < N && N - jv <= 2 && acs == 1) {   // one or two columns left (a logit): dot products
-      REAL wc[K_KC];
-      for (int64_t j = jv; j < N; j++) {
-        for (int64_t p = k0; p < k1; p++) wc[p - k0] = W[p * wrs + j * wcs];
-        for (int64_t r = 0; r < M; r++) {
-          const REAL *ar = Ak + r * ars;
-          K_(vec) acc = {0};
-          int64_t p = 0;
-          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
-          REAL sum = load ? C[r * ldc + j] : 0;
-          for (int l = 0; l < K_LANES; l++) sum += acc[l];
-          for (; p < kn; p++) sum += ar[p] * wc[p];
-          C[r * ldc + j] = sum;
-        }
-      }
-    } else if (jv < N) {   // the columns past the last whole vector: one vector, zero-padded
-      int64_t tn = N - jv;
-      REAL wt[K_KC * K_LANES], ct[K_MR * K_LANES];
-      K_(pack)(W, wrs, wcs, k0, k1, jv, tn, K_LANES, wt);
-      for (int64_t r0 = 0; r0 < M; r0 += K_MR) {
-        int rn = M - r0 < K_MR ? (int)(M - r0) : K_MR;
-        for (int i = 0; i < rn; i++)
-          for (int64_t c = 0; c < K_LANES; c++) ct[i * K_LANES + c] = load && c < tn ? C[(r0 + i) * ldc + jv + c] : 0;
-        // the tile on A's rows r0.. from column k0, the packed panel and the staging rows
-        const REAL *Ar = Ak + r0 * ars;
-        switch (rn) {
-        case 6: K_(tile)(6, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        case 5: K_(tile)(5, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        case 4: K_(tile)(4, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        case 3: K_(tile)(3, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        case 2: K_(tile)(2, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        default: K_(tile)(1, 1, 0, 0, 0, kn, Ar, ars, acs, wt, K_LANES, ct, K_LANES, 1); break;
-        }
-        for (int i = 0; i < rn; i++)
-          for (int64_t c = 0; c < tn; c++) C[(r0 + i) * ldc + jv + c] = ct[i * K_LANES + c];
-      }
-    }
   }
 }
+
+// W's element (p, j) is at W[p * wrs + j * wcs]: wcs == 1 is a plain W, wrs == 1
+// a transposed one (matmul_nt). A plain A (acs == 1) has its own copy of the
+// tiles, with its step known.
+KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars, int64_t acs, const REAL *W,
+                      int64_t wrs, int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+  if (N == 1 && M > 1 && ldc == 1 && acs != 1) {
+    // one column of a left operand read transposed (matmul_tn's [k, 1] weight
+    // gradient): C^T = W^T A^T, one row streaming A's rows as its weights
+    K_(gemm)(1, M, Kd, W, wcs, wrs, A, acs, ars, C, M, accumulate);
+    return;
+  }
+  int64_t rest = N % K_LANES;
+  if (N > K_LANES && rest <= 2 && rest && acs == 1) {
+    // one or two columns past the last whole vector: dot products cost less than
+    // a vector overlapping 15 or 14 columns already done (N = 33: 3 vectors for 2.06)
+    K_(gemm)(M, N - rest, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+    K_(gemm_narrow)(M, rest, Kd, A, ars, acs, W + (N - rest) * wcs, wrs, wcs, C + N - rest, ldc, accumulate);
+  } else if (N < K_LANES) K_(gemm_narrow)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+  else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate);
+  else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+}
 #undef K_TILE_V
+#undef K_TILE_R

@@ -82,9 +82,9 @@ KSTATIC float K_(exp)(float x) {
 KSTATIC REAL K_(exp)(REAL x) { return K_MATH(exp)(x); }
 #endif
 
-KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing
-  REAL e = K_(exp)(-K_MATH(fabs)(x)), q = 1 / (1 + e), r = e * q;
-  return x >= 0 ? q : r;
+KSTATIC REAL K_(sigmoid)(REAL x) {   // one exp, never overflowing, one division (a select of
+  REAL e = K_(exp)(-K_MATH(fabs)(x));  // two quotients became two masked divisions per vector)
+  return (x >= 0 ? 1 : e) / (1 + e);
 }
 
 #ifdef K_POLY_EXP
@@ -185,7 +185,13 @@ KSTATIC void K_(add_into)(REAL *restrict y, const REAL *restrict v, int64_t n) {
 // (a trailing run x[i % run] of example i / ex).
 KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const REAL *xe, int64_t i0, int64_t n, REAL *t,
                       int64_t ex) {
-  if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
+  if (run == 1) {   // a scalar (sigmoid's gradient reads 1 - s): a fill, not a memcpy call per element
+    for (int64_t i = 0, b = ex ? i0 / ex : 0, at = ex ? i0 % ex : 0; i < n; b++, at = 0) {
+      int64_t len = !ex || ex - at > n - i ? n - i : ex - at;   // to the end of example b
+      for (int64_t q = 0; q < len; q++) t[i + q] = xe[b];
+      i += len;
+    }
+  } else if (run > 0) {   // x is the output's trailing axes: x[i % run], copied a run at a time
     // example b's x at xe + b * xn; `at`: where in its example the run starts
     // (runs never straddle examples: ex is a multiple of run)
     int64_t xn = ex ? K_(numel)(x) : 0, b = ex ? i0 / ex : 0, at = ex ? i0 % ex : 0;

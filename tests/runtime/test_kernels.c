@@ -3,7 +3,10 @@
  * meet, and the GEMM's register tiles against a plain triple loop on shapes
  * that hit every edge (single rows, partial tiles, columns past the last vector,
  * K across blocks, W read in place and packed, a transposed left operand through
- * matmul_tn, a transposed W through matmul_nt). */
+ * matmul_tn, a transposed W through matmul_nt), through the kernels programs
+ * link and, for what no kernel reaches (sums added into a C that holds values, a
+ * C whose rows are strided), on K_(gemm) itself: this file compiles its own copy
+ * of kernels_impl.h, for this file's target (the logic is the same on any ISA). */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +14,14 @@
 
 #include "kernels.h"
 #include "test.h"
+
+/* The kernels again, under other names, for direct calls of the GEMM. */
+#define REAL float
+#define K_(name) name##_direct
+#define K_MATH(fn) fn##f
+#define KFN dmc_kernel_direct
+void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training);
+#include "kernels_impl.h"
 
 static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0}; }
 
@@ -77,7 +88,13 @@ static void test_gemm_tiles(void) {
   static const int shapes[][3] = {{1, 1, 1},   {1, 429, 400}, {7, 3, 17},   {6, 256, 64}, {13, 300, 80},
                                   {5, 513, 33}, {2, 40, 200},  {25, 16, 272}, {1, 600, 1000},
                                   {9, 300, 2},  {3, 70, 1},    {50, 600, 70}, {37, 513, 129}, {300, 257, 400},
-                                  {12, 5, 33},  {64, 256, 64}};
+                                  {12, 5, 33},  {64, 256, 64},
+                                  /* DIN's attention MLP: N = 40 and 80 (an overlapping last vector, a
+                                     4 x 5 tile), K = 1 (an outer product), N = 1 with K = 40 (a dot
+                                     product's tail as one vector) */
+                                  {250, 128, 80}, {250, 80, 40}, {250, 1, 40}, {250, 40, 1}, {13, 40, 81},
+                                  {7, 300, 72},   {1, 40, 40},   {1, 300, 81}, {1, 40, 1},   {20, 15, 1},
+                                  {11, 40, 400},  {9, 513, 88},  {6, 1, 17},   {5, 7, 7},    {1, 1, 24}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
     for (int woff = 0; woff < 2; woff++) {
       double e = gemm_error(shapes[i][0], shapes[i][1], shapes[i][2], woff);
@@ -90,7 +107,8 @@ static void test_gemm_tiles(void) {
 /* matmul_tn: sum over the batch of a[b, k] b[b, n] -> [k, n] (a transposed left
  * operand: the weight gradient), against doubles. */
 static void test_matmul_tn(void) {
-  static const int shapes[][3] = {{5, 7, 3}, {300, 33, 17}, {64, 80, 1}, {257, 16, 40}, {300, 429, 400}, {100, 257, 65}};
+  static const int shapes[][3] = {{5, 7, 3},      {300, 33, 17},  {64, 80, 1},   {257, 16, 40}, {300, 429, 400},
+                                  {100, 257, 65}, {600, 128, 80}, {600, 80, 40}, {600, 40, 1},  {300, 7, 1}};
   for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
     int Bn = shapes[t][0], K = shapes[t][1], N = shapes[t][2];
     float *a = malloc(sizeof(float) * (size_t)Bn * K), *b = malloc(sizeof(float) * (size_t)Bn * N);
@@ -116,7 +134,8 @@ static void test_matmul_tn(void) {
  * transposed by the GEMM's packing), b shared or per example, against doubles. */
 static void test_matmul_nt(void) {
   static const int shapes[][4] = {{1, 429, 400, 0}, {256, 400, 429, 0}, {13, 300, 33, 0}, {7, 5, 1, 0},
-                                  {1, 17, 70, 0},   {3, 40, 18, 1},     {20, 1, 400, 0}};
+                                  {1, 17, 70, 0},   {3, 40, 18, 1},     {20, 1, 400, 0},  {250, 40, 80, 0},
+                                  {250, 1, 40, 0},  {250, 80, 128, 0},  {13, 40, 81, 0},  {1, 40, 40, 0}};
   for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
     int M = shapes[t][0], K = shapes[t][1], N = shapes[t][2], per = shapes[t][3];
     int nb = per ? M : 1;   /* per example: M examples of one row each, each its own b */
@@ -142,6 +161,54 @@ static void test_matmul_nt(void) {
   }
 }
 
+/* K_(gemm) itself on every path and edge: C = beta C + A W with beta 0 or 1 (C
+ * filled first, so a tile that loads it or skips it wrongly shows), C's rows ldc
+ * = N + 3 apart, A and W each plain or transposed, N across the vector width
+ * (1, 2, 7 staged; 16, 17, 40, 72, 80, 81, 88, 400 in tiles, the last vector
+ * overlapping its neighbour), K = 1, 40 and across a block, M not a multiple of
+ * the tile's rows. Against doubles. */
+static void test_gemm_direct(void) {
+  static const int Ms[] = {1, 2, 5, 13, 47}, Ns[] = {1, 2, 7, 16, 17, 40, 72, 80, 81, 88, 400}, Ks[] = {1, 40, 300};
+  int bad = 0, runs = 0;
+  for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+    for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+      for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
+        for (int form = 0; form < 16; form++) {
+          int M = Ms[mi], N = Ns[ni], K = Ks[ki], acc = form & 1, ta = form >> 1 & 1, tw = form >> 2 & 1, wide = form >> 3 & 1;
+          int64_t ldc = wide ? N + 3 : N, ars = ta ? 1 : K, acs = ta ? M : 1, wrs = tw ? 1 : N, wcs = tw ? K : 1;
+          float *a = malloc(sizeof(float) * (size_t)M * K), *w = malloc(sizeof(float) * ((size_t)K * N + 1));
+          float *c = malloc(sizeof(float) * (size_t)M * ldc), *c0 = malloc(sizeof(float) * (size_t)M * ldc);
+          for (int i = 0; i < M * K; i++) a[i] = (float)((i * 37 % 101) - 50) / 50;
+          for (int i = 0; i < K * N; i++) w[i + 1] = (float)((i * 53 % 97) - 48) / 48;   /* W at an odd offset */
+          for (int i = 0; i < M * ldc; i++) c[i] = c0[i] = (float)((i * 29 % 89) - 44) / 44;
+          gemm_direct(M, N, K, a, ars, acs, w + 1, wrs, wcs, c, ldc, acc);
+          double worst = 0;
+          for (int r = 0; r < M; r++)
+            for (int64_t j = 0; j < ldc; j++) {
+              if (j >= N) {   /* past the row: untouched */
+                worst = fmax(worst, c[r * ldc + j] != c0[r * ldc + j]);
+                continue;
+              }
+              double want = acc ? c0[r * ldc + j] : 0, mag = fabs(want);
+              for (int p = 0; p < K; p++) {
+                double t = (double)a[r * ars + p * acs] * w[1 + p * wrs + j * wcs];
+                want += t, mag += fabs(t);
+              }
+              worst = fmax(worst, fabs(c[r * ldc + j] - want) / fmax(mag, 1e-30));
+            }
+          if (worst >= 1e-6) {
+            if (bad < 10)
+              fprintf(stderr, "gemm M=%d N=%d K=%d acc=%d A%s W%s ldc=%ld: relative error %g\n", M, N, K, acc,
+                      ta ? "^T" : "", tw ? "^T" : "", (long)ldc, worst);
+            bad++;
+          }
+          runs++;
+          free(a), free(w), free(c), free(c0);
+        }
+  CU_ASSERT_EQUAL(bad, 0);
+  CU_ASSERT_EQUAL(runs, 5 * 11 * 3 * 16);
+}
+
 /* Broadcasting that is neither a trailing nor a leading run (the general path of
  * the fused loader): x [3,1,4] * y [5,1] -> [3,5,4], over a batch of 2. */
 static void test_general_broadcast(void) {
@@ -164,27 +231,29 @@ static void test_general_broadcast(void) {
 /* A fused program over a batch whose operands index alike in every example runs
  * as one long example (kernels_impl.h: flat): an example's own [5, 8] values,
  * an unbatched trailing [8], a batched trailing [8] (each example's own, copied
- * in runs of 8) and a batched leading [5, 1], over an odd batch, against the
- * element-wise definition. */
+ * in runs of 8), a batched leading [5, 1] and each example's own scalar, over an
+ * odd batch, against the element-wise definition. */
 static void test_fused_over_the_batch(void) {
   enum { NB = 7, T = 5, D = 8 };
-  float x[NB * T * D], bias[D], a[NB * D], m[NB * T], out[NB * T * D];
+  float x[NB * T * D], bias[D], a[NB * D], m[NB * T], sc[NB], out[NB * T * D];
   for (int i = 0; i < NB * T * D; i++) x[i] = (float)(i % 13) - 6;
   for (int i = 0; i < D; i++) bias[i] = (float)(100 * (i + 1));
   for (int i = 0; i < NB * D; i++) a[i] = (float)(i + 1);
   for (int i = 0; i < NB * T; i++) m[i] = (float)(i % 3);
-  static const DmcStep prog[3] = {{DMC_OP_ADD, 0, 1, 0, 0}, {DMC_OP_MUL, 4, 2, 0, 0}, {DMC_OP_MUL, 5, 3, 0, 0}};
-  DmcKernel k = {.op = DMC_OP_FUSED, .out = {2, {T, D, 0, 0}, 1, 0}, .nin = 4,
-                 .in = {{2, {T, D, 0, 0}, 1, 0}, shape1(D, 0), shape1(D, 1), {2, {T, 1, 0, 0}, 1, 0}},
-                 .nstep = 3, .step = prog};
-  const void *in[4] = {x, bias, a, m};
+  for (int i = 0; i < NB; i++) sc[i] = (float)(i + 2);
+  static const DmcStep prog[4] = {
+      {DMC_OP_ADD, 0, 1, 0, 0}, {DMC_OP_MUL, 5, 2, 0, 0}, {DMC_OP_MUL, 6, 3, 0, 0}, {DMC_OP_MUL, 7, 4, 0, 0}};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = {2, {T, D, 0, 0}, 1, 0}, .nin = 5,
+                 .in = {{2, {T, D, 0, 0}, 1, 0}, shape1(D, 0), shape1(D, 1), {2, {T, 1, 0, 0}, 1, 0}, {0, {0, 0, 0, 0}, 1, 0}},
+                 .nstep = 4, .step = prog};
+  const void *in[5] = {x, bias, a, m, sc};
   dmc_kernel_f32(&k, NB, out, in, 0, 0);
   int bad = 0;
   for (int b = 0; b < NB; b++)
     for (int t = 0; t < T; t++)
       for (int d = 0; d < D; d++) {
         int i = (b * T + t) * D + d;
-        bad += out[i] != (x[i] + bias[d]) * a[b * D + d] * m[b * T + t];
+        bad += out[i] != (x[i] + bias[d]) * a[b * D + d] * m[b * T + t] * sc[b];
       }
   CU_ASSERT_EQUAL(bad, 0);
 }
@@ -196,6 +265,7 @@ void add_kernel_tests(void) {
   CU_add_test(s, "GEMM tiles against a triple loop", test_gemm_tiles);
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
   CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);
+  CU_add_test(s, "K_(gemm) on every path: accumulate, strided C, transposed A and W", test_gemm_direct);
   CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
   CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
 }
