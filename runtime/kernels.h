@@ -74,16 +74,16 @@ void dmc_kernel_f32(const DmcKernel *k, int B, float *out, const void *const *in
 // When set (PROG bench --profile, runtime/kprofile.c), dmc_kernel_f32 times every
 // call and reports it here; NULL (the default) costs one test per call.
 extern void (*dmc_kernel_timer)(const DmcKernel *k, int B, double seconds);
-// The GEMM every matmul kernel runs: C[M, N] (+)= A[M, K] W[K, N], A's element
-// (r, p) at A[r * ars + p * acs], W's (p, j) at W[p * wrs + j * wcs] (gemm_impl.h).
-typedef int (*DmcGemmFn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t acs, const float *W,
-                         int64_t wrs, int64_t wcs, float *C, int64_t ldc, int accumulate);
-void dmc_gemm_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t acs, const float *W,
-                  int64_t wrs, int64_t wcs, float *C, int64_t ldc, int accumulate);
-// When set, the GEMMs of the matmul kernels the calling thread runs are offered to
-// it first; it returns 1 when it did the GEMM (runtime/share.c: split among the
-// threads of a request), 0 to leave it to the kernel.
-extern _Thread_local DmcGemmFn dmc_kernel_gemm_hook;
+// The threads of one request: when set for the calling thread, matmul kernels
+// split each GEMM with a large weight into `parts` column ranges and have
+// run(ctx, fn, arg) call fn(arg, 0..parts-1) concurrently, returning when all
+// are done (runtime/share.c gives them a pool's threads).
+typedef struct {
+  int parts;
+  void (*run)(void *ctx, void (*fn)(void *arg, int part), void *arg);
+  void *ctx;
+} DmcKernelShare;
+extern _Thread_local const DmcKernelShare *dmc_kernel_share;
 void dmc_kernel_f64(const DmcKernel *k, int B, double *out, const void *const *in, uint64_t seed, int training);
 
 #endif

@@ -1,6 +1,7 @@
 /* share.h -- the threads of one request: while a pool is given to
  * rt_share_begin, the calling thread's large GEMMs are split among the pool's
- * threads (share.c), so a single batch-1 call uses every core. */
+ * threads (kernels.c splits each by columns, the pool runs the parts), so a
+ * single batch-1 call uses every core. */
 #ifndef RT_SHARE_H
 #define RT_SHARE_H
 
