@@ -1,6 +1,6 @@
-/* pool.h -- a persistent pool of threads that run one function on every thread
- * at once and return when all are done (the caller is thread 0), so a training
- * step or a batch can be shared without creating threads each time. A pool of
+/* pool.h -- a persistent pool of threads that run one function once per thread
+ * index, the caller taking part, and return when all are done, so a training
+ * step or a request can be shared without creating threads each time. A pool of
  * one thread runs the function inline. */
 #ifndef RT_POOL_H
 #define RT_POOL_H
