@@ -39,7 +39,32 @@ static uint64_t key(const IrNode *n) {
   return h;
 }
 
-static IrNode *kept(IrNode **repl, IrNode *n) { return n && repl[n->id] ? repl[n->id] : n; }
+IrNode *ir_kept(IrNode **repl, int n, IrNode *x) { return x && x->id < n && repl[x->id] ? repl[x->id] : x; }
+
+void ir_redirect(Graph *g, IrNode **repl, int n) {
+#define KEPT(x) ir_kept(repl, n, (x))
+  for (int i = 0; i < g->outputs.len; i++) {
+    Output *o = g->outputs.items[i];
+    o->node = KEPT(o->node);
+  }
+  for (int i = 0; i < g->losses.len; i++) {
+    Output *o = g->losses.items[i];
+    o->node = KEPT(o->node);
+  }
+  for (int i = 0; i < g->features.len; i++) {
+    Feature *f = g->features.items[i];
+    f->node = KEPT(f->node), f->weights = KEPT(f->weights), f->mask = KEPT(f->mask);
+  }
+  for (int i = 0; i < g->grads.len; i++) g->grads.items[i] = KEPT(g->grads.items[i]);
+  for (int i = 0; i < g->sparse.len; i++) {
+    SparseGrad *s = g->sparse.items[i];
+    s->ids = KEPT(s->ids), s->rows = KEPT(s->rows);
+  }
+  g->total_loss = KEPT(g->total_loss);
+  g->heldout_pred = KEPT(g->heldout_pred);
+  g->retrieve_user = KEPT(g->retrieve_user);
+#undef KEPT
+}
 
 void ir_cse(Graph *g) {
   int n = g->nodes.len;
@@ -49,7 +74,7 @@ void ir_cse(Graph *g) {
   if (!table || !repl) die("out of memory in CSE");
   for (int i = 0; i < n; i++) {
     IrNode *x = g->nodes.items[i];
-    for (int k = 0; k < x->nin; k++) x->in[k] = kept(repl, x->in[k]);
+    for (int k = 0; k < x->nin; k++) x->in[k] = ir_kept(repl, n, x->in[k]);
     if (!mergeable(x)) continue;
     for (size_t h = key(x) & (cap - 1);; h = (h + 1) & (cap - 1)) {
       if (!table[h]) {
@@ -62,26 +87,7 @@ void ir_cse(Graph *g) {
       }
     }
   }
-  for (int i = 0; i < g->outputs.len; i++) {
-    Output *o = g->outputs.items[i];
-    o->node = kept(repl, o->node);
-  }
-  for (int i = 0; i < g->losses.len; i++) {
-    Output *o = g->losses.items[i];
-    o->node = kept(repl, o->node);
-  }
-  for (int i = 0; i < g->features.len; i++) {
-    Feature *f = g->features.items[i];
-    f->node = kept(repl, f->node), f->weights = kept(repl, f->weights), f->mask = kept(repl, f->mask);
-  }
-  for (int i = 0; i < g->grads.len; i++) g->grads.items[i] = kept(repl, g->grads.items[i]);
-  for (int i = 0; i < g->sparse.len; i++) {
-    SparseGrad *s = g->sparse.items[i];
-    s->ids = kept(repl, s->ids), s->rows = kept(repl, s->rows);
-  }
-  g->total_loss = kept(repl, g->total_loss);
-  g->heldout_pred = kept(repl, g->heldout_pred);
-  g->retrieve_user = kept(repl, g->retrieve_user);
+  ir_redirect(g, repl, n);
   free(table), free(repl);
 }
 

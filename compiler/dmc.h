@@ -249,6 +249,7 @@ struct Graph {
   Param *retrieve_table;
   Feature *retrieve_target;
   IrNode *total_loss;       // per-example sum of the losses
+  uint64_t signature;       // ir_build_training: of the model as written, before any rewrite
   Vec grads;                // per param (same order): its dense gradient node, or NULL
   Vec sparse;               // SparseGrad*: table gradients as looked-up rows
 };
@@ -267,12 +268,20 @@ Graph *ir_graph_new(void);
 void ir_dce(Graph *g);
 void ir_cse(Graph *g);   // cse.c: identical pure nodes merged (then run ir_dce)
 void ir_forward_broadcasts(Graph *g);   // cse.c: elementwise nodes read expand()'s operand (then ir_dce)
+// cse.c: repl[id] (ids below n) replaces that node: x's replacement, or x; and
+// every graph-level reference (outputs, losses, features, gradients) redirected
+IrNode *ir_kept(IrNode **repl, int n, IrNode *x);
+void ir_redirect(Graph *g, IrNode **repl, int n);
+void ir_split_concat_matmuls(Graph *g);   // split_matmul.c: matmul(concat) as per-part matmuls, when it gains
 
 //
 // autodiff.c: reverse mode. Appends gradient nodes to the same graph; a
 // missing rule is a compiler bug reported by op name.
 //
 void ad_build(Graph *g);
+// lower.c: the graph a program trains, from sema's: DCE, the model's signature,
+// the matmul splits (fuse), gradients (ad_build), DCE, verification
+void ir_build_training(Graph *g, bool fuse);
 
 //
 // interp.c: the reference interpreter, in double precision: the oracle that

@@ -28,10 +28,22 @@ uint64_t ir_signature(Graph *g) {
   return h;
 }
 
+void ir_build_training(Graph *g, bool fuse) {
+  ir_dce(g);
+  g->signature = ir_signature(g);   // before any rewrite: --no-fuse programs read the same checkpoints
+  if (fuse) {
+    ir_split_concat_matmuls(g);
+    ir_dce(g);
+  }
+  ad_build(g);
+  ir_dce(g);
+  ir_verify(g);
+}
+
 Lowered *lower_graph(Graph *g, bool fuse) {
   Lowered *l = arena_alloc(sizeof *l);
   l->g = g;
-  l->signature = ir_signature(g);   // before CSE: --no-fuse programs read the same checkpoints
+  l->signature = g->signature ? g->signature : ir_signature(g);
   if (fuse) {
     ir_cse(g);
     ir_forward_broadcasts(g);

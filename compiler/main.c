@@ -265,9 +265,7 @@ static int compile(Options *o) {
   if (o->data && check_columns(g, o->data)) return 1;
   if (o->emit_c || o->emit_llvm || o->emit_obj || o->emit_kernels || o->program) {
     if (!cgen_check_supported(g)) return 1;
-    ad_build(g);
-    ir_dce(g);
-    ir_verify(g);
+    ir_build_training(g, !o->no_fuse);
     Lowered *l = lower_graph(g, !o->no_fuse);
     return o->program ? build_program(o, l) : write_c(o, l);
   }

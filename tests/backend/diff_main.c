@@ -90,9 +90,7 @@ int main(int argc, char **argv) {
   Node *lib = load_dir(argv[2]);
   Graph *g = sema_build(parse_file(src_load(argv[1])), lib);
   if (diag_error_count()) return 2;
-  ir_dce(g);
-  ad_build(g);
-  ir_dce(g);
+  ir_build_training(g, true);
   Lowered *l = lower_graph(g, true);
   const DmcModel *m = &dmc_model;
   if (m->signature != l->signature || m->ninputs != l->inputs.len || m->params_size != l->params_size) {

@@ -175,9 +175,7 @@ static void compile(const uint8_t *data, size_t size) {
   ir_print_dot(g, devnull);
   ir_report(g, devnull);
   if (!g->losses.len || !cgen_check_supported(g)) return;
-  ad_build(g);
-  ir_dce(g);
-  ir_verify(g);
+  ir_build_training(g, true);
   Lowered *l = lower_graph(g, true);
   cgen_emit(l, "fuzz.model", devnull);
   interpret(g, data, size);

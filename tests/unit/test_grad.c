@@ -9,18 +9,17 @@
 
 #include "dmc.h"
 
-static Graph *compile_text(const char *text) {
+static Graph *compile_rewritten(const char *text, bool rewrite) {
   diag_reset();
   Node *prog = parse_file(src_from_string("grad.model", text));
   if (diag_error_count()) return NULL;
   Graph *g = sema_build(prog, NULL);
   if (diag_error_count()) return NULL;
-  ir_dce(g);
-  ad_build(g);
-  ir_dce(g);
-  ir_verify(g);
+  ir_build_training(g, rewrite);
   return g;
 }
+
+static Graph *compile_text(const char *text) { return compile_rewritten(text, true); }
 
 static double urand(unsigned *s) {
   *s = *s * 1103515245u + 12345u;
@@ -184,6 +183,39 @@ static void test_gru(void) {
               "p = sigmoid(sum(r) + sum(f * f) + sum(c * sum(f, axis=1)))\noutput p\nloss bce(p, y)\n");
 }
 
+// DIN's first attention layer on concat(qs, k, qs - k, qs * k) and a sum of parts:
+// split_matmul.c multiplies q once per example and distributes the difference. The
+// gradients of the rewritten graph, and its values against the graph as written.
+#define SPLIT HEAD "e = embed(h, 3)\nq = embed(u, 3)\nqs = expand(q, 0, 4)\n" \
+                   "z = dense(concat(qs, e, qs - e, qs * e, e + qs, qs, e, e, qs), 5, act=sigmoid)\n" \
+                   "p = sigmoid(sum(dense(z, 1)))\noutput p\nloss bce(p, y)\n"
+
+static int count_op(Graph *g, Op op) {
+  int n = 0;
+  for (int i = 0; i < g->nodes.len; i++) n += ((IrNode *)g->nodes.items[i])->op == op;
+  return n;
+}
+
+static void test_split_matmul(void) {
+  check_model("split matmul", SPLIT);
+  Graph *a = compile_rewritten(SPLIT, false), *b = compile_rewritten(SPLIT, true);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  CU_ASSERT(count_op(b, OP_SLICE) > count_op(a, OP_SLICE));   // it did rewrite: W's blocks
+  CU_ASSERT_EQUAL(a->signature, b->signature);                // and the checkpoints stay the same
+  enum { B = 3 };
+  Interp *ia = interp_new(a, B), *ib = interp_new(b, B);
+  fill(ia, a, B, 5);
+  fill(ib, b, B, 5);
+  interp_run(ia, false);
+  interp_run(ib, false);
+  Output *oa = a->outputs.items[0], *ob = b->outputs.items[0];
+  double *pa = interp_buffer(ia, oa->node), *pb = interp_buffer(ib, ob->node), worst = 0;
+  for (int i = 0; i < B; i++) worst = fmax(worst, fabs(pa[i] - pb[i]));
+  CU_ASSERT(worst < 1e-12);
+  interp_free(ia), interp_free(ib);
+}
+
 // Two dropout layers of one width must not drop the same units (each has its own stream).
 static void test_dropout_masks_differ(void) {
   Graph *g = compile_text(HEAD "a = dropout(dense(s, 64), 0.5)\nb = dropout(dense(s, 64), 0.5)\n"
@@ -215,6 +247,7 @@ int main(void) {
   CU_add_test(s, "losses", test_losses);
   CU_add_test(s, "shared table", test_shared_table);
   CU_add_test(s, "sampled softmax", test_sampled_softmax);
+  CU_add_test(s, "split matmul", test_split_matmul);
   CU_add_test(s, "dropout masks differ", test_dropout_masks_differ);
   CU_basic_set_mode(CU_BRM_NORMAL);
   CU_basic_run_tests();
