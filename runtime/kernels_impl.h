@@ -216,9 +216,15 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
     }
   } else {
     // numpy broadcasting in general: the output's multi-index of i0 once, then an
-    // odometer (x's stride 0 along its axes of 1), no division per element
+    // odometer over the output's rows (x's stride 0 along its axes of 1); along the
+    // last axis x is either one value repeated (a fill) or a contiguous run (a copy),
+    // so a grid such as CIN's [d, h, 1] * [d, 1, m] costs a row, not an element, at a time
     int R = o->rank, off = x->rank - o->rank;
-    int64_t idx[DMC_KMAX_RANK], xs[DMC_KMAX_RANK], at = 0, stride = 1, rest = i0;
+    if (R == 0) {   // (a scalar output has scalar operands, run 1: not reached)
+      for (int64_t i = 0; i < n; i++) t[i] = xe[0];
+      return;
+    }
+    int64_t idx[DMC_KMAX_RANK] = {0}, xs[DMC_KMAX_RANK] = {0}, at = 0, stride = 1, rest = i0;
     for (int d = R - 1; d >= 0; d--) {
       int xd = d + off;
       xs[d] = xd >= 0 && x->dim[xd] != 1 ? stride : 0;
@@ -227,9 +233,18 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
       rest /= o->dim[d];
       at += idx[d] * xs[d];
     }
-    for (int64_t i = 0; i < n; i++) {
-      t[i] = xe[at];
-      for (int d = R - 1; d >= 0; d--) {
+    int64_t last = o->dim[R - 1], step = xs[R - 1];   // step: 1 (a run) or 0 (a fill)
+    for (int64_t i = 0; i < n;) {
+      int64_t len = last - idx[R - 1] < n - i ? last - idx[R - 1] : n - i;
+      if (step) memcpy(t + i, xe + at, sizeof(REAL) * (size_t)len);
+      else
+        for (int64_t q = 0; q < len; q++) t[i + q] = xe[at];
+      i += len;
+      at += step * len;
+      if ((idx[R - 1] += len) < last) break;   // i == n: the chunk ended inside a row
+      at -= step * last;
+      idx[R - 1] = 0;
+      for (int d = R - 2; d >= 0; d--) {
         at += xs[d];
         if (++idx[d] < o->dim[d]) break;
         at -= xs[d] * o->dim[d];

@@ -210,22 +210,31 @@ static void test_gemm_direct(void) {
 }
 
 /* Broadcasting that is neither a trailing nor a leading run (the general path of
- * the fused loader): x [3,1,4] * y [5,1] -> [3,5,4], over a batch of 2. */
-static void test_general_broadcast(void) {
-  float x[2 * 12], y[2 * 5], out[2 * 60];
-  for (int i = 0; i < 24; i++) x[i] = (float)(i + 1);
-  for (int i = 0; i < 10; i++) y[i] = (float)(100 * (i + 1));
-  DmcKernel k = {.op = DMC_OP_MUL, .out = {3, {3, 5, 4, 0}, 1, 0}, .nin = 2,
-                 .in = {{3, {3, 1, 4, 0}, 1, 0}, {2, {5, 1, 0, 0}, 1, 0}}};
+ * the fused loader, a row at a time): x [P,1,C] * y [Q,1] -> [P,Q,C], over a batch
+ * of 2; rows of C = 4 within one block, and rows of C = 29 in an output larger than
+ * the loader's blocks, so blocks start and end inside rows. */
+static void check_general_broadcast(int P, int Q, int C) {
+  int on = P * Q * C;
+  float *x = malloc(sizeof(float) * 2 * P * C), *y = malloc(sizeof(float) * 2 * Q), *out = malloc(sizeof(float) * 2 * on);
+  for (int i = 0; i < 2 * P * C; i++) x[i] = (float)(i + 1);
+  for (int i = 0; i < 2 * Q; i++) y[i] = (float)(100 * (i + 1));
+  DmcKernel k = {.op = DMC_OP_MUL, .out = {3, {P, Q, C, 0}, 1, 0}, .nin = 2,
+                 .in = {{3, {P, 1, C, 0}, 1, 0}, {2, {Q, 1, 0, 0}, 1, 0}}};
   const void *in[2] = {x, y};
   dmc_kernel_f32(&k, 2, out, in, 0, 0);
   int bad = 0;
   for (int b = 0; b < 2; b++)
-    for (int i = 0; i < 3; i++)
-      for (int j = 0; j < 5; j++)
-        for (int c = 0; c < 4; c++)
-          bad += out[b * 60 + (i * 5 + j) * 4 + c] != x[b * 12 + i * 4 + c] * y[b * 5 + j];
+    for (int i = 0; i < P; i++)
+      for (int j = 0; j < Q; j++)
+        for (int c = 0; c < C; c++)
+          bad += out[b * on + (i * Q + j) * C + c] != x[b * P * C + i * C + c] * y[b * Q + j];
   CU_ASSERT_EQUAL(bad, 0);
+  free(x), free(y), free(out);
+}
+
+static void test_general_broadcast(void) {
+  check_general_broadcast(3, 5, 4);
+  check_general_broadcast(7, 23, 29);
 }
 
 /* A fused program over a batch whose operands index alike in every example runs
