@@ -153,6 +153,7 @@ KSTATIC void K_(gemm_shared)(int64_t M, int64_t N, int64_t Kd, const REAL *A, in
 // result once instead of once per op. A MATMUL head is computed a few examples
 // at a time, and the rest of the program runs on those rows while they are in cache.
 #define K_BLOCK 128
+#define K_FLAT_HEAD 64   // values per example up to which a program with a head runs flat
 #define K_HEAD_ROWS 256
 KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, const REAL *b) {
   switch (st->op) {
@@ -340,15 +341,19 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   for (int j = 0; j < nin; j++) xn[j] = K_(numel)(&k->in[j]), run[j] = K_(run)(&k->in[j], o);
   // A program whose operands are each an example's own values or a trailing or
   // leading broadcast runs over the batch as one long example (ex: an example's
-  // length), so small examples ([5, 8], say) do not pay a set-up every 40 values.
+  // length), so small examples ([5, 8], say) do not pay a set-up every 40 values;
+  // with a head, when examples are that small (K_FLAT_HEAD values: a logit, a
+  // small layer), its GEMM then takes the whole batch's rows at once; with an
+  // unmasked tail sum, the batch's outer rows follow one another in y.
   int64_t ex = 0;
-  int flat = !head && !tail && !puts && !k->orow && os == on && ob > 1 && o->batched;
+  int flat = (!head || (on <= K_FLAT_HEAD && !tail)) && (!tail || st[nstep - 1].b == st[nstep - 1].a) && !puts &&
+             !k->orow && os == (tail ? yn : on) && ob > 1 && o->batched;
   for (int j = 0; flat && j < nin; j++)
     if (used[j]) flat = run[j] != 0 && (k->in[j].batched || run[j] > 0);
   if (flat) {
     for (int j = 0; j < nin; j++)
       if (used[j] && k->in[j].batched && xn[j] == on) xn[j] = on * ob;
-    ex = on, on *= ob, ob = 1;
+    ex = on, on *= ob, yn *= tail ? ob : 1, ob = 1;
   }
   REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
   const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
@@ -357,7 +362,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
     int nt = st[0].op == DMC_OP_MATMUL_NT;
     kk = k->in[st[0].b].dim[nt], nn = k->in[st[0].b].dim[!nt];
     wrs = nt ? 1 : nn, wcs = nt ? kk : 1;
-    rows = K_(numel)(&k->in[st[0].a]) / kk;
+    rows = K_(numel)(&k->in[st[0].a]) / kk * (flat ? on / ex : 1);   // flat: every example's rows
   }
   // examples per head GEMM: K_HEAD_ROWS rows, enough to pay for packing W (gemm_impl.h)
   // while the rest of the program still finds them in L2; an output strided by

@@ -237,6 +237,63 @@ static void test_general_broadcast(void) {
   check_general_broadcast(7, 23, 29);
 }
 
+/* Small examples with a head (kernels_impl.h: K_FLAT_HEAD) run flat: one GEMM
+ * over every example's rows, then the program over the batch. [R, 4] @ W[4, 3]
+ * + bias[3], times each example's scalar, R = 1 and 2 rows, an odd batch,
+ * against the definition. */
+static void check_flat_head(int R) {
+  enum { NB = 7, K = 4, N = 3 };
+  float a[NB * 2 * K], w[K * N], bias[N], sc[NB], out[NB * 2 * N];
+  for (int i = 0; i < NB * R * K; i++) a[i] = (float)(i % 7) - 3;
+  for (int i = 0; i < K * N; i++) w[i] = (float)(i % 5) - 2;
+  for (int i = 0; i < N; i++) bias[i] = (float)(10 * (i + 1));
+  for (int i = 0; i < NB; i++) sc[i] = (float)(i + 2);
+  static const DmcStep prog[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 4, 2, 0, 0}, {DMC_OP_MUL, 5, 3, 0, 0}};
+  DmcKShape o = R == 1 ? shape1(N, 1) : (DmcKShape){2, {R, N, 0, 0}, 1, 0};
+  DmcKShape ia = R == 1 ? shape1(K, 1) : (DmcKShape){2, {R, K, 0, 0}, 1, 0};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = o, .nin = 4,
+                 .in = {ia, {2, {K, N, 0, 0}, 0, 0}, shape1(N, 0), {0, {0, 0, 0, 0}, 1, 0}}, .nstep = 3, .step = prog};
+  const void *in[4] = {a, w, bias, sc};
+  dmc_kernel_f32(&k, NB, out, in, 0, 0);
+  int bad = 0;
+  for (int b = 0; b < NB; b++)
+    for (int r = 0; r < R; r++)
+      for (int j = 0; j < N; j++) {
+        float acc = 0;
+        for (int p = 0; p < K; p++) acc += a[(b * R + r) * K + p] * w[p * N + j];
+        bad += fabsf(out[(b * R + r) * N + j] - (acc + bias[j]) * sc[b]) > 1e-4f;
+      }
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_flat_head(void) {
+  check_flat_head(1);
+  check_flat_head(2);
+}
+
+/* An unmasked tail sum over a batch of small examples runs flat: x[P, T, Q] * w[Q]
+ * summed over T into [P, Q] (P = 2, T = 5, Q = 4), an odd batch. */
+static void test_flat_tail_sum(void) {
+  enum { NB = 5, P = 2, T = 5, Q = 4 };
+  float x[NB * P * T * Q], w[Q], out[NB * P * Q];
+  for (int i = 0; i < NB * P * T * Q; i++) x[i] = (float)(i % 11) - 5;
+  for (int i = 0; i < Q; i++) w[i] = (float)(i + 1);
+  static const DmcStep prog[2] = {{DMC_OP_MUL, 0, 1, 0, 0}, {DMC_OP_SUM, 2, 2, 0, 0}};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = {2, {P, Q, 0, 0}, 1, 0}, .nin = 2,
+                 .in = {{3, {P, T, Q, 0}, 1, 0}, shape1(Q, 0)}, .axis = 1, .len = T, .nstep = 2, .step = prog};
+  const void *in[2] = {x, w};
+  dmc_kernel_f32(&k, NB, out, in, 0, 0);
+  int bad = 0;
+  for (int b = 0; b < NB; b++)
+    for (int p = 0; p < P; p++)
+      for (int q = 0; q < Q; q++) {
+        float acc = 0;
+        for (int t = 0; t < T; t++) acc += x[((b * P + p) * T + t) * Q + q] * w[q];
+        bad += out[(b * P + p) * Q + q] != acc;
+      }
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* A fused program over a batch whose operands index alike in every example runs
  * as one long example (kernels_impl.h: flat): an example's own [5, 8] values,
  * an unbatched trailing [8], a batched trailing [8] (each example's own, copied
@@ -276,5 +333,7 @@ void add_kernel_tests(void) {
   CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);
   CU_add_test(s, "K_(gemm) on every path: accumulate, strided C, transposed A and W", test_gemm_direct);
   CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
+  CU_add_test(s, "a small head over the batch", test_flat_head);
+  CU_add_test(s, "a tail sum over the batch", test_flat_tail_sum);
   CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
 }
