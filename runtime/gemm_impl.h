@@ -65,6 +65,39 @@ static inline REAL K_(hsum)(const K_(vec) *v) {
   return s;
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(K_TRANSPOSE16)
+// dst[i * lds + j] = src[j * ls + i] for i, j < 16: 16 rows loaded, then at each
+// of 4 stages (h = 8, 4, 2, 1) rows i and i + h swap their off-diagonal h-wide
+// blocks (one two-source shuffle each), the recursive block transpose. Float
+// only (16 lanes); GCC's __builtin_shuffle (Clang spells it otherwise). Packing
+// a transposed W element by element cost 0.1 ms of a 256x400x400 matmul_nt.
+typedef int K_(ivec) __attribute__((vector_size(64)));
+// lane l of row i (s = 0) or of row i + h (s = 1) after a stage: from a (0..15) or b (16..31)
+#define K_ML(h, s, l) ((l) & (h) ? 16 + (l) - ((s) ? 0 : (h)) : (l) + ((s) ? (h) : 0))
+#define K_MASKS(h, s)                                                                                   \
+  {K_ML(h, s, 0),  K_ML(h, s, 1),  K_ML(h, s, 2),  K_ML(h, s, 3),  K_ML(h, s, 4),  K_ML(h, s, 5),        \
+   K_ML(h, s, 6),  K_ML(h, s, 7),  K_ML(h, s, 8),  K_ML(h, s, 9),  K_ML(h, s, 10), K_ML(h, s, 11),       \
+   K_ML(h, s, 12), K_ML(h, s, 13), K_ML(h, s, 14), K_ML(h, s, 15)}
+static inline __attribute__((always_inline)) void K_(transpose16)(const REAL *src, int64_t ls, REAL *dst, int64_t lds) {
+  K_(vec) r[16];
+  for (int i = 0; i < 16; i++) r[i] = *(const K_(uvec) *)(src + i * ls);
+#define K_STAGE(h, lo, hi)                                                                  \
+  for (int i = 0; i < 16; i++)                                                              \
+    if (!(i & (h))) {                                                                       \
+      K_(vec) a = r[i], b = r[i + (h)];                                                     \
+      r[i] = __builtin_shuffle(a, b, (K_(ivec))lo), r[i + (h)] = __builtin_shuffle(a, b, (K_(ivec))hi); \
+    }
+  K_STAGE(8, K_MASKS(8, 0), K_MASKS(8, 1))
+  K_STAGE(4, K_MASKS(4, 0), K_MASKS(4, 1))
+  K_STAGE(2, K_MASKS(2, 0), K_MASKS(2, 1))
+  K_STAGE(1, K_MASKS(1, 0), K_MASKS(1, 1))
+#undef K_STAGE
+#undef K_MASKS
+#undef K_ML
+  for (int i = 0; i < 16; i++) *(K_(uvec) *)(dst + i * lds) = r[i];
+}
+#endif
+
 // W's block of rows [k0, k1) and n columns from j0, W's element (p, j) at
 // W[p * wrs + j * wcs], into wp as rows ldp apart (zero from n to width).
 // Inlined: called apart, it took 15% of matmul_nt 256x400x400 (0.54 -> 0.58 ms).
@@ -80,15 +113,22 @@ static inline __attribute__((always_inline)) void K_(pack)(const REAL *W, int64_
       for (; c + K_LANES <= n; c += K_LANES) *(K_(uvec) *)(dst + c) = *(const K_(uvec) *)(src + c);
       for (; c < width; c++) dst[c] = c < n ? src[c] : 0;
     }
-  else   // W transposed (matmul_nt): a panel row gathers one K step of the block's
-         // columns, whose lines stay in L1 for the next steps (packing column by
-         // column made the 256x400x400 GEMM 1.3x slower)
-    for (int64_t p = 0; p < kn; p++) {
+  else {   // W transposed (matmul_nt): a panel row gathers one K step of the block's
+           // columns, whose lines stay in L1 for the next steps (packing column by
+           // column made the 256x400x400 GEMM 1.3x slower)
+    int64_t p = 0;
+#if defined(__GNUC__) && !defined(__clang__) && defined(K_TRANSPOSE16)
+    if (wrs == 1 && K_LANES == 16 && n == width && n % 16 == 0)   // float: 16 x 16 blocks transposed in registers
+      for (; p + 16 <= kn; p += 16)
+        for (int64_t c = 0; c < n; c += 16) K_(transpose16)(W + (k0 + p) + (j0 + c) * wcs, wcs, wp + p * ldp + c, ldp);
+#endif
+    for (; p < kn; p++) {
       const REAL *src = W + (k0 + p) * wrs + j0 * wcs;
       REAL *dst = wp + p * ldp;
       for (int64_t c = 0; c < n; c++) dst[c] = src[c * wcs];
       for (int64_t c = n; c < width; c++) dst[c] = 0;
     }
+  }
 }
 
 // Every R (1..RMAX) as its own constant-bound copy of the tile, on A from column

@@ -19,6 +19,9 @@ KSTATIC int64_t K_(numel)(const DmcKShape *s) {
 }
 
 KSTATIC const REAL *K_(real)(const void *const *in, int i) { return (const REAL *)in[i]; }
+#ifndef K_GATHER_AHEAD
+#define K_GATHER_AHEAD 8
+#endif
 KSTATIC const int32_t *K_(ids)(const void *const *in, int i) { return (const int32_t *)in[i]; }
 
 // Offset in operand `x` of output element `flat` (per-example index) under
@@ -673,11 +676,11 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     const REAL *a = K_(real)(in, 0), *bm = K_(real)(in, 1);
     int kk = o->dim[0], nn = o->dim[1];
     int64_t rows = K_(numel)(sa) / kk;
-    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
-    if (!o->batched && sa->batched && sb->batched) {   // a weight's gradient: one GEMM over every row
-      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, 1, out, nn, 1);
+    if (!o->batched && sa->batched && sb->batched) {   // a weight's gradient: one GEMM over every row, written not added
+      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, 1, out, nn, 0);
       return;
     }
+    memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
     for (int b = 0; b < B; b++) {
       if (!sa->batched && !sb->batched && b > 0) break;
       const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
@@ -688,6 +691,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     return;
   }
   case DMC_OP_GATHER: {   // table [V, D] or per-example vector [V]; ids any shape
+    // a large table's rows are at random: each is asked for K_GATHER_AHEAD
+    // lookups before it is copied, so the misses overlap
     const DmcKShape *st = &k->in[0], *si = &k->in[1];
     const REAL *t = K_(real)(in, 0);
     const int32_t *ids = K_(ids)(in, 1);
@@ -695,6 +700,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     for (int b = 0; b < ob; b++)
       for (int64_t i = 0; i < nid; i++) {
         int64_t id = ids[(si->batched ? b * nid : 0) + i];
+        if (!st->batched && si->batched && b * nid + i + K_GATHER_AHEAD < ob * nid)
+          __builtin_prefetch(t + (int64_t)ids[b * nid + i + K_GATHER_AHEAD] * D);   // a prefetch cannot fault
         if (id < 0 || id >= V) id = 0;   // the runtime maps ids into range; never read outside
         const REAL *row = t + (st->batched ? b * tn : 0) + id * D;
         if (k->orow) K_(put)(k, out + b * os, i * D, row, D);

@@ -97,8 +97,9 @@ void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float
     }
     break;
   case RT_OPT_ADAM: {
-    float b1 = (float)c->beta1, b2 = (float)c->beta2;
-    float bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
+    float b1 = (float)c->beta1, b2 = (float)c->beta2, bc1, bc2;
+    if (c->bc && t >= 1 && t <= RT_ADAM_MEMO) bc1 = c->bc[2 * (t - 1)], bc2 = c->bc[2 * (t - 1) + 1];
+    else bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
     float step = lr / bc1, rb2 = 1.0f / bc2, eps = (float)c->eps;
     for (int64_t i = 0; i < n; i++) {
       float gi = g[i] + l2 * w[i];
@@ -120,6 +121,14 @@ void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float
     break;
   }
   }
+}
+
+void rt_opt_adam_memo(RtOptCfg *c, float *bc) {
+  for (int64_t t = 1; t <= RT_ADAM_MEMO; t++) {
+    bc[2 * (t - 1)] = (float)(1 - pow(c->beta1, (double)t));
+    bc[2 * (t - 1) + 1] = (float)(1 - pow(c->beta2, (double)t));
+  }
+  c->bc = bc;
 }
 
 /* The record that configures parameter p, and whether --lr applies to it. */
@@ -168,6 +177,19 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
   }
   o->max_touched = max_touched ? max_touched : 1;
   o->max_dim = max_dim;
+  /* one memo of bias corrections per distinct (beta1, beta2) of a trained Adam parameter */
+  int nmemo = 0;
+  for (int i = 0; i < m->nparams; i++)
+    nmemo += rt_param_trained(&m->params[i]) && o->cfg[i].kind == RT_OPT_ADAM;
+  if (nmemo && !(o->bc = malloc((size_t)nmemo * 2 * RT_ADAM_MEMO * sizeof *o->bc))) goto oom;
+  nmemo = 0;
+  for (int i = 0; i < m->nparams; i++) {
+    RtOptCfg *c = &o->cfg[i];
+    if (!rt_param_trained(&m->params[i]) || c->kind != RT_OPT_ADAM) continue;
+    for (int j = 0; j < i && !c->bc; j++)
+      if (o->cfg[j].bc && o->cfg[j].beta1 == c->beta1 && o->cfg[j].beta2 == c->beta2) c->bc = o->cfg[j].bc;
+    if (!c->bc) rt_opt_adam_memo(c, o->bc + (size_t)nmemo++ * 2 * RT_ADAM_MEMO);
+  }
   if (!(o->state = malloc((size_t)(nstate ? nstate : 1) * sizeof *o->state)) ||
       !(o->rowstep = calloc((size_t)(nrows ? nrows : 1), sizeof *o->rowstep)) ||
       !(o->slot = malloc((size_t)(nrows ? nrows : 1) * sizeof *o->slot)) ||
@@ -216,6 +238,7 @@ void rt_optim_free(RtOptim *o) {
   free(o->slot);
   free(o->touched);
   free(o->acc);
+  free(o->bc);
   free(o);
 }
 
@@ -226,6 +249,9 @@ static void state_slots(RtOptim *o, int i, int64_t at, float **s0, float **s1) {
   *s0 = ns >= 1 ? o->state + o->soff[i] + at : NULL;
   *s1 = ns >= 2 ? o->state + o->soff[i] + size + at : NULL;
 }
+
+/* Rows ahead of the one updated whose memory a sparse step requests. */
+#define RT_PREFETCH 8
 
 /* Table pi's rows that thread t owns: summed over every lookup in the shares,
  * then updated once each. */
@@ -263,7 +289,14 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
   float l2 = (float)m->l2;
   RtOptCfg c = o->cfg[pi];
   c.lr *= o->lr_mult;
+  int ns = rt_opt_nstate(&c);
   for (int64_t r = 0; r < nt; r++) {
+    if (r + RT_PREFETCH < nt) {   /* rows at random: their memory requested ahead (criteo_deepfm's optimizer step about 10% faster, noisy) */
+      int64_t ahead = touched[r + RT_PREFETCH];
+      __builtin_prefetch(w + p->offset + ahead * dim, 1);
+      __builtin_prefetch(&o->rowstep[o->roff[pi] + ahead], 1);
+      for (int k = 0; k < ns; k++) __builtin_prefetch(o->state + o->soff[pi] + k * p->size + ahead * dim, 1);
+    }
     int64_t row = touched[r];
     const float *a = acc + r * dim;
     slot[row] = -1;

@@ -52,7 +52,16 @@ typedef enum { RT_OPT_SGD, RT_OPT_ADAGRAD, RT_OPT_ADAM, RT_OPT_FTRL } RtOptKind;
 typedef struct RtOptCfg {
   RtOptKind kind;
   double lr, beta1, beta2, eps, momentum, initial, beta, l1, l2;  /* ftrl: lr is alpha */
+  /* Adam, optional: bc[2 * (t - 1)] and bc[2 * (t - 1) + 1] are the bias
+   * corrections (float)(1 - beta1^t), (float)(1 - beta2^t) for t in [1,
+   * RT_ADAM_MEMO]; rt_optim_new fills them (a table's rows each have their own
+   * t, so the pow calls were most of a sparse step: rt_opt_adam_memo) */
+  const float *bc;
 } RtOptCfg;
+
+#define RT_ADAM_MEMO 4096
+/* Fills c->bc's RT_ADAM_MEMO pairs into bc (2 * RT_ADAM_MEMO floats) and points c->bc at them. */
+void rt_opt_adam_memo(RtOptCfg *c, float *bc);
 
 /* Reads an optimizer record (name NULL: adam defaults); lr_override > 0
  * replaces lr. -1 and *err on an unknown name or key. */
@@ -79,6 +88,7 @@ typedef struct RtOptim {
   float *acc;           /* their summed gradients, [nthreads][max_touched * max_dim] */
   int64_t max_touched, max_dim;   /* rows one table can touch in a step; the widest table */
   int64_t work;         /* floats a step updates at most: dense parameters, looked-up rows */
+  float *bc;            /* the Adam configurations' bias corrections (RtOptCfg.bc), one block */
   RtPool *pool;         /* the threads a step runs on (NULL: the caller's) */
   int nthreads;
   int64_t step;         /* steps taken */

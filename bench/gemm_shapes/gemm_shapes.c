@@ -46,6 +46,9 @@ static const DmcKernel m126 = {DMC_OP_MATMUL_NT, {2, {50, 40, 0, 0}, 1, 0}, 2, {
 static const DmcKernel dm400 = {DMC_OP_MATMUL, {1, {400, 0, 0, 0}, 1, 0}, 2, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 static const DmcKernel dnt400 = {DMC_OP_MATMUL_NT, {1, {400, 0, 0, 0}, 1, 0}, 2, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 static const DmcKernel dtn400 = {DMC_OP_MATMUL_TN, {2, {400, 400, 0, 0}, 0, 0}, 2, {{1, {400, 0, 0, 0}, 1, 0}, {1, {400, 0, 0, 0}, 1, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
+/* the first layer's (429 inputs): its input gradient and its weight gradient */
+static const DmcKernel dnt429 = {DMC_OP_MATMUL_NT, {1, {429, 0, 0, 0}, 1, 0}, 2, {{1, {400, 0, 0, 0}, 1, 0}, {2, {429, 400, 0, 0}, 0, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
+static const DmcKernel dtn429 = {DMC_OP_MATMUL_TN, {2, {429, 400, 0, 0}, 0, 0}, 2, {{1, {429, 0, 0, 0}, 1, 0}, {1, {400, 0, 0, 0}, 1, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static float *buf(size_t n, int seed) {
@@ -96,5 +99,10 @@ int main(int argc, char **argv) {
   RUN("deepfm matmul_nt 256x400x400", &dnt400, 256, 2.0 * 256 * 400 * 400);
   RUN("deepfm matmul_tn 400x400 over 256", &dtn400, 256, 2.0 * 256 * 400 * 400);
   RUN("deepfm matmul 1x400x400", &dm400, 1, 2.0 * 1 * 400 * 400);
+  RUN("deepfm matmul_nt 256x429x400", &dnt429, 256, 2.0 * 256 * 429 * 400);
+  RUN("deepfm matmul_tn 429x400 over 256", &dtn429, 256, 2.0 * 256 * 429 * 400);
+  /* a share of two threads' training: 128 rows each */
+  RUN("deepfm matmul_nt 128x400x400", &dnt400, 128, 2.0 * 128 * 400 * 400);
+  RUN("deepfm matmul_tn 400x400 over 128", &dtn400, 128, 2.0 * 128 * 400 * 400);
   return 0;
 }

@@ -3,7 +3,7 @@
  * meet, and the GEMM's register tiles against a plain triple loop on shapes
  * that hit every edge (single rows, partial tiles, columns past the last vector,
  * K across blocks, W read in place and packed, a transposed left operand through
- * matmul_tn, a transposed W through matmul_nt), through the kernels programs
+ * matmul_tn, a transposed W through matmul_nt, packed by 16 x 16 transposes), through the kernels programs
  * link and, for what no kernel reaches (sums added into a C that holds values, a
  * C whose rows are strided), on K_(gemm) itself: this file compiles its own copy
  * of kernels_impl.h, for this file's target (the logic is the same on any ISA). */
@@ -19,6 +19,7 @@
 #define REAL float
 #define K_(name) name##_direct
 #define K_MATH(fn) fn##f
+#define K_TRANSPOSE16   /* as kernels.c: a transposed W packed 16 x 16 in registers */
 #define KFN dmc_kernel_direct
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training);
 #include "kernels_impl.h"

@@ -40,6 +40,31 @@ static void test_adam_by_hand(void) {
   NEAR(w, 0.9366103542405654, 1e-6);
 }
 
+/* The memo of bias corrections (rt_opt_adam_memo, which rt_optim_new fills)
+ * gives the bits of pow at every t it holds, and pow past its end, over the
+ * 16 lanes of a table row (a vector loop and its scalar tail). */
+static void test_adam_memo(void) {
+  static const char *const k[] = {"lr", "beta1", "beta2"};
+  static const double v[] = {0.01, 0.8, 0.99};
+  DmcRecord r = rec("adam", 3, k, v);
+  RtOptCfg plain, memo;
+  CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &plain, NULL) == 0);
+  memo = plain;
+  static float bc[2 * RT_ADAM_MEMO];
+  rt_opt_adam_memo(&memo, bc);
+  CU_ASSERT_FATAL(memo.bc == bc && plain.bc == NULL);
+  static const int64_t ts[] = {1, 2, 3, 100, RT_ADAM_MEMO - 1, RT_ADAM_MEMO, RT_ADAM_MEMO + 1, 100000};
+  int same = 1;
+  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+    float w[2][17], m[2][17], s[2][17], g[17];
+    for (int j = 0; j < 17; j++) g[j] = 0.1f * (float)(j - 8), w[0][j] = w[1][j] = 1, m[0][j] = m[1][j] = 0.01f, s[0][j] = s[1][j] = 0.02f;
+    rt_opt_update(&plain, w[0], g, m[0], s[0], 17, ts[i], 0);
+    rt_opt_update(&memo, w[1], g, m[1], s[1], 17, ts[i], 0);
+    same &= !memcmp(w[0], w[1], sizeof w[0]) && !memcmp(m[0], m[1], sizeof m[0]) && !memcmp(s[0], s[1], sizeof s[0]);
+  }
+  CU_ASSERT(same);
+}
+
 static void test_adagrad_by_hand(void) {
   static const char *const k[] = {"lr"};
   static const double v[] = {0.1};
@@ -392,6 +417,7 @@ static void test_clip(void) {
 void add_optim_tests(void) {
   CU_pSuite s = CU_add_suite("optim", NULL, NULL);
   CU_add_test(s, "adam by hand", test_adam_by_hand);
+  CU_add_test(s, "adam's memo of bias corrections", test_adam_memo);
   CU_add_test(s, "adagrad by hand", test_adagrad_by_hand);
   CU_add_test(s, "ftrl by hand", test_ftrl_by_hand);
   CU_add_test(s, "sgd momentum and l2", test_sgd_momentum_and_l2);
