@@ -85,6 +85,40 @@ void ir_cse(Graph *g) {
   free(table), free(repl);
 }
 
+// Transposes the GEMM can do by reading its operands in another order, never
+// written: matmul(a, transpose(x)) with x a matrix is matmul_nt(a, x), which reads
+// x transposed (stdlib's inner_product, e @ transpose(e)), and the gradient's
+// matmul_nt(dy, transpose(x)) is matmul(dy, x); transpose(matmul_tn(a,
+// b)), b^T a, is matmul_tn(b, a) (that product's gradient for the transposed
+// operand), when the transpose is the product's one reader. The nodes change in
+// place; DCE then drops the transposes and products no one reads any more.
+void ir_fold_transposes(Graph *g) {
+  int n = g->nodes.len;
+  int *readers = calloc((size_t)n + 1, sizeof *readers);
+  if (!readers) die("out of memory folding transposes");
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i];
+    for (int k = 0; k < x->nin; k++) readers[x->in[k]->id]++;
+  }
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i], *t = x->nin > 0 ? x->in[x->nin - 1] : NULL;
+    if ((x->op == OP_MATMUL || x->op == OP_MATMUL_NT) && t->op == OP_TRANSPOSE && t->in[0]->shape.rank == 2 &&
+        t->batched == t->in[0]->batched) {
+      x->op = x->op == OP_MATMUL ? OP_MATMUL_NT : OP_MATMUL;
+      x->in[1] = t->in[0];
+    } else if (x->op == OP_TRANSPOSE && x->in[0]->op == OP_MATMUL_TN && readers[x->in[0]->id] == 1 &&
+               x->batched == x->in[0]->batched) {
+      IrNode *p = x->in[0];
+      x->op = OP_MATMUL_TN;
+      x->nin = 2;
+      x->in[0] = p->in[1];
+      x->in[1] = p->in[0];
+      x->axis = p->axis;
+    }
+  }
+  free(readers);
+}
+
 // An elementwise node that reads expand(x, axis) reads x through a reshape that
 // puts a 1 at the axis instead (x itself for axis 0): broadcasting gives the same
 // values, the reshape is a view, so the expanded copy is never written (a sampled

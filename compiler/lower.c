@@ -34,6 +34,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   l->signature = ir_signature(g);   // before CSE: --no-fuse programs read the same checkpoints
   if (fuse) {
     ir_cse(g);
+    ir_fold_transposes(g);
     ir_forward_broadcasts(g);
     ir_dce(g);
   }
