@@ -119,8 +119,20 @@ void ir_fold_transposes(Graph *g) {
   free(readers);
 }
 
+// A sum_to of a per-example vector to one value per example (the gradient of a
+// broadcast scalar: DCN's x0 * sum(x * w)) is a sum over all its axes, which
+// fuse.c ends the program that computes its operand with (a tail sum).
+void ir_sums_to_scalars(Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *x = g->nodes.items[i];
+    if (x->op == OP_SUM_TO && x->shape.rank == 0 && x->batched && x->in[0]->batched && x->in[0]->shape.rank == 1)
+      x->op = OP_SUM, x->axis = AXIS_ALL;
+  }
+}
+
 // An elementwise node that reads expand(x, axis) reads x through a reshape that
-// puts a 1 at the axis instead (x itself for axis 0): broadcasting gives the same
+// puts a 1 at the axis instead (x itself for axis 0, and for broadcast(x), the
+// gradient of a sum over all axes: DCN's cross layers): broadcasting gives the same
 // values, the reshape is a view, so the expanded copy is never written (a sampled
 // softmax's user vector against 500 item rows, an attention query against the
 // history) unless something other than an elementwise node reads it. The
@@ -135,13 +147,13 @@ void ir_forward_broadcasts(Graph *g) {
     if (op_info[x->op].kind != OK_ELEMWISE || x->dt != DT_F32 || x->op == OP_DROPMASK || x->op == OP_MASK) continue;
     for (int k = 0; k < x->nin; k++) {
       IrNode *e = x->in[k], *src = e->in[0];
-      if (e->op != OP_EXPAND || e->dt != DT_F32 || e->batched != x->batched || src->batched != e->batched ||
-          e->shape.rank != x->shape.rank)
+      if ((e->op != OP_EXPAND && e->op != OP_BROADCAST) || e->dt != DT_F32 || e->batched != x->batched ||
+          src->batched != e->batched || e->shape.rank != x->shape.rank)
         continue;
       bool same = true;
       for (int d = 0; d < x->shape.rank; d++) same &= e->shape.dim[d] == x->shape.dim[d];
       if (!same) continue;
-      if (e->axis == 0) {   // x's axes are the trailing ones: it broadcasts as it is
+      if (e->op == OP_BROADCAST || e->axis == 0) {   // numpy broadcasting, or x's axes are the trailing ones
         x->in[k] = src;
         continue;
       }

@@ -35,6 +35,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   if (fuse) {
     ir_cse(g);
     ir_fold_transposes(g);
+    ir_sums_to_scalars(g);
     ir_forward_broadcasts(g);
     ir_dce(g);
   }
