@@ -272,6 +272,12 @@ static void grad_reshape(Ad *ad, IrNode *n, IrNode *dy) {
 
 static void grad_transpose(Ad *ad, IrNode *n, IrNode *dy) { accum(ad, n->in[0], op1(ad, OP_TRANSPOSE, dy, n)); }
 
+static void grad_triu(Ad *ad, IrNode *n, IrNode *dy) {   // dy back in place, zeros elsewhere
+  IrNode a = {0};
+  a.len = n->in[0]->shape.dim[n->in[0]->shape.rank - 1];
+  accum(ad, n->in[0], add(ad, OP_TRIU_GRAD, &dy, 1, &a, n));
+}
+
 static void grad_expand(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode a = {0};
   a.axis = n->axis;

@@ -317,6 +317,13 @@ static Value *bi_reshape(Ctx *c, Args *a, const Builtin *b) {
   return val_tensor(reshape(c, x->t, s, a->call->loc), NULL);
 }
 
+static Value *bi_triu(Ctx *c, Args *a, const Builtin *b) {
+  (void)b;
+  Value *x = arg_tensor(c, a, 0);
+  if (!x) return NULL;
+  return val_tensor(emit(c, OP_TRIU, &x->t, 1, NULL, a->call->loc), x->t->shape.rank > 2 ? x->mask : NULL);
+}
+
 static Value *bi_transpose(Ctx *c, Args *a, const Builtin *b) {
   (void)b;
   Value *x = arg_tensor(c, a, 0);
@@ -851,6 +858,7 @@ const Builtin builtins[] = {
     {"stack", "xs*,axis?", bi_concat, OP_EXPAND},
     {"reshape", "x,shape", bi_reshape, OP_RESHAPE},
     {"transpose", "x", bi_transpose, OP_TRANSPOSE},
+    {"triu", "x", bi_triu, OP_TRIU},
     {"slice", "x,axis,start,len", bi_slice, OP_SLICE},
     {"expand", "x,axis,n", bi_expand, OP_EXPAND},
     {"sigmoid", "x", bi_unary, OP_SIGMOID},

@@ -91,8 +91,54 @@ void ir_cse(Graph *g) {
   free(table), free(repl);
 }
 
+// Transposes the GEMM can do by reading its operands in another order, never
+// written: matmul(a, transpose(x)) with x a matrix is matmul_nt(a, x), which reads
+// x transposed (stdlib's inner_product, e @ transpose(e)), and the gradient's
+// matmul_nt(dy, transpose(x)) is matmul(dy, x); transpose(matmul_tn(a,
+// b)), b^T a, is matmul_tn(b, a) (that product's gradient for the transposed
+// operand), when the transpose is the product's one reader. The nodes change in
+// place; DCE then drops the transposes and products no one reads any more.
+void ir_fold_transposes(Graph *g) {
+  int n = g->nodes.len;
+  int *readers = calloc((size_t)n + 1, sizeof *readers);
+  if (!readers) die("out of memory folding transposes");
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i];
+    for (int k = 0; k < x->nin; k++) readers[x->in[k]->id]++;
+  }
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i], *t = x->nin > 0 ? x->in[x->nin - 1] : NULL;
+    if ((x->op == OP_MATMUL || x->op == OP_MATMUL_NT) && t->op == OP_TRANSPOSE && t->in[0]->shape.rank == 2 &&
+        t->batched == t->in[0]->batched) {
+      x->op = x->op == OP_MATMUL ? OP_MATMUL_NT : OP_MATMUL;
+      x->in[1] = t->in[0];
+    } else if (x->op == OP_TRANSPOSE && x->in[0]->op == OP_MATMUL_TN && readers[x->in[0]->id] == 1 &&
+               x->batched == x->in[0]->batched) {
+      IrNode *p = x->in[0];
+      x->op = OP_MATMUL_TN;
+      x->nin = 2;
+      x->in[0] = p->in[1];
+      x->in[1] = p->in[0];
+      x->axis = p->axis;
+    }
+  }
+  free(readers);
+}
+
+// A sum_to of a per-example vector to one value per example (the gradient of a
+// broadcast scalar: DCN's x0 * sum(x * w)) is a sum over all its axes, which
+// fuse.c ends the program that computes its operand with (a tail sum).
+void ir_sums_to_scalars(Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *x = g->nodes.items[i];
+    if (x->op == OP_SUM_TO && x->shape.rank == 0 && x->batched && x->in[0]->batched && x->in[0]->shape.rank == 1)
+      x->op = OP_SUM, x->axis = AXIS_ALL;
+  }
+}
+
 // An elementwise node that reads expand(x, axis) reads x through a reshape that
-// puts a 1 at the axis instead (x itself for axis 0): broadcasting gives the same
+// puts a 1 at the axis instead (x itself for axis 0, and for broadcast(x), the
+// gradient of a sum over all axes: DCN's cross layers): broadcasting gives the same
 // values, the reshape is a view, so the expanded copy is never written (a sampled
 // softmax's user vector against 500 item rows, an attention query against the
 // history) unless something other than an elementwise node reads it. The
@@ -107,13 +153,13 @@ void ir_forward_broadcasts(Graph *g) {
     if (op_info[x->op].kind != OK_ELEMWISE || x->dt != DT_F32 || x->op == OP_DROPMASK || x->op == OP_MASK) continue;
     for (int k = 0; k < x->nin; k++) {
       IrNode *e = x->in[k], *src = e->in[0];
-      if (e->op != OP_EXPAND || e->dt != DT_F32 || e->batched != x->batched || src->batched != e->batched ||
-          e->shape.rank != x->shape.rank)
+      if ((e->op != OP_EXPAND && e->op != OP_BROADCAST) || e->dt != DT_F32 || e->batched != x->batched ||
+          src->batched != e->batched || e->shape.rank != x->shape.rank)
         continue;
       bool same = true;
       for (int d = 0; d < x->shape.rank; d++) same &= e->shape.dim[d] == x->shape.dim[d];
       if (!same) continue;
-      if (e->axis == 0) {   // x's axes are the trailing ones: it broadcasts as it is
+      if (e->op == OP_BROADCAST || e->axis == 0) {   // numpy broadcasting, or x's axes are the trailing ones
         x->in[k] = src;
         continue;
       }

@@ -306,6 +306,31 @@ static const char *shape_transpose(IrNode *n) {
   return NULL;
 }
 
+// x[.., n, n] -> its strict upper triangle [.., n(n-1)/2], n >= 2
+static const char *shape_triu(IrNode *n) {
+  const char *e = need_f32(n);
+  if (e) return e;
+  Shape x = n->in[0]->shape;
+  if (x.rank < 2 || x.dim[x.rank - 1] != x.dim[x.rank - 2] || x.dim[x.rank - 1] < 2)
+    return arena_printf("triu needs square matrices of at least 2 x 2 on the last two axes, got %s", shape_str(x));
+  n->shape = x;
+  n->shape.rank--;
+  n->shape.dim[x.rank - 2] = x.dim[x.rank - 1] * (x.dim[x.rank - 1] - 1) / 2;
+  return NULL;
+}
+
+// dy[.., P] -> [.., len, len] with P = len(len-1)/2 (triu's gradient)
+static const char *shape_triu_grad(IrNode *n) {
+  Shape x = n->in[0]->shape;
+  if (x.rank < 1 || x.rank >= MAX_RANK || n->len < 2 || x.dim[x.rank - 1] != n->len * (n->len - 1) / 2)
+    return arena_printf("triu_grad of %s to %d x %d", shape_str(x), n->len, n->len);
+  n->shape = x;
+  n->shape.dim[x.rank - 1] = n->len;
+  n->shape.dim[x.rank] = n->len;
+  n->shape.rank++;
+  return NULL;
+}
+
 static const char *shape_expand(IrNode *n) {
   Shape x = n->in[0]->shape;
   if (x.rank >= MAX_RANK) return "too many dimensions";

@@ -46,6 +46,8 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   l->signature = g->signature ? g->signature : ir_signature(g);
   if (fuse) {
     ir_cse(g);
+    ir_fold_transposes(g);
+    ir_sums_to_scalars(g);
     ir_forward_broadcasts(g);
     ir_dce(g);
   }

@@ -80,6 +80,7 @@ void ir_print(Graph *g, FILE *out) {
     case OP_SCATTER: fprintf(out, " len=%d", n->len); break;
     case OP_DROPMASK: fprintf(out, " rate=%g stream=%d", n->fval, n->start); break;
     case OP_PAD: fprintf(out, " axis=%d start=%d len=%d", n->axis, n->start, n->len); break;
+    case OP_TRIU_GRAD: fprintf(out, " len=%d", n->len); break;
     case OP_SUM_TO: case OP_BROADCAST: fprintf(out, " to=%s%s", n->axis ? "B" : "", shape_str(n->shape)); break;
     case OP_MATMUL_TN: if (n->axis) fprintf(out, " batched"); break;
     case OP_GRU: case OP_GRU_GRAD: if (n->axis) fprintf(out, " reverse"); break;

@@ -184,6 +184,26 @@ KSTATIC void K_(add_into)(REAL *restrict y, const REAL *restrict v, int64_t n) {
   for (int64_t j = 0; j < n; j++) y[j] += v[j];
 }
 
+// x[0] + .. + x[n-1] in 16 independent partial sums (lane j adds x[j], x[j + 16], ..),
+// then the lanes in order: a serial sum waits for each add (4 cycles) and cannot be
+// vectorised, so a dot product of 429 values took about 0.5 us. A different order
+// of the same adds, so a result differs from the serial one by rounding only.
+#define K_SUM_LANES 16
+KSTATIC REAL K_(sum_run)(const REAL *restrict x, int64_t n) {
+  if (n < 2 * K_SUM_LANES) {   // short runs ([B, 325, 16] summed over its 16): serial
+    REAL acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += x[i];
+    return acc;
+  }
+  REAL lane[K_SUM_LANES] = {0}, acc = 0;
+  int64_t i = 0;
+  for (; i + K_SUM_LANES <= n; i += K_SUM_LANES)
+    for (int j = 0; j < K_SUM_LANES; j++) lane[j] += x[i + j];
+  for (int j = 0; j < K_SUM_LANES; j++) acc += lane[j];
+  for (; i < n; i++) acc += x[i];
+  return acc;
+}
+
 // Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t. ex > 0:
 // the elements run over a whole batch of ex-long examples, x's own per example
 // (a trailing run x[i % run] of example i / ex).
@@ -409,10 +429,13 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           for (int64_t i = 0; i < n;) {
             if (inner == 1) {   // along t into one sum
               int64_t len = tn - t < n - i ? tn - t : n - i;
-              REAL acc = y[p];
-              for (int64_t j = 0; j < len; j++)
-                if (!m || m[t + j] != 0) acc += v[i + j];
-              y[p] = acc;
+              if (!m) y[p] += K_(sum_run)(v + i, len);
+              else {
+                REAL acc = y[p];
+                for (int64_t j = 0; j < len; j++)
+                  if (m[t + j] != 0) acc += v[i + j];
+                y[p] = acc;
+              }
               i += len, t += len;
             } else {   // along q: one step's row
               int64_t len = inner - q < n - i ? inner - q : n - i;
@@ -476,8 +499,8 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       const REAL *xe = x + b * xn;
       REAL *y = out + (o->batched ? b * os : 0);
       if (k->axis == DMC_AXIS_ALL) {
-        REAL acc = k->op == DMC_OP_RMAX ? xe[0] : 0;
-        for (int64_t i = 0; i < xn; i++) acc = k->op == DMC_OP_RMAX ? (xe[i] > acc ? xe[i] : acc) : acc + xe[i];
+        REAL acc = k->op == DMC_OP_RMAX ? xe[0] : K_(sum_run)(xe, xn);
+        for (int64_t i = 0; k->op == DMC_OP_RMAX && i < xn; i++) acc = xe[i] > acc ? xe[i] : acc;
         y[0] = k->op == DMC_OP_MEAN ? acc / xn : acc;
         continue;
       }
@@ -489,8 +512,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       if (inner == 1 && k->op != DMC_OP_RMAX && !me) {   // the last axis: contiguous runs
         for (int64_t p = 0; p < outer; p++) {
           const REAL *xp = xe + p * n;
-          REAL acc = 0;
-          for (int64_t t = 0; t < n; t++) acc += xp[t];
+          REAL acc = K_(sum_run)(xp, n);
           y[p] = k->op == DMC_OP_MEAN ? acc / (n > 1 ? (REAL)n : 1) : acc;
         }
         continue;
@@ -628,14 +650,14 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     for (int b = 0; b < (s->batched ? B : 1); b++) {
       REAL *y = out + (o->batched ? b * on : 0);
       const REAL *xe = x + b * xn;
-      if (r > 0)   // the output is the input's trailing axes (a bias's gradient)
+      if (r == 1)   // one value per example: a dot product's gradient
+        y[0] += K_(sum_run)(xe, xn);
+      else if (r > 0)   // the output is the input's trailing axes (a bias's gradient)
         for (int64_t i0 = 0; i0 < xn; i0 += r)
           for (int64_t j = 0; j < r; j++) y[j] += xe[i0 + j];
       else if (r < 0)   // its leading axes: sums of runs of -r elements
         for (int64_t c = 0; c < on; c++) {
-          REAL acc = 0;
-          for (int64_t j = 0; j < -r; j++) acc += xe[c * -r + j];
-          y[c] += acc;
+          y[c] += K_(sum_run)(xe + c * -r, -r);
         }
       else
         for (int64_t i = 0; i < xn; i++) y[K_(bcast)(o, s, i)] += xe[i];
@@ -780,6 +802,26 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         REAL *y = out + b * on + m * r * c;
         for (int i = 0; i < r; i++)
           for (int j = 0; j < c; j++) y[j * r + i] = xe[i * c + j];
+      }
+    return;
+  }
+  case DMC_OP_TRIU: case DMC_OP_TRIU_GRAD: {   // [.., n, n] <-> its strict upper triangle [.., P], row by row
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0);
+    int grad = k->op == DMC_OP_TRIU_GRAD;
+    int64_t n = grad ? k->len : s->dim[s->rank - 1], P = n * (n - 1) / 2, xn = K_(numel)(s);
+    int64_t mats = (grad ? xn : on) / P;
+    for (int b = 0; b < ob; b++)
+      for (int64_t m = 0; m < mats; m++) {
+        const REAL *xe = x + (s->batched ? b * xn : 0) + m * (grad ? P : n * n);
+        REAL *y = out + b * os + m * (grad ? n * n : P);
+        for (int64_t i = 0, p = 0; i < n; p += n - 1 - i, i++) {
+          if (grad) {   // row i: zeros to the diagonal, then its n - 1 - i entries
+            for (int64_t j = 0; j <= i; j++) y[i * n + j] = 0;
+            memcpy(y + i * n + i + 1, xe + p, sizeof(REAL) * (size_t)(n - 1 - i));
+          } else
+            memcpy(y + p, xe + i * n + i + 1, sizeof(REAL) * (size_t)(n - 1 - i));
+        }
       }
     return;
   }

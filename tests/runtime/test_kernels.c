@@ -325,6 +325,31 @@ static void test_fused_over_the_batch(void) {
   CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* Sums in 16 lanes (K_(sum_run)): every length from 0 to 100 (short serial runs,
+ * whole lanes, a remainder) of integers, exact in float, against n(n+1)/2; and
+ * through the kernels that use it: a sum over all axes, a dot product's tail sum
+ * (fused [mul sum]) and a sum_to of [B, n] to one value per example. */
+static void test_sum_lanes(void) {
+  enum { N = 100, NB = 3 };
+  static float x[NB * N], ones[N], y[NB];
+  for (int i = 0; i < NB * N; i++) x[i] = (float)(i % N + 1);
+  for (int i = 0; i < N; i++) ones[i] = 1;
+  int bad = 0;
+  for (int n = 0; n <= N; n++) bad += sum_run_direct(x, n) != (float)(n * (n + 1) / 2);
+  CU_ASSERT_EQUAL(bad, 0);
+  DmcKernel k = {.op = DMC_OP_SUM, .axis = DMC_AXIS_ALL, .out = {0, {0}, 1, 0}, .nin = 1, .in = {shape1(N, 1)}};
+  const void *in[2] = {x, ones};
+  for (int op = 0; op < 3; op++) {
+    static const DmcStep prog[2] = {{DMC_OP_MUL, 0, 1, 0, 0}, {DMC_OP_SUM, 2, 2, 0, 0}};
+    if (op == 1) k = (DmcKernel){.op = DMC_OP_FUSED, .axis = 0, .len = N, .out = {0, {0}, 1, 0}, .nin = 2,
+                                 .in = {shape1(N, 1), shape1(N, 0)}, .nstep = 2, .step = prog};
+    if (op == 2) k = (DmcKernel){.op = DMC_OP_SUM_TO, .out = {0, {0}, 1, 0}, .nin = 1, .in = {shape1(N, 1)}};
+    memset(y, 0, sizeof y);
+    dmc_kernel_f32(&k, NB, y, in, 0, 0);
+    for (int b = 0; b < NB; b++) CU_ASSERT_EQUAL(y[b], (float)(N * (N + 1) / 2));
+  }
+}
+
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
@@ -337,4 +362,5 @@ void add_kernel_tests(void) {
   CU_add_test(s, "a small head over the batch", test_flat_head);
   CU_add_test(s, "a tail sum over the batch", test_flat_tail_sum);
   CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
+  CU_add_test(s, "sums in 16 lanes: every length, and the kernels that use them", test_sum_lanes);
 }

@@ -147,6 +147,15 @@ static void test_batched_matmul(void) {
               "p = sigmoid(sum(o) / 10)\noutput p\nloss mse(p, y)\n");
 }
 
+// triu of a per-example Gram matrix (stdlib's inner_product) and of a stack of them
+static void test_triu(void) {
+  check_model("triu", HEAD
+              "e = embed(h, 3)\nm = dense(e, 3)\n"
+              "t = triu(e @ transpose(m)) * dense(s, 6)\n"
+              "g = triu(stack(reshape(dense(s, 4), [2, 2]), reshape(dense(s, 4), [2, 2]), axis=0))\n"
+              "p = sigmoid(sum(t) + sum(g))\noutput p\nloss bce(p, y)\n");
+}
+
 static void test_losses(void) {
   check_model("losses", HEAD
               "feature w : weighted[3] from ws sep \",\" vocab 6\n"
@@ -242,6 +251,7 @@ int main(void) {
   CU_add_test(s, "elementwise", test_elementwise);
   CU_add_test(s, "dense and moves", test_dense_and_moves);
   CU_add_test(s, "masked reductions", test_masked_reductions);
+  CU_add_test(s, "triu", test_triu);
   CU_add_test(s, "batched matmul", test_batched_matmul);
   CU_add_test(s, "augru scan", test_gru);
   CU_add_test(s, "losses", test_losses);
