@@ -136,6 +136,20 @@ void ir_sums_to_scalars(Graph *g) {
   }
 }
 
+// A reduction over one value (an unmasked sum or mean over an axis of length 1:
+// a first-order weight's `sum(embed(id, w))`), or an expand, broadcast or sum_to to
+// as many values, moves nothing: it is a reshape, so a view with no kernel.
+void ir_unit_moves_as_reshapes(Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *x = g->nodes.items[i];
+    bool unit = ((x->op == OP_SUM || x->op == OP_MEAN) && x->nin == 1) || x->op == OP_EXPAND ||
+                x->op == OP_BROADCAST || x->op == OP_SUM_TO;
+    if (unit && x->dt == DT_F32 && x->batched == x->in[0]->batched &&
+        shape_numel64(x->shape) == shape_numel64(x->in[0]->shape))
+      x->op = OP_RESHAPE, x->axis = 0, x->start = 0, x->len = 0;
+  }
+}
+
 // An elementwise node that reads expand(x, axis) reads x through a reshape that
 // puts a 1 at the axis instead (x itself for axis 0, and for broadcast(x), the
 // gradient of a sum over all axes: DCN's cross layers): broadcasting gives the same

@@ -48,6 +48,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
     ir_cse(g);
     ir_fold_transposes(g);
     ir_sums_to_scalars(g);
+    ir_unit_moves_as_reshapes(g);
     ir_forward_broadcasts(g);
     ir_dce(g);
   }
