@@ -239,7 +239,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
       fprintf(stderr, "%s: %s\n", o->prog, err.msg);
       return 1;
     }
-    rt_pool_spin(share, RT_SHARE_SPIN_US);
+    rt_pool_spin(share, RT_POOL_SPIN_US);
     rt_share_begin(share);
   }
   int calls = 0, cap = 200000, min_calls = (int)(1000 * secs) > 10 ? (int)(1000 * secs) : 10;

@@ -7,9 +7,6 @@
 
 #include "pool.h"
 
-/* How long the threads sharing a request spin for its next GEMM (pool.h). */
-enum { RT_SHARE_SPIN_US = 200 };
-
 /* From now on, this thread's GEMMs whose weight has at least 65,536 elements
  * run on p's threads; NULL: on this thread alone again. */
 void rt_share_begin(RtPool *p);

@@ -70,6 +70,7 @@ RtStepper *rt_stepper_new(const DmcModel *m, int nthreads, int max_batch, RtErro
     rt_stepper_free(s);
     return NULL;
   }
+  rt_pool_spin(s->pool, RT_POOL_SPIN_US);   // a step's rounds come microseconds apart
   return s;
 oom:
   rt_stepper_free(s);
