@@ -66,6 +66,29 @@ void ir_redirect(Graph *g, IrNode **repl, int n) {
 #undef KEPT
 }
 
+int *ir_readers(Graph *g) {
+  int *readers = calloc((size_t)g->nodes.len + 1, sizeof *readers);
+  if (!readers) die("out of memory counting readers");
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *x = g->nodes.items[i];
+    for (int k = 0; k < x->nin; k++) readers[x->in[k]->id]++;
+  }
+  for (int i = 0; i < g->outputs.len; i++) readers[((Output *)g->outputs.items[i])->node->id]++;
+  return readers;
+}
+
+void ir_place_appended(Graph *g, int n, const int *added_from) {
+  if (g->nodes.len == n) return;
+  Vec order = {0};
+  for (int i = 0; i < n; i++) {
+    int end = i + 1 < n ? added_from[i + 1] : g->nodes.len;
+    for (int k = added_from[i]; k < end; k++) vec_push(&order, g->nodes.items[k]);
+    vec_push(&order, g->nodes.items[i]);
+  }
+  g->nodes = order;
+  for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->id = i;
+}
+
 void ir_cse(Graph *g) {
   int n = g->nodes.len;
   size_t cap = 16;
@@ -99,13 +122,7 @@ void ir_cse(Graph *g) {
 // operand), when the transpose is the product's one reader. The nodes change in
 // place; DCE then drops the transposes and products no one reads any more.
 void ir_fold_transposes(Graph *g) {
-  int n = g->nodes.len;
-  int *readers = calloc((size_t)n + 1, sizeof *readers);
-  if (!readers) die("out of memory folding transposes");
-  for (int i = 0; i < n; i++) {
-    IrNode *x = g->nodes.items[i];
-    for (int k = 0; k < x->nin; k++) readers[x->in[k]->id]++;
-  }
+  int n = g->nodes.len, *readers = ir_readers(g);
   for (int i = 0; i < n; i++) {
     IrNode *x = g->nodes.items[i], *t = x->nin > 0 ? x->in[x->nin - 1] : NULL;
     if ((x->op == OP_MATMUL || x->op == OP_MATMUL_NT) && t->op == OP_TRANSPOSE && t->in[0]->shape.rank == 2 &&
@@ -159,11 +176,12 @@ void ir_unit_moves_as_reshapes(Graph *g) {
 // reshapes go right before their reader; DCE then drops unread expands and
 // renumbers.
 void ir_forward_broadcasts(Graph *g) {
-  int n = g->nodes.len, added = 0;
-  IrNode **before = calloc((size_t)n * MAX_IN + 1, sizeof *before);   // up to one per operand of node i
-  if (!before) die("out of memory forwarding broadcasts");
+  int n = g->nodes.len;
+  int *added_from = calloc((size_t)n + 1, sizeof *added_from);
+  if (!added_from) die("out of memory forwarding broadcasts");
   for (int i = 0; i < n; i++) {
     IrNode *x = g->nodes.items[i];
+    added_from[i] = g->nodes.len;
     if (op_info[x->op].kind != OK_ELEMWISE || x->dt != DT_F32 || x->op == OP_DROPMASK || x->op == OP_MASK) continue;
     for (int k = 0; k < x->nin; k++) {
       IrNode *e = x->in[k], *src = e->in[0];
@@ -184,20 +202,9 @@ void ir_forward_broadcasts(Graph *g) {
       IrNode *r = ir_add(g, OP_RESHAPE, &src, 1, &attrs, e->loc, &err);
       if (!r) die("forwarding a broadcast: %s", err);
       r->scope = e->scope;
-      before[i * MAX_IN + k] = r;
       x->in[k] = r;
-      added++;
     }
   }
-  if (added) {   // the new reshapes (appended by ir_add) move to just before their readers
-    Vec order = {0};
-    for (int i = 0; i < n; i++) {
-      for (int k = 0; k < MAX_IN; k++)
-        if (before[i * MAX_IN + k]) vec_push(&order, before[i * MAX_IN + k]);
-      vec_push(&order, g->nodes.items[i]);
-    }
-    g->nodes = order;
-    for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->id = i;
-  }
-  free(before);
+  ir_place_appended(g, n, added_from);   // the new reshapes go just before their readers
+  free(added_from);
 }

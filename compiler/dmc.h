@@ -275,6 +275,10 @@ void ir_forward_broadcasts(Graph *g);   // cse.c: elementwise nodes read expand(
 // every graph-level reference (outputs, losses, features, gradients) redirected
 IrNode *ir_kept(IrNode **repl, int n, IrNode *x);
 void ir_redirect(Graph *g, IrNode **repl, int n);
+int *ir_readers(Graph *g);   // cse.c: by node id, the nodes and outputs that read it (free it)
+// cse.c: nodes appended by ir_add while node i (of the first n) was visited, from
+// added_from[i] on, move just before node i; the graph is renumbered
+void ir_place_appended(Graph *g, int n, const int *added_from);
 void ir_split_concat_matmuls(Graph *g);   // split_matmul.c: matmul(concat) as per-part matmuls, when it gains
 
 //

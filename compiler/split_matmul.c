@@ -9,8 +9,8 @@
 // built. It runs before autodiff, so the gradients follow from the rewritten graph
 // (W's gradient gathers its blocks' through pads). Only matmuls that gain are
 // rewritten: one whose concat nothing else reads, with a part repeated along the
-// leading axis or parts that share an operand. Values change by rounding only; the model's parameters and
-// --report's FLOPs (the model as written) do not.
+// leading axis or parts that share an operand. Values change by rounding only;
+// the model's parameters and --report's FLOPs (the model as written) do not.
 #include "dmc.h"
 
 #include <stdlib.h>
@@ -150,40 +150,23 @@ static IrNode *rebuild(Split *s, int t) {
 }
 
 void ir_split_concat_matmuls(Graph *g) {
-  int n = g->nodes.len, rewritten = 0;
+  int n = g->nodes.len, *readers = ir_readers(g);
   IrNode **repl = calloc((size_t)n + 1, sizeof *repl);
   int *added_from = calloc((size_t)n + 1, sizeof *added_from);   // nodes appended before each rewrite
-  int *readers = calloc((size_t)n + 1, sizeof *readers);
-  if (!repl || !added_from || !readers) die("out of memory splitting matmuls");
-  for (int i = 0; i < n; i++) {
-    IrNode *x = g->nodes.items[i];
-    for (int k = 0; k < x->nin; k++) readers[x->in[k]->id]++;
-  }
-  for (int i = 0; i < g->outputs.len; i++) readers[((Output *)g->outputs.items[i])->node->id]++;
+  if (!repl || !added_from) die("out of memory splitting matmuls");
   for (int i = 0; i < n; i++) {
     IrNode *m = g->nodes.items[i];
     for (int k = 0; k < m->nin; k++) m->in[k] = ir_kept(repl, n, m->in[k]);
     IrNode *c = m->op == OP_MATMUL ? m->in[0] : NULL;
     added_from[i] = g->nodes.len;
     // a concat read elsewhere too would be built anyway, its parts then written twice
-    if (!c || c->op != OP_CONCAT || readers[c->id] != 1 || c->axis != c->shape.rank - 1 || c->shape.rank < 2 || c->shape.dim[0] < 2 ||
-        m->in[1]->batched)
+    if (!c || c->op != OP_CONCAT || readers[c->id] != 1 || c->axis != c->shape.rank - 1 || c->shape.rank < 2 ||
+        c->shape.dim[0] < 2 || m->in[1]->batched)
       continue;
     Split s = {.g = g, .m = m};
-    if (!collect(&s, readers, c, m->in[1])) continue;
-    repl[m->id] = rebuild(&s, c->shape.dim[0]);
-    rewritten++;
+    if (collect(&s, readers, c, m->in[1])) repl[m->id] = rebuild(&s, c->shape.dim[0]);
   }
-  if (rewritten) {   // each rewrite's nodes (appended by ir_add) go right before the matmul they replace
-    ir_redirect(g, repl, n);
-    Vec order = {0};
-    for (int i = 0; i < n; i++) {
-      int end = i + 1 < n ? added_from[i + 1] : g->nodes.len;
-      for (int k = added_from[i]; k < end; k++) vec_push(&order, g->nodes.items[k]);
-      vec_push(&order, g->nodes.items[i]);
-    }
-    g->nodes = order;
-    for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->id = i;
-  }
+  ir_redirect(g, repl, n);
+  ir_place_appended(g, n, added_from);   // each rewrite's nodes go right before the matmul they replace
   free(repl), free(added_from), free(readers);
 }
