@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "infer.h"
 #include "optim.h"
 #include "kprofile.h"
 #include "share.h"
@@ -152,7 +153,7 @@ static void *infer_work(void *arg) {
   DmcCtx ctx = {w->rows, 0, 1, w->ptrs, w->params, NULL, w->ws, w->loss};
   for (int b = 0; !atomic_load(w->stop); b = (b + 1) % INFER_RING) {
     rows_at(m, w->ring + b * (m->ninputs + 1), w->row0, w->ptrs);
-    m->forward(&ctx);
+    rt_infer(m, &ctx, 0, NULL);
     w->done += w->rows;
   }
   return NULL;
@@ -169,7 +170,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
     int64_t lo = (int64_t)INFER_BATCH * t / nt, hi = (int64_t)INFER_BATCH * (t + 1) / nt;
     Worker *w = &wk[t];
     *w = (Worker){m, ring, params, NULL, NULL, NULL, lo, (int)(hi - lo), &stop, 0};
-    w->ws = rt_floats_new(m->workspace_floats(w->rows));
+    w->ws = rt_floats_new(m->workspace_floats(rt_infer_rows(m, w->rows)));
     w->loss = calloc((size_t)w->rows + 1, sizeof(float));
     w->ptrs = calloc((size_t)m->ninputs + 1, sizeof *w->ptrs);
     ok &= w->ws && w->loss && w->ptrs;
@@ -178,7 +179,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
     for (int t = 0; t < nt; t++) {
       DmcCtx ctx = {wk[t].rows, 0, 1, wk[t].ptrs, params, NULL, wk[t].ws, wk[t].loss};
       rows_at(m, ring, wk[t].row0, wk[t].ptrs);
-      m->forward(&ctx);
+      rt_infer(m, &ctx, 0, NULL);
     }
   }
   double t0 = now(), rows = 0;
@@ -339,9 +340,9 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
     rt_kprofile_begin();
     for (int i = 0; i < 4; i++) {
       rows_at(m, iring + (i % INFER_RING) * stride, 0, ptrs);
-      m->forward(&pc);
+      rt_infer(m, &pc, 0, NULL);
     }
-    rt_kprofile_end(stdout, "batch 1024, 4 forward calls", 12);
+    rt_kprofile_end(stdout, "batch 1024, 4 batches (in the forward calls eval makes)", 12);
     RtOptim *popt = rt_optim_new(m, o->lr, train_batch, &err);
     RtStepper *pst = popt ? rt_stepper_new(m, 1, train_batch, &err) : NULL;
     if (!pst) {

@@ -149,8 +149,9 @@ static const char *const help_info =
 static const char *const help_bench =
     "usage: %s bench [options]\n"
     "Times this program on random inputs in the model's shapes (no data file): forward\n"
-    "latency at batch 1 (p50, p99), inference rows/s at batch 1024, and training rows/s\n"
-    "(forward, backward, optimizer step) at the training batch.\n"
+    "latency at batch 1 (p50, p99), inference rows/s at batch 1024 (in the forward calls\n"
+    "eval makes of such a batch), and training rows/s (forward, backward, optimizer step)\n"
+    "at the training batch.\n"
     "  --batch N         the training batch (default %d)\n"
     "  --threads N       threads of the batch-1 latency (they share each call's large\n"
     "                    GEMMs), of the batch-1024 inference (each scores its share of\n"

@@ -57,6 +57,7 @@
 
 #include "app.h"
 #include "dataset.h"
+#include "infer.h"
 #include "keymap.h"
 #include "metrics.h"
 #include "model.h"
@@ -157,7 +158,7 @@ static int setup(Online *s, RtError *err) {
                     (long long)s->R, s->max_req);
   int maxb = s->batch > s->max_req ? s->batch : s->max_req;
   size_t np = (size_t)(m->params_size ? m->params_size : 1), R = (size_t)s->R;
-  size_t ws = (size_t)m->workspace_floats(s->max_req), q = (size_t)s->max_req;
+  size_t ws = (size_t)m->workspace_floats(rt_infer_rows(m, s->max_req)), q = (size_t)s->max_req;
   s->w = rt_floats_new((int64_t)np);
   s->wx = rt_floats_new((int64_t)np);
   s->g = rt_floats_new((int64_t)np);
@@ -196,9 +197,7 @@ static int setup(Online *s, RtError *err) {
 static void score(Online *s, float *w, int n, float *out) {
   DmcCtx ctx = {.batch = n, .training = 0, .seed = s->seed, .inputs = (const void *const *)s->b->buf,
                 .params = w, .grads = s->g, .workspace = s->ws, .loss = s->loss};
-  s->m->forward(&ctx);
-  const DmcOutput *o = &s->m->outputs[0];
-  memcpy(out, dmc_ws_at(&ctx, o->fixed, o->per_row), (size_t)n * sizeof *out);
+  rt_infer(s->m, &ctx, 0, out);
 }
 
 /* W~ = W + alpha * u * W on the dense parameters and on the table rows the

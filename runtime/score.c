@@ -8,6 +8,7 @@
 
 #include "metrics.h"
 #include "params.h"
+#include "infer.h"
 #include "model.h"
 
 typedef struct Worker {
@@ -48,7 +49,7 @@ RtScorer *rt_scorer_new(const DmcModel *m, const RtEncoder *e, int max_batch, in
   s->e = e;
   s->max_batch = max_batch;
   s->nthreads = nthreads;
-  size_t ws = (size_t)m->workspace_floats(max_batch);
+  size_t ws = (size_t)m->workspace_floats(rt_infer_rows(m, max_batch));
   for (int t = 0; t < nthreads; t++) {
     Worker *w = &s->wk[t];
     w->s = s;
@@ -97,10 +98,8 @@ static void *work(void *arg) {
     DmcCtx ctx = {.batch = b, .training = 0, .seed = s->seed + (uint64_t)bi,
                   .inputs = (const void *const *)w->b->buf, .params = (float *)s->params,
                   .grads = NULL, .workspace = w->ws, .loss = w->loss};
-    m->forward(&ctx);
+    rt_infer(m, &ctx, s->output, s->scores + start * out->size);
     for (int j = 0; j < b; j++) w->loss_sum += w->loss[j];
-    memcpy(s->scores + start * out->size, dmc_ws_at(&ctx, out->fixed, out->per_row),
-           (size_t)b * (size_t)out->size * sizeof(float));
   }
   return NULL;
 }

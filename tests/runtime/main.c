@@ -79,6 +79,7 @@ int main(void) {
   add_retrieve_tests();
   add_groups_tests();
   add_step_tests();
+  add_infer_tests();
   add_kernel_tests();
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();

@@ -33,6 +33,7 @@ void add_cli_tests(void);     /* the fixture program end to end */
 void add_retrieve_tests(void);/* top-k retrieval, recall; the retrieval fixture end to end */
 void add_groups_tests(void);  /* group_by: gathering rows, held-out rows, groups in checkpoints */
 void add_step_tests(void);    /* threads: the pool, the data-parallel training step */
+void add_infer_tests(void);   /* inference in calls over consecutive rows */
 void add_kernel_tests(void);  /* the float kernels: polynomial exp, GEMM tiles */
 
 #endif
