@@ -84,13 +84,15 @@ static bool same_shape(const IrNode *a, const IrNode *b) {
   return true;
 }
 
-// Ops a fused program can run (runtime/kernels_impl.h: step_run). Dropout's mask
-// and id masks are left out: they index by position in the batch, or read ids.
+// Ops a fused program can run (runtime/kernels_impl.h: step_run). A dropout mask is
+// a function of its element's index in the batch, which a program knows (so the
+// mask costs no pass of its own, and in inference no buffer read back); id masks
+// read ids.
 static bool fusable(const IrNode *n) {
   if (n->dt != DT_F32 || op_info[n->op].kind != OK_ELEMWISE) return false;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i]->dt != DT_F32) return false;
-  return n->op != OP_DROPMASK && n->op != OP_MASK;
+  return n->op != OP_MASK;
 }
 
 // A matmul by one weight matrix over batched rows (read transposed for
@@ -247,6 +249,7 @@ static void build_program(Group *gr) {
     st->val = x->fval;
     st->a = x->nin > 0 ? slot_of(gr, x->in[0]) : 0;
     st->b = x->nin > 1 ? slot_of(gr, x->in[1]) : st->a;
+    if (x->op == OP_DROPMASK) st->b = x->start;   // its stream, not an operand (step_run)
   }
   for (int s = 0; s < gr->nmember; s++)   // the stored members' buffers follow the operands
     if (sd[s]) {

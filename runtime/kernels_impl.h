@@ -139,6 +139,22 @@ KSTATIC uint64_t K_(mix64)(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Elements i0..i0+n-1 of dropout layer `stream`'s mask (1 when not training): element
+// i kept when the top 24 bits of its hash are below keep * 2^24 (keep in (0, 1]);
+// indices past 2^32 would repeat the pattern (a batch holds fewer). A fused program
+// computes its blocks of the mask, the DROPMASK kernel the whole of it: the same values.
+KSTATIC void K_(dropmask)(double rate, int stream, uint64_t seed, int training, int64_t i0, int64_t n, REAL *out) {
+  if (!training) {
+    for (int64_t i = 0; i < n; i++) out[i] = 1;
+    return;
+  }
+  double keep = 1 - rate;
+  uint64_t layer = K_(mix64)(seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(stream + 1)));
+  uint32_t k0 = (uint32_t)layer, k1 = (uint32_t)(layer >> 32), cut = (uint32_t)(keep * 16777216.0), at = (uint32_t)i0;
+  REAL kept = (REAL)(1 / keep);
+  for (int64_t i = 0; i < n; i++) out[i] = K_(mix32)(K_(mix32)((at + (uint32_t)i) ^ k0) + k1) >> 8 < cut ? kept : 0;
+}
+
 // Splits a shape around `axis`: outer * n * inner elements.
 KSTATIC void K_(split)(const DmcKShape *s, int axis, int64_t *outer, int64_t *n, int64_t *inner) {
   *outer = 1, *inner = 1;
@@ -168,8 +184,12 @@ KSTATIC void K_(gemm_shared)(int64_t M, int64_t N, int64_t Kd, const REAL *A, in
 #define K_BLOCK 128
 #define K_FLAT_HEAD 64   // values per example up to which a program with a head runs flat
 #define K_HEAD_ROWS 256
-KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, const REAL *b) {
+// i0: the element index of d[0] in its buffer (example b's element i is b * numel + i),
+// which a dropout mask is a function of (with the call's seed)
+KSTATIC void K_(step_run)(const DmcStep *st, int64_t n, REAL *d, const REAL *a, const REAL *b, int64_t i0, uint64_t seed,
+                          int training) {
   switch (st->op) {
+  case DMC_OP_DROPMASK: K_(dropmask)(st->val, st->b, seed, training, i0, n, d); return;   // b: its stream
   case DMC_OP_CONST: for (int64_t i = 0; i < n; i++) d[i] = (REAL)st->val; return;
   case DMC_OP_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + b[i]; return;
   case DMC_OP_SUB: for (int64_t i = 0; i < n; i++) d[i] = a[i] - b[i]; return;
@@ -333,7 +353,8 @@ KSTATIC void K_(put)(const DmcKernel *k, REAL *y, int64_t i, const REAL *v, int6
 }
 
 // The program st[0..nstep) on k's operands (k->step, or one step for a single op).
-KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in) {
+KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in,
+                       uint64_t seed, int training) {
   if (st[0].op == DMC_OP_GATHER) {
     K_(pooled_lookup)(k, B, out, in);
     return;
@@ -369,7 +390,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   for (int s = head; s < nstep - tail; s++) {
     if (st[s].op == DMC_OP_CONST) continue;
     if (st[s].a < nin) used[st[s].a] = 1;
-    if (st[s].b < nin) used[st[s].b] = 1;
+    if (st[s].b < nin && st[s].op != DMC_OP_DROPMASK) used[st[s].b] = 1;   // (a mask's b is its stream)
   }
   for (int j = 0; j < nin; j++) xn[j] = K_(numel)(&k->in[j]), run[j] = K_(run)(&k->in[j], o);
   // A program whose operands are each an example's own values or a trailing or
@@ -427,7 +448,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           REAL *d = s == nstep - 1 && !k->orow ? y + i0
                     : st[s].store                ? (REAL *)in[st[s].store] + b * on + i0
                                                  : tmp[nin + s];
-          K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST ? NULL : slot[st[s].b]);
+          K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST || st[s].op == DMC_OP_DROPMASK ? NULL : slot[st[s].b],
+                       b * on + i0, seed, training);
           slot[nin + s] = d;
         }
         if (k->orow) K_(put)(k, y, i0, slot[nin + nstep - 1], n);   // no head, no tail sum (slices.c)
@@ -470,7 +492,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   int ob = o->batched ? B : 1;
   switch (k->op) {
   case DMC_OP_FUSED:
-    K_(fused)(k, k->step, k->nstep, B, out, in);
+    K_(fused)(k, k->step, k->nstep, B, out, in, seed, training);
     return;
   case DMC_OP_CONST:
     for (int64_t i = 0; i < on; i++) out[i] = (REAL)k->fval;
@@ -483,22 +505,11 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   case DMC_OP_SIGMOID: case DMC_OP_TANH: case DMC_OP_RELU: case DMC_OP_STEP: case DMC_OP_SIGN:
   case DMC_OP_STOPGRAD: {   // one elementwise op: a fused program of one step
     DmcStep st = {k->op, 0, k->nin > 1 ? 1 : 0, 0, 0};
-    K_(fused)(k, &st, 1, B, out, in);
+    K_(fused)(k, &st, 1, B, out, in, seed, training);
     return;
   }
   case DMC_OP_DROPMASK: {   // k->start numbers the dropout layer: each has its own stream
-    int64_t n = ob * on;
-    if (!training) {
-      for (int64_t i = 0; i < n; i++) out[i] = 1;
-      return;
-    }
-    // element i kept when the top 24 bits of its hash are below keep * 2^24 (keep
-    // in (0, 1]); indices past 2^32 would repeat the pattern (a call holds fewer)
-    double keep = 1 - k->fval;
-    uint64_t layer = K_(mix64)(seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(k->start + 1)));
-    uint32_t k0 = (uint32_t)layer, k1 = (uint32_t)(layer >> 32), cut = (uint32_t)(keep * 16777216.0);
-    REAL kept = (REAL)(1 / keep);
-    for (int64_t i = 0; i < n; i++) out[i] = K_(mix32)(K_(mix32)((uint32_t)i ^ k0) + k1) >> 8 < cut ? kept : 0;
+    K_(dropmask)(k->fval, k->start, seed, training, 0, ob * on, out);
     return;
   }
   case DMC_OP_MASK: {

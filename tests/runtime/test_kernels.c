@@ -350,6 +350,52 @@ static void test_sum_lanes(void) {
   }
 }
 
+/* A dropout mask computed inside a fused program (fuse.c puts it in its producer's)
+ * is the DROPMASK kernel's, element for element: x * mask over a batch of [T, D]
+ * examples run flat, the same after a GEMM head (one example at a time, T rows),
+ * in training (about half kept, scaled by 2) and in inference (all ones). */
+static void check_fused_dropout(int training) {
+  enum { NB = 7, T = 300, D = 8, K = 3 };   /* T * D: several blocks an example */
+  static float x[NB * T * D], a[NB * T * K], w[K * D], mask[NB * T * D], out[NB * T * D], hx[NB * T * D];
+  for (int i = 0; i < NB * T * D; i++) x[i] = (float)(i % 13) - 6;
+  for (int i = 0; i < NB * T * K; i++) a[i] = (float)(i % 7) - 3;
+  for (int i = 0; i < K * D; i++) w[i] = (float)(i % 5) - 2;
+  DmcKShape ex = {2, {T, D, 0, 0}, 1, 0};
+  DmcKernel dm = {.op = DMC_OP_DROPMASK, .out = ex, .nin = 1, .in = {ex}, .start = 3, .fval = 0.5};
+  const void *one[1] = {x};
+  dmc_kernel_f32(&dm, NB, mask, one, 99, training);
+  static const DmcStep prog[2] = {{DMC_OP_DROPMASK, 0, 3, 0, 0.5}, {DMC_OP_MUL, 0, 1, 0, 0}};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = ex, .nin = 1, .in = {ex}, .nstep = 2, .step = prog};
+  dmc_kernel_f32(&k, NB, out, one, 99, training);
+  /* the head's rows first: x = a @ w, then its mask */
+  static const DmcStep hprog[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_DROPMASK, 2, 3, 0, 0.5}, {DMC_OP_MUL, 2, 3, 0, 0}};
+  DmcKernel h = {.op = DMC_OP_FUSED, .out = ex, .nin = 2, .in = {{2, {T, K, 0, 0}, 1, 0}, {2, {K, D, 0, 0}, 0, 0}},
+                 .nstep = 3, .step = hprog};
+  const void *hin[2] = {a, w};
+  dmc_kernel_f32(&h, NB, hx, hin, 99, training);
+  int bad = 0, kept = 0;
+  for (int i = 0; i < NB * T * D; i++) {
+    bad += out[i] != x[i] * mask[i];
+    kept += mask[i] != 0;
+    bad += training ? mask[i] != 0 && mask[i] != 2 : mask[i] != 1;
+  }
+  for (int b = 0; b < NB; b++)
+    for (int t = 0; t < T; t++)
+      for (int d = 0; d < D; d++) {
+        float acc = 0;
+        for (int p = 0; p < K; p++) acc += a[(b * T + t) * K + p] * w[p * D + d];
+        int i = (b * T + t) * D + d;
+        bad += hx[i] != acc * mask[i];
+      }
+  CU_ASSERT_EQUAL(bad, 0);
+  if (training) CU_ASSERT(kept > NB * T * D * 45 / 100 && kept < NB * T * D * 55 / 100);
+}
+
+static void test_fused_dropout(void) {
+  check_fused_dropout(1);
+  check_fused_dropout(0);
+}
+
 void add_kernel_tests(void) {
   CU_pSuite s = CU_add_suite("float kernels: exp, sigmoid, GEMM tiles", NULL, NULL);
   CU_add_test(s, "exp and sigmoid within a few ulps of libm", test_exp_and_sigmoid);
@@ -363,4 +409,5 @@ void add_kernel_tests(void) {
   CU_add_test(s, "a tail sum over the batch", test_flat_tail_sum);
   CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
   CU_add_test(s, "sums in 16 lanes: every length, and the kernels that use them", test_sum_lanes);
+  CU_add_test(s, "a dropout mask inside a fused program is the DROPMASK kernel's", test_fused_dropout);
 }
