@@ -448,8 +448,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           REAL *d = s == nstep - 1 && !k->orow ? y + i0
                     : st[s].store                ? (REAL *)in[st[s].store] + b * on + i0
                                                  : tmp[nin + s];
-          K_(step_run)(&st[s], n, d, slot[st[s].a], st[s].op == DMC_OP_CONST || st[s].op == DMC_OP_DROPMASK ? NULL : slot[st[s].b],
-                       b * on + i0, seed, training);
+          int unary_b = st[s].op == DMC_OP_CONST || st[s].op == DMC_OP_DROPMASK;   // no second operand
+          K_(step_run)(&st[s], n, d, slot[st[s].a], unary_b ? NULL : slot[st[s].b], b * on + i0, seed, training);
           slot[nin + s] = d;
         }
         if (k->orow) K_(put)(k, y, i0, slot[nin + nstep - 1], n);   // no head, no tail sum (slices.c)

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer.h"
 #include "metrics.h"
 #include "params.h"
-#include "infer.h"
 #include "model.h"
 
 typedef struct Worker {
