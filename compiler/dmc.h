@@ -328,6 +328,8 @@ typedef struct {
   int64_t params_size;
   int64_t *param_offset;    // by param index
   uint64_t signature;
+  int nprep;                // the first nprep forward kernels: values of the parameters alone (prepare.c)
+  bool *kept;               // by node id: a prepared value read after them (kept between calls), or NULL
 } Lowered;
 
 Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused kernels
@@ -335,6 +337,7 @@ void kernels_print(Lowered *l, FILE *out);   // fuse.c: --emit=kernels
 void fuse_kernels(Lowered *l, bool fuse);   // fuse.c: views and fused elementwise kernels (or none)
 void place_slices(Lowered *l);   // slices.c: producers written into their concat's buffer
 void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
+void order_prepared(Lowered *l);   // prepare.c: the kernels of parameters alone first (l->nprep)
 uint64_t ir_signature(Graph *g);
 
 //

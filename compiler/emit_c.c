@@ -101,8 +101,8 @@ static void node_line(FILE *out, const char *lead, IrNode *n) {
   fputc('\n', out);
 }
 
-static void emit_calls(Lowered *l, Vec *v, FILE *out) {
-  for (int i = 0; i < v->len; i++) {
+static void emit_calls(Lowered *l, Vec *v, int from, int to, FILE *out) {
+  for (int i = from; i < to; i++) {
     IrNode *n = v->items[i];
     Fused *f = l->fused[n->id];
     if (f) {
@@ -181,11 +181,16 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
           g->model_name, source_name);
   emit_kernels(l, out);
   fprintf(out, "\nstatic void dmc_forward(const DmcCtx *ctx) {\n  const int B = ctx->batch;\n  float *const W = ctx->workspace;\n");
-  emit_calls(l, &l->forward, out);
+  if (l->nprep) {
+    fprintf(out, "  if (dmc_params_stale(ctx)) {   // the values of the parameters alone (compiler/prepare.c)\n");
+    emit_calls(l, &l->forward, 0, l->nprep, out);
+    fprintf(out, "  }\n");
+  }
+  emit_calls(l, &l->forward, l->nprep, l->forward.len, out);
   fprintf(out, "  memcpy(ctx->loss, %s, sizeof(float) * (size_t)B);   // the per-example total loss\n}\n\n",
           buf_expr(l, g->total_loss));
   fprintf(out, "static void dmc_backward(const DmcCtx *ctx) {\n  const int B = ctx->batch;\n  float *const W = ctx->workspace;\n");
-  emit_calls(l, &l->backward, out);
+  emit_calls(l, &l->backward, 0, l->backward.len, out);
   for (int i = 0; i < g->params.len; i++) {
     IrNode *gn = g->grads.items[i];
     Param *p = g->params.items[i];

@@ -61,7 +61,7 @@ typedef struct {
   LLVMTargetDataRef td;
   LLVMTypeRef i8, i32, i64, f32, f64, vd, ptr, fptr, pptr;   // i8*, float*, i8**
   LLVMTypeRef kshape, step, kernel, feature, input, record, param, sparse, output, ctx, model;
-  LLVMTypeRef kernel_fn, entry_fn, ws_fn;
+  LLVMTypeRef kernel_fn, entry_fn, ws_fn, stale_fn;
   LLVMValueRef kernel_f32;          // declared: runtime/kernels.c
   LLVMValueRef *kconst;             // by node id: @kN
   // within the function being built
@@ -132,7 +132,7 @@ static void build_types(Gen *g) {
       g, "DmcParam", (LLVMTypeRef[]){p, i32, LLVMArrayType(i64, 4), i64, i64, i32, g->record, g->record, i32, i32, i32}, 11);
   g->sparse = named_struct(g, "DmcSparseGrad", (LLVMTypeRef[]){i32, i32, i64, i64, i64, i64}, 6);
   g->output = named_struct(g, "DmcOutput", (LLVMTypeRef[]){p, i64, i64, i64}, 4);
-  g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr}, 8);
+  g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr, i64}, 9);
   g->model = named_struct(g, "DmcModel",
                           (LLVMTypeRef[]){i32, p, i64, i8, p, p, i32, p, i32, p, i32, p, i64, i32, p, i32, p, g->record,
                                           g->record, i32, i32, i32, g->f64, p, p, p, i32, i32, i32, p, i32, i32},
@@ -166,7 +166,8 @@ static void build_types(Gen *g) {
   CHECK(output, offsetof(DmcOutput, name), offsetof(DmcOutput, size), offsetof(DmcOutput, fixed),
         offsetof(DmcOutput, per_row));
   CHECK(ctx, offsetof(DmcCtx, batch), offsetof(DmcCtx, training), offsetof(DmcCtx, seed), offsetof(DmcCtx, inputs),
-        offsetof(DmcCtx, params), offsetof(DmcCtx, grads), offsetof(DmcCtx, workspace), offsetof(DmcCtx, loss));
+        offsetof(DmcCtx, params), offsetof(DmcCtx, grads), offsetof(DmcCtx, workspace), offsetof(DmcCtx, loss),
+        offsetof(DmcCtx, params_version));
   CHECK(model, offsetof(DmcModel, abi_version), offsetof(DmcModel, name), offsetof(DmcModel, signature),
         offsetof(DmcModel, delimiter), offsetof(DmcModel, next_by), offsetof(DmcModel, next_order),
         offsetof(DmcModel, nfeatures), offsetof(DmcModel, features), offsetof(DmcModel, ninputs),
@@ -183,6 +184,7 @@ static void build_types(Gen *g) {
   g->kernel_fn = LLVMFunctionType(
       g->vd, (LLVMTypeRef[]){LLVMPointerType(g->kernel, 0), i32, g->fptr, g->pptr, i64, i32}, 6, 0);
   g->entry_fn = LLVMFunctionType(g->vd, (LLVMTypeRef[]){LLVMPointerType(g->ctx, 0)}, 1, 0);
+  g->stale_fn = LLVMFunctionType(i32, (LLVMTypeRef[]){LLVMPointerType(g->ctx, 0)}, 1, 0);   // dmc_params_stale
   g->ws_fn = LLVMFunctionType(i64, (LLVMTypeRef[]){i32}, 1, 0);
 }
 
@@ -354,9 +356,9 @@ static LLVMValueRef begin_entry(Gen *g, const char *name, Vec *v) {
   return fn;
 }
 
-// One dmc_kernel_f32 call per node, as emit_c.c's emit_calls.
-static void build_calls(Gen *g, Vec *v) {
-  for (int i = 0; i < v->len; i++) {
+// One dmc_kernel_f32 call per node from..to-1 of v, as emit_c.c's emit_calls.
+static void build_calls(Gen *g, Vec *v, int from, int to) {
+  for (int i = from; i < to; i++) {
     IrNode *n = v->items[i];
     LLVMValueRef in = LLVMConstNull(g->pptr);
     IrNode *const *ops;
@@ -383,14 +385,24 @@ static void build_functions(Gen *g, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVa
   g->kernel_f32 = LLVMAddFunction(g->m, "dmc_kernel_f32", g->kernel_fn);
 
   *fwd = begin_entry(g, "dmc_forward", &l->forward);
-  build_calls(g, &l->forward);
+  if (l->nprep) {   // if (dmc_params_stale(ctx)) { the values of the parameters alone }
+    LLVMValueRef stale = LLVMAddFunction(g->m, "dmc_params_stale", g->stale_fn), fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(g->b));
+    LLVMBasicBlockRef prep = LLVMAppendBasicBlockInContext(g->cx, fn, "prepare"), rest = LLVMAppendBasicBlockInContext(g->cx, fn, "rest");
+    LLVMValueRef is = LLVMBuildCall2(g->b, g->stale_fn, stale, &g->ctx_arg, 1, "stale");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntNE, is, ci32(g, 0), ""), prep, rest);
+    LLVMPositionBuilderAtEnd(g->b, prep);
+    build_calls(g, &l->forward, 0, l->nprep);
+    LLVMBuildBr(g->b, rest);
+    LLVMPositionBuilderAtEnd(g->b, rest);
+  }
+  build_calls(g, &l->forward, l->nprep, l->forward.len);
   // the per-example total loss: memcpy(ctx->loss, buf, sizeof(float) * (size_t)B)
   LLVMValueRef loss = ctx_field(g, 7, g->fptr, "loss");
   LLVMBuildMemCpy(g->b, loss, 4, buf_value(g, gr->total_loss), 4, place(g, 0, (int64_t)sizeof(float), g->B64));
   LLVMBuildRetVoid(g->b);
 
   *bwd = begin_entry(g, "dmc_backward", &l->backward);
-  build_calls(g, &l->backward);
+  build_calls(g, &l->backward, 0, l->backward.len);
   LLVMValueRef grads = NULL;
   for (int i = 0; i < gr->params.len; i++) {
     IrNode *gn = gr->grads.items[i];

@@ -78,6 +78,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
     }
   }
   fuse_kernels(l, fuse);
+  if (fuse) order_prepared(l);
   plan_memory(l);
   return l;
 }

@@ -7,6 +7,9 @@
 // (the kernels are not in-place safe). Outputs, the total loss, gradients and
 // table-row gradients live to the end: the runtime reads them after the kernels.
 // Sizes are rounded to 16 floats, so every buffer is 64-byte aligned for any B.
+// A program with prepared values (prepare.c) keeps those a later kernel reads to
+// the end, and starts its workspace with the stamp that says for which
+// parameters they were computed.
 // A kernel reads its operands (a fused kernel's, fuse.h); a view (a reshape) is
 // its root's buffer, which lives until the view's last reader. A value written in
 // a concat's slice (slices.c) is the concat's buffer at an offset: the concat's
@@ -103,8 +106,11 @@ void plan_memory(Lowered *l) {
   for (int i = 0; i < g->grads.len; i++)
     if (g->grads.items[i]) last[view_root(l, g->grads.items[i])->id] = end;
   for (int i = 0; i < g->sparse.len; i++) last[view_root(l, ((SparseGrad *)g->sparse.items[i])->rows)->id] = end;
+  for (int i = 0; l->kept && i < g->nodes.len; i++)   // prepared values read between calls (prepare.c)
+    if (l->kept[i]) last[i] = end;
 
   Pool fixed = {0}, rows = {0};
+  if (l->nprep) take(&fixed, DMC_STAMP_FLOATS);   // the workspace's first floats: its stamp (kernels.h)
   for (int t = 0; t < total; t++) {
     IrNode *n = order[t];
     IrNode *const *st;

@@ -145,12 +145,13 @@ typedef struct {
   int rows;
   atomic_int *stop;
   int64_t done;            /* rows scored */
+  uint64_t version;        /* the params' (rt_infer_version) */
 } Worker;
 
 static void *infer_work(void *arg) {
   Worker *w = arg;
   const DmcModel *m = w->m;
-  DmcCtx ctx = {w->rows, 0, 1, w->ptrs, w->params, NULL, w->ws, w->loss};
+  DmcCtx ctx = {w->rows, 0, 1, w->ptrs, w->params, NULL, w->ws, w->loss, w->version};
   for (int b = 0; !atomic_load(w->stop); b = (b + 1) % INFER_RING) {
     rows_at(m, w->ring + b * (m->ninputs + 1), w->row0, w->ptrs);
     rt_infer(m, &ctx, 0, NULL);
@@ -161,6 +162,7 @@ static void *infer_work(void *arg) {
 
 /* Rows per second of nt workers over the ring for `seconds`; -1 when out of memory. */
 static double infer_throughput(const DmcModel *m, void **ring, float *params, int nt, double seconds) {
+  uint64_t version = rt_infer_version();   /* params stay as they are */
   Worker wk[MAX_THREADS];
   pthread_t th[MAX_THREADS];
   atomic_int stop = 0;
@@ -169,7 +171,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
   for (int t = 0; t < nt; t++) {
     int64_t lo = (int64_t)INFER_BATCH * t / nt, hi = (int64_t)INFER_BATCH * (t + 1) / nt;
     Worker *w = &wk[t];
-    *w = (Worker){m, ring, params, NULL, NULL, NULL, lo, (int)(hi - lo), &stop, 0};
+    *w = (Worker){m, ring, params, NULL, NULL, NULL, lo, (int)(hi - lo), &stop, 0, version};
     w->ws = rt_floats_new(m->workspace_floats(rt_infer_rows(m, w->rows)));
     w->loss = calloc((size_t)w->rows + 1, sizeof(float));
     w->ptrs = calloc((size_t)m->ninputs + 1, sizeof *w->ptrs);
@@ -177,7 +179,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
   }
   if (ok) {   /* a warm-up pass each, then the clock */
     for (int t = 0; t < nt; t++) {
-      DmcCtx ctx = {wk[t].rows, 0, 1, wk[t].ptrs, params, NULL, wk[t].ws, wk[t].loss};
+      DmcCtx ctx = {wk[t].rows, 0, 1, wk[t].ptrs, params, NULL, wk[t].ws, wk[t].loss, version};
       rows_at(m, ring, wk[t].row0, wk[t].ptrs);
       rt_infer(m, &ctx, 0, NULL);
     }
@@ -230,7 +232,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   int stride = m->ninputs + 1;
   for (int b = 0; b < INFER_RING; b++) fill_inputs(&sa, iring + b * stride, INFER_BATCH, &rng);
   for (int b = 0; b < TRAIN_RING; b++) fill_inputs(&sa, tring + b * stride, train_batch, &rng);
-  DmcCtx ctx = {1, 0, seed, ptrs, w, g, ws, loss};
+  DmcCtx ctx = {1, 0, seed, ptrs, w, g, ws, loss, rt_infer_version()};   /* w stays as it is until training */
 
   /* batch-1 latency: each call timed alone, on the next row, after a warm-up;
    * with --threads N, N threads share each call's large GEMMs (share.h) */
@@ -329,7 +331,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   }
   if (o->profile) {   /* one thread, each phase again with every kernel call timed */
     printf("profile (one thread; kernels by their share of the time in kernels):\n");
-    DmcCtx pc = {1, 0, seed, ptrs, w, g, ws, loss};
+    DmcCtx pc = {1, 0, seed, ptrs, w, g, ws, loss, rt_infer_version()};   /* w as training left it */
     rt_kprofile_begin();
     for (int i = 0; i < 1000; i++) {
       rows_at(m, iring, i % INFER_BATCH, ptrs);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMC_ABI_VERSION 1
+#define DMC_ABI_VERSION 2
 
 typedef enum {
   DMC_FEAT_ID,        // ids through a vocabulary learned on the training pass
@@ -107,6 +107,10 @@ typedef struct {
   float *grads;                // dense gradients, same layout as params (backward adds; tables untouched)
   float *workspace;            // workspace_floats(max_batch) floats
   float *loss;                 // [B] per-example sum of the losses (forward writes)
+  uint64_t params_version;     // a number that names this state of the parameter block
+                               // (runtime/params.h: rt_params_version); 0: unknown. With the same
+                               // block and number as the workspace's last inference forward, the
+                               // values of the parameters alone are not computed again
 } DmcCtx;
 
 typedef struct {

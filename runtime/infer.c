@@ -1,8 +1,14 @@
 /* infer.c -- see infer.h. */
 #include "infer.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+
+uint64_t rt_infer_version(void) {
+  static atomic_uint_fast64_t last;
+  return (uint64_t)atomic_fetch_add(&last, 1) + 1;
+}
 
 /* The most rows a forward call takes. */
 static int64_t call_rows(const DmcModel *m) {
@@ -21,9 +27,11 @@ void rt_infer(const DmcModel *m, const DmcCtx *ctx, int output, float *out) {
   int64_t cap = call_rows(m), calls = (ctx->batch + cap - 1) / cap;   /* calls of equal size, at most cap rows */
   const DmcOutput *o = out ? &m->outputs[output] : NULL;
   const void *in[RT_INFER_MAX_INPUTS];
+  uint64_t version = ctx->params_version || calls == 1 ? ctx->params_version : rt_infer_version();
   for (int64_t c = 0; c < calls; c++) {
     int first = (int)(ctx->batch * c / calls), n = (int)(ctx->batch * (c + 1) / calls) - first;
     DmcCtx cc = *ctx;
+    cc.params_version = version;
     if (calls > 1) {
       for (int i = 0; i < m->ninputs; i++)   /* every input is 4-byte elements, [B, size] */
         in[i] = (const char *)ctx->inputs[i] + (size_t)first * (size_t)m->inputs[i].size * 4;

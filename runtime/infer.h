@@ -23,13 +23,20 @@
 #define RT_INFER_MIN_ROWS 128
 #define RT_INFER_MAX_INPUTS 256   /* a model with more runs a batch in one call */
 
+/* A number no other call returns, for DmcCtx.params_version: name with it a state
+ * of the parameters that stays as it is while the number is in use (a scoring
+ * run, a benchmark phase), so their values of the parameters alone are computed
+ * once per workspace (compiler/prepare.c) rather than once per forward call. */
+uint64_t rt_infer_version(void);
+
 /* The most rows a forward call of rt_infer takes for batches of up to max_batch
  * rows: size the workspace with m->workspace_floats(rt_infer_rows(m, max_batch)). */
 int rt_infer_rows(const DmcModel *m, int max_batch);
 
 /* ctx->batch rows (training 0): ctx->loss[0..batch) and, when out is not NULL,
  * output `output` of every row into out[batch * size]. ctx->workspace holds
- * rt_infer_rows(m, ctx->batch) rows or more. */
+ * rt_infer_rows(m, ctx->batch) rows or more. The parameters do not change during
+ * the call: with ctx->params_version 0, its calls share a fresh one. */
 void rt_infer(const DmcModel *m, const DmcCtx *ctx, int output, float *out);
 
 #endif

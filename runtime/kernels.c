@@ -70,3 +70,17 @@ void dmc_kernel_f32(const DmcKernel *k, int B, float *out, const void *const *in
   dmc_kernel_f32_run(k, B, out, in, seed, training);
   timer(k, B, seconds_now() - t0);
 }
+
+// The stamp: for which parameter block, and which state of it (DmcCtx.params_version),
+// the workspace's prepared values were computed.
+typedef struct {
+  const float *params;
+  uint64_t version;
+} Stamp;
+
+int dmc_params_stale(const DmcCtx *ctx) {
+  Stamp was, now = {ctx->training ? NULL : ctx->params, ctx->training ? 0 : ctx->params_version};
+  memcpy(&was, ctx->workspace, sizeof was);
+  memcpy(ctx->workspace, &now, sizeof now);
+  return !now.version || was.params != now.params || was.version != now.version;
+}

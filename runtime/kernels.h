@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "dmc_abi.h"
+
 enum {
 #define OP(name, text, arity, shape_rule, kind, grad) DMC_OP_##name,
 #include "ops.def"
@@ -84,6 +86,13 @@ typedef struct {
   void *ctx;
 } DmcKernelShare;
 extern _Thread_local const DmcKernelShare *dmc_kernel_share;
+// A program's prepared values (compiler/prepare.c: its forward kernels of the
+// parameters alone) are computed again only when dmc_params_stale(ctx) says so: in
+// training, when ctx->params_version is 0 (unknown), or when the workspace's stamp
+// (its first DMC_STAMP_FLOATS floats) names other parameters or another version.
+// It stamps the workspace with ctx's parameters and version (in training, with none).
+#define DMC_STAMP_FLOATS 16
+int dmc_params_stale(const DmcCtx *ctx);
 void dmc_kernel_f64(const DmcKernel *k, int B, double *out, const void *const *in, uint64_t seed, int training);
 
 #endif

@@ -31,6 +31,7 @@ struct RtScorer {
   const int64_t *rows;     /* the rows to score, NULL: all of d in order */
   int64_t nrows;
   const float *params;
+  uint64_t version;        /* the params' state during the run (rt_infer_version) */
   float *scores;
   uint64_t seed;
 };
@@ -97,7 +98,7 @@ static void *work(void *arg) {
     rt_batch_fill(w->b, s->e, s->d, w->rows, b, &rng);
     DmcCtx ctx = {.batch = b, .training = 0, .seed = s->seed + (uint64_t)bi,
                   .inputs = (const void *const *)w->b->buf, .params = (float *)s->params,
-                  .grads = NULL, .workspace = w->ws, .loss = w->loss};
+                  .grads = NULL, .workspace = w->ws, .loss = w->loss, .params_version = s->version};
     rt_infer(m, &ctx, s->output, s->scores + start * out->size);
     for (int j = 0; j < b; j++) w->loss_sum += w->loss[j];
   }
@@ -116,6 +117,7 @@ int rt_scorer_run_rows(RtScorer *s, const RtData *d, const int64_t *rows, int64_
   s->rows = rows;
   s->nrows = nrows;
   s->params = params;
+  s->version = rt_infer_version();
   s->scores = scores;
   s->seed = seed;
   pthread_t th[64];

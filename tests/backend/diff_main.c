@@ -53,6 +53,63 @@ static void compare(const char *what, const float *got, const double *want, int6
   }
 }
 
+// The loss and every output of the last forward call, one after another.
+static float *results(const DmcModel *m, const DmcCtx *ctx) {
+  int64_t n = ctx->batch, at = ctx->batch;
+  for (int i = 0; i < m->noutputs; i++) n += m->outputs[i].size * ctx->batch;
+  float *r = malloc(sizeof(float) * (size_t)n);
+  memcpy(r, ctx->loss, sizeof(float) * (size_t)ctx->batch);
+  for (int i = 0; i < m->noutputs; i++, at += m->outputs[i - 1].size * ctx->batch)
+    memcpy(r + at, dmc_ws_at(ctx, m->outputs[i].fixed, m->outputs[i].per_row),
+           sizeof(float) * (size_t)(m->outputs[i].size * ctx->batch));
+  return r;
+}
+
+static bool same_results(const DmcModel *m, const DmcCtx *ctx, const float *want, const char *what) {
+  float *got = results(m, ctx);
+  int64_t n = ctx->batch;
+  for (int i = 0; i < m->noutputs; i++) n += m->outputs[i].size * ctx->batch;
+  bool same = !memcmp(got, want, sizeof(float) * (size_t)n);
+  if (!same) fprintf(stderr, "prepared values: %s gave other results\n", what);
+  free(got);
+  return same;
+}
+
+// Values of the parameters alone (compiler/prepare.c) are computed once for a
+// params_version and kept in the workspace: the next inference call with that
+// version must give the same results (nothing overwrote them, not even the
+// backward pass), a new version after the parameters changed, or the same version
+// on another parameter block, must give what a call that computes them all gives.
+static bool check_prepared(const DmcModel *m, DmcCtx ctx, float *params) {
+  ctx.training = 0, ctx.params_version = 1;
+  m->forward(&ctx);
+  float *first = results(m, &ctx);
+  m->backward(&ctx);
+  m->forward(&ctx);
+  bool ok = same_results(m, &ctx, first, "a second call of the same version");
+  for (int i = 0; i < m->nparams; i++)
+    if (!m->params[i].is_stat)
+      for (int64_t k = 0; k < m->params[i].size; k++) params[m->params[i].offset + k] *= 0.5f;
+  ctx.params_version = 2;
+  m->forward(&ctx);
+  float *next = results(m, &ctx);
+  ctx.params_version = 0;   // every value computed
+  m->forward(&ctx);
+  ok &= same_results(m, &ctx, next, "a new version after the parameters changed");
+  ctx.params_version = 2;
+  m->forward(&ctx);
+  float *changed = malloc(sizeof(float) * (size_t)m->params_size);
+  memcpy(changed, params, sizeof(float) * (size_t)m->params_size);
+  for (int i = 0; i < m->nparams; i++)
+    if (!m->params[i].is_stat)
+      for (int64_t k = 0; k < m->params[i].size; k++) changed[m->params[i].offset + k] *= 2.0f;
+  ctx.params = changed;   // the first parameters again, in another block, under the same version
+  m->forward(&ctx);
+  ok &= same_results(m, &ctx, first, "another parameter block");
+  free(first), free(next), free(changed);
+  return ok;
+}
+
 static Node *load_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return NULL;
@@ -173,9 +230,10 @@ int main(int argc, char **argv) {
     fclose(against);
     against_bad |= worst_pair > 1e-5;
   }
+  bool prepared_ok = check_prepared(m, ctx, params);
   interp_free(it);
   for (int i = 0; i < m->ninputs; i++) free(inputs[i]);
   free(inputs), free(params), free(grads), free(ws), free(loss);
   arena_free_all();
-  return worst > 1e-4 || against_bad ? 1 : 0;
+  return worst > 1e-4 || against_bad || !prepared_ok ? 1 : 0;
 }
