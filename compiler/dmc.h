@@ -280,6 +280,7 @@ int *ir_readers(Graph *g);   // cse.c: by node id, the nodes and outputs that re
 // added_from[i] on, move just before node i; the graph is renumbered
 void ir_place_appended(Graph *g, int n, const int *added_from);
 void ir_split_concat_matmuls(Graph *g);   // split_matmul.c: matmul(concat) as per-part matmuls, when it gains
+void ir_merge_concat_matmuls(Graph *g);   // merge_matmul.c: concat(x W1 + b1, x W2 + b2) as one dense layer
 
 //
 // autodiff.c: reverse mode. Appends gradient nodes to the same graph; a
@@ -287,7 +288,7 @@ void ir_split_concat_matmuls(Graph *g);   // split_matmul.c: matmul(concat) as p
 //
 void ad_build(Graph *g);
 // lower.c: the graph a program trains, from sema's: DCE, the model's signature,
-// the matmul splits (fuse), gradients (ad_build), DCE, verification
+// the matmul merges and splits (fuse), gradients (ad_build), DCE, verification
 void ir_build_training(Graph *g, bool fuse);
 
 //

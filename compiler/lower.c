@@ -32,6 +32,7 @@ void ir_build_training(Graph *g, bool fuse) {
   ir_dce(g);
   g->signature = ir_signature(g);   // before any rewrite: --no-fuse programs read the same checkpoints
   if (fuse) {
+    ir_merge_concat_matmuls(g);
     ir_split_concat_matmuls(g);
     ir_dce(g);
   }
