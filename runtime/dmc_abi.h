@@ -108,7 +108,7 @@ typedef struct {
   float *workspace;            // workspace_floats(max_batch) floats
   float *loss;                 // [B] per-example sum of the losses (forward writes)
   uint64_t params_version;     // a number that names this state of the parameter block
-                               // (runtime/params.h: rt_params_version); 0: unknown. With the same
+                               // (runtime/infer.h: rt_infer_version); 0: unknown. With the same
                                // block and number as the workspace's last inference forward, the
                                // values of the parameters alone are not computed again
 } DmcCtx;
