@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "feed.h"
+#include "kernels.h"
 #include "model.h"
 #include "optim.h"
 #include "retrieve.h"
@@ -492,6 +493,7 @@ static int parse(const DmcModel *m, const char *cmd, int argc, char **argv, RtOp
 
 int rt_main(const DmcModel *m, int argc, char **argv) {
   static char ckpt[4096];
+  dmc_flush_denormals();   /* before any thread: they inherit it */
   const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
   prog = argc > 0 ? (slash ? slash + 1 : argv[0]) : m->name;
   RtError err = {""};

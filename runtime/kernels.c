@@ -84,3 +84,18 @@ int dmc_params_stale(const DmcCtx *ctx) {
   memcpy(ctx->workspace, &now, sizeof now);
   return !now.version || was.params != now.params || was.version != now.version;
 }
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+// MXCSR's flush-to-zero and denormals-are-zero bits: an FMA on a denormal takes a
+// microcode assist of about 100 cycles, and an untrained model's tiny values made
+// examples/nfm's first layer 11x slower (0.175 -> 0.016 ms a training step, PROG
+// bench --profile). Values below 1.2e-38 become 0, as TensorFlow does on CPUs.
+// Threads created afterwards inherit the setting.
+void dmc_flush_denormals(void) {
+#if defined(__SSE__)
+  _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
+}

@@ -93,6 +93,9 @@ extern _Thread_local const DmcKernelShare *dmc_kernel_share;
 // It stamps the workspace with ctx's parameters and version (in training, with none).
 #define DMC_STAMP_FLOATS 16
 int dmc_params_stale(const DmcCtx *ctx);
+// Sets the calling thread's flush-to-zero and denormals-are-zero modes (x86): each
+// program does it first thing (runtime/cli.c), before it starts any thread.
+void dmc_flush_denormals(void);
 void dmc_kernel_f64(const DmcKernel *k, int B, double *out, const void *const *in, uint64_t seed, int training);
 
 #endif
