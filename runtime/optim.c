@@ -312,8 +312,18 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
 
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
                    const void *const *inputs, int batch) {
-  RtGradPart whole = {workspace, inputs, batch, 1.0f};
+  RtGradPart whole = {workspace, inputs, batch, 1.0f, NULL};
   rt_optim_step_parts(o, w, g, &whole, 1);
+}
+
+void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out) {
+  const float *g0 = parts[0].grads + at;
+  for (int64_t k = 0; k < n; k++) out[k] = parts[0].scale * g0[k];
+  for (int q = 1; q < nparts; q++) {
+    const float *gq = parts[q].grads + at;
+    float sq = parts[q].scale;
+    for (int64_t k = 0; k < n; k++) out[k] += sq * gq[k];
+  }
 }
 
 typedef struct {
@@ -322,7 +332,27 @@ typedef struct {
   const float *g;
   const RtGradPart *parts;
   int nparts;
+  int combine;   /* the dense gradients are the shares' blocks, summed here */
 } Job;
+
+/* Floats of the dense gradient summed at a time before their update: a
+ * chunk stays in L1 between the two. */
+enum { COMBINE_CHUNK = 1024 };
+
+/* Elements [at, at + n) of dense parameter i, whose state is s0, s1. */
+static void update_dense(const Job *j, const RtOptCfg *c, int64_t at, int64_t n, float *s0, float *s1) {
+  float l2 = (float)j->o->m->l2;
+  if (!j->combine) {
+    rt_opt_update(c, j->w + at, j->g + at, s0, s1, n, j->o->step, l2);
+    return;
+  }
+  float sum[COMBINE_CHUNK];
+  for (int64_t k = 0; k < n; k += COMBINE_CHUNK) {
+    int64_t len = n - k < COMBINE_CHUNK ? n - k : COMBINE_CHUNK;
+    rt_grads_sum(j->parts, j->nparts, at + k, len, sum);
+    rt_opt_update(c, j->w + at + k, sum, s0 ? s0 + k : NULL, s1 ? s1 + k : NULL, len, j->o->step, l2);
+  }
+}
 
 /* Thread t's part of the step: its range of every dense parameter, its rows of every table. */
 static void update_part(void *arg, int t) {
@@ -343,13 +373,13 @@ static void update_part(void *arg, int t) {
     RtOptCfg c = o->cfg[i];
     c.lr *= o->lr_mult;
     state_slots(o, i, lo, &s0, &s1);
-    rt_opt_update(&c, j->w + p->offset + lo, j->g + p->offset + lo, s0, s1, hi - lo, o->step, (float)m->l2);
+    update_dense(j, &c, p->offset + lo, hi - lo, s0, s1);
   }
 }
 
 void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts) {
   o->step++;
-  Job job = {o, w, g, parts, nparts};
+  Job job = {o, w, g, parts, nparts, nparts > 1 && parts[1].grads};
   if (o->pool) rt_pool_run(o->pool, update_part, &job);
   else update_part(&job, 0);
 }

@@ -108,16 +108,25 @@ void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
                    const void *const *inputs, int batch);
 
 /* One share of a batch whose forward and backward ran on their own (a thread's
- * rows, step.h): its workspace and inputs, its rows, and the weight of its mean
- * gradient in the batch's (rows / batch rows). Dense gradients arrive combined
- * in g; table rows are summed over the shares, scaled, before each row's update. */
+ * rows, step.h): its workspace and inputs, its rows, the weight of its mean
+ * gradient in the batch's (rows / batch rows), and its dense gradient block, or
+ * NULL once the dense gradients are combined in g (rt_stepper_combine). Table
+ * rows are summed over the shares, scaled, before each row's update; dense
+ * gradients not yet combined are summed likewise, a chunk at a time, just
+ * before their update (the sums of rt_stepper_combine, in its order, so the
+ * result is the same bits; one pass over memory fewer). g must then be the
+ * first share's block. */
 typedef struct {
   const float *workspace;
   const void *const *inputs;
   int batch;
   float scale;
+  const float *grads;
 } RtGradPart;
 void rt_optim_step_parts(RtOptim *o, float *w, const float *g, const RtGradPart *parts, int nparts);
+/* out[0, n) = the shares' dense gradients at [at, at + n), each weighted by its
+ * scale, summed in share order (out may be the first share's block). */
+void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out);
 
 typedef enum { RT_SCHED_CONSTANT, RT_SCHED_LINEAR, RT_SCHED_COSINE, RT_SCHED_STEP } RtSchedKind;
 

@@ -104,9 +104,9 @@ static void run_share(void *arg, int t) {
 }
 
 /* Thread t's range of every trained dense parameter: the batch's mean gradient,
- * each nonempty share's mean weighted by its rows (shares 0..nparts-1: a share
- * without rows is one of the last). Each element is one thread's, summed in
- * the order of the serial loop, so the result does not depend on the pool. */
+ * each nonempty share's mean weighted by its rows, into the first share's block
+ * (the caller's g). Each element is one thread's, so the result does not depend
+ * on the pool. */
 static void combine_range(void *arg, int t) {
   RtStepper *s = arg;
   const DmcModel *m = s->m;
@@ -115,12 +115,7 @@ static void combine_range(void *arg, int t) {
     if (p->is_table || !rt_param_trained(p)) continue;
     int64_t lo, hi;
     rt_pool_split(p->size, s->cn, t, &lo, &hi);
-    float *d = s->g + p->offset;
-    for (int64_t k = lo; k < hi; k++) {
-      float sum = s->parts[0].scale * d[k];
-      for (int q = 1; q < s->nparts; q++) sum += s->parts[q].scale * s->sh[q].g[p->offset + k];
-      d[k] = sum;
-    }
+    rt_grads_sum(s->parts, s->nparts, p->offset + lo, hi - lo, s->g + p->offset + lo);
   }
 }
 
@@ -134,12 +129,18 @@ void rt_stepper_run(RtStepper *s, const void *const *inputs, int batch, uint64_t
     int first, rows;
     share_rows(batch, s->n, t, &first, &rows);
     if (!rows) continue;
-    s->parts[s->nparts++] = (RtGradPart){s->sh[t].ws, s->sh[t].in, rows, (float)rows / (float)batch};
+    s->parts[s->nparts++] =
+        (RtGradPart){s->sh[t].ws, s->sh[t].in, rows, (float)rows / (float)batch, s->n > 1 ? s->sh[t].g : NULL};
   }
-  if (s->nparts > 1 && s->cn > 1) rt_pool_run(s->pool, combine_range, s);
-  else if (s->nparts > 1) combine_range(s, 0);
   *parts = s->parts;
   *nparts = s->nparts;
+}
+
+void rt_stepper_combine(RtStepper *s) {
+  if (s->nparts < 2 || !s->parts[1].grads) return;
+  if (s->cn > 1) rt_pool_run(s->pool, combine_range, s);
+  else combine_range(s, 0);
+  for (int q = 0; q < s->nparts; q++) s->parts[q].grads = NULL;
 }
 
 RtPool *rt_stepper_pool(RtStepper *s) { return s->pool; }

@@ -277,6 +277,7 @@ static double run_epoch(Trainer *t, int epoch, int nepochs, uint64_t seed, int64
       break;
     }
     total += sum;
+    if (o->check_numerics || o->clip > 0) rt_stepper_combine(t->step);   // they read the gradient
     if (o->check_numerics && check_numerics(t, step, epoch, 0, err)) {
       r = -1;
       break;

@@ -253,8 +253,10 @@ static void test_every_optimizer_on_shares(void) {
   }
 }
 
-/* Given the same shares, the optimizer on the stepper's 2, 3 or 4 threads and
- * the optimizer on one thread leave the same bits in weights and state. */
+/* Given the same shares, the optimizer on the stepper's 2, 3 or 4 threads, the
+ * optimizer on one thread, and the optimizer given the gradient combined first
+ * (rt_stepper_combine, as clipping needs) leave the same bits in weights and
+ * state. */
 static void test_parallel_optimizer_is_the_serial_one(void) {
   wide_data();
   for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++) {
@@ -262,27 +264,35 @@ static void test_parallel_optimizer_is_the_serial_one(void) {
     m.optimizer = m.sparse_optimizer = optimizers[i];
     for (int n = 2; n <= 4; n++) {
       RtError err;
-      float wa[WSIZE], wb[WSIZE], g[WSIZE] = {0}, loss[B];
-      memcpy(wa, wide_w0, sizeof wa), memcpy(wb, wide_w0, sizeof wb);
-      RtOptim *on_pool = rt_optim_new(&m, 0, B, &err), *alone = rt_optim_new(&m, 0, B, &err);
+      float wa[WSIZE], wb[WSIZE], wc[WSIZE], g[WSIZE] = {0}, loss[B];
+      memcpy(wa, wide_w0, sizeof wa), memcpy(wb, wide_w0, sizeof wb), memcpy(wc, wide_w0, sizeof wc);
+      RtOptim *on_pool = rt_optim_new(&m, 0, B, &err), *alone = rt_optim_new(&m, 0, B, &err),
+              *combined = rt_optim_new(&m, 0, B, &err);
       RtStepper *s = rt_stepper_new(&m, n, B, &err);
-      CU_ASSERT_FATAL(on_pool && alone && s);
+      CU_ASSERT_FATAL(on_pool && alone && combined && s);
       CU_ASSERT_FATAL(rt_optim_use_pool(on_pool, rt_stepper_pool(s), &err) == 0);
       for (int step = 0; step < 3; step++) {
         const RtGradPart *parts;
         int nparts;
         rt_stepper_run(s, wide_in, B, 7, wa, g, loss, &parts, &nparts);
+        CU_ASSERT(parts[1].grads != NULL);   /* left for the optimizer to sum */
         rt_optim_step_parts(on_pool, wa, g, parts, nparts);
         rt_optim_step_parts(alone, wb, g, parts, nparts);
+        rt_stepper_combine(s);
+        CU_ASSERT(parts[1].grads == NULL);
+        rt_optim_step_parts(combined, wc, g, parts, nparts);
       }
       int64_t nstate = (int64_t)rt_opt_nstate(&on_pool->cfg[0]) * WSIZE;
       CU_ASSERT(memcmp(wa, wb, sizeof wa) == 0);
+      CU_ASSERT(memcmp(wa, wc, sizeof wa) == 0);
       CU_ASSERT(memcmp(on_pool->state, alone->state, (size_t)nstate * sizeof *wa) == 0);
+      CU_ASSERT(memcmp(on_pool->state, combined->state, (size_t)nstate * sizeof *wa) == 0);
       CU_ASSERT(memcmp(on_pool->rowstep, alone->rowstep, ROWS * sizeof *alone->rowstep) == 0);
       CU_ASSERT(memcmp(wa, wide_w0, sizeof wa) != 0);
       rt_stepper_free(s);
       rt_optim_free(on_pool);
       rt_optim_free(alone);
+      rt_optim_free(combined);
     }
   }
 }
