@@ -89,6 +89,24 @@ void ir_place_appended(Graph *g, int n, const int *added_from) {
   for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->id = i;
 }
 
+void ir_rewrite(Graph *g, IrRewrite rw) {
+  int n = g->nodes.len, *readers = ir_readers(g);
+  IrNode **repl = calloc((size_t)n + 1, sizeof *repl);
+  int *added_from = calloc((size_t)n + 1, sizeof *added_from);   // nodes appended before each rewrite
+  if (!repl || !added_from) die("out of memory rewriting the graph");
+  for (int i = 0; i < n; i++) {
+    IrNode *x = g->nodes.items[i], *r;
+    for (int k = 0; k < x->nin; k++) x->in[k] = ir_kept(repl, n, x->in[k]);
+    added_from[i] = g->nodes.len;
+    if (!(r = rw(g, x, readers))) continue;
+    for (int j = added_from[i]; j < g->nodes.len; j++) ((IrNode *)g->nodes.items[j])->scope = x->scope;
+    repl[x->id] = r;
+  }
+  ir_redirect(g, repl, n);
+  ir_place_appended(g, n, added_from);   // each rewrite's nodes go right before the node they replace
+  free(repl), free(added_from), free(readers);
+}
+
 void ir_cse(Graph *g) {
   int n = g->nodes.len;
   size_t cap = 16;

@@ -279,6 +279,13 @@ int *ir_readers(Graph *g);   // cse.c: by node id, the nodes and outputs that re
 // cse.c: nodes appended by ir_add while node i (of the first n) was visited, from
 // added_from[i] on, move just before node i; the graph is renumbered
 void ir_place_appended(Graph *g, int n, const int *added_from);
+// cse.c: one pass of rewrites: rw sees each node of g in order, its inputs already
+// the rewritten ones (readers: each node's readers before the pass), and returns
+// the node that replaces it, built with ir_add, or NULL to keep it. The nodes a
+// rewrite adds take the replaced node's scope and go right before it; every
+// reference to a replaced node is redirected.
+typedef IrNode *(*IrRewrite)(Graph *g, IrNode *x, const int *readers);
+void ir_rewrite(Graph *g, IrRewrite rw);
 void ir_split_concat_matmuls(Graph *g);   // split_matmul.c: matmul(concat) as per-part matmuls, when it gains
 void ir_merge_concat_matmuls(Graph *g);   // merge_matmul.c: concat(x W1 + b1, x W2 + b2) as one dense layer
 

@@ -8,8 +8,6 @@
 // matmul_nt, one matmul_tn); the parameters and the signature stay the model's.
 #include "dmc.h"
 
-#include <stdlib.h>
-
 // Part p of the concat as x W + b (b NULL: x W alone); false when it is not one,
 // or when anything but the concat reads it (it would be computed anyway).
 static bool dense_part(const int *readers, IrNode *p, IrNode **x, IrNode **w, IrNode **b) {
@@ -28,36 +26,26 @@ static bool dense_part(const int *readers, IrNode *p, IrNode **x, IrNode **w, Ir
   return true;
 }
 
-void ir_merge_concat_matmuls(Graph *g) {
-  int n = g->nodes.len, *readers = ir_readers(g);
-  IrNode **repl = calloc((size_t)n + 1, sizeof *repl);
-  int *added_from = calloc((size_t)n + 1, sizeof *added_from);   // nodes appended before each rewrite
-  if (!repl || !added_from) die("out of memory merging matmuls");
-  for (int i = 0; i < n; i++) {
-    IrNode *c = g->nodes.items[i];
-    for (int k = 0; k < c->nin; k++) c->in[k] = ir_kept(repl, n, c->in[k]);
-    added_from[i] = g->nodes.len;
-    if (c->op != OP_CONCAT || c->axis != c->shape.rank - 1 || c->nin < 2) continue;
-    IrNode *x = NULL, *ws[MAX_IN], *bs[MAX_IN];
-    int biased = 0, ok = 1;
-    for (int k = 0; ok && k < c->nin; k++) {
-      IrNode *xk;
-      ok = dense_part(readers, c->in[k], &xk, &ws[k], &bs[k]) && (!k || xk == x);
-      x = xk, biased += bs[k] != NULL;
-    }
-    if (!ok || (biased && biased != c->nin)) continue;
-    const char *err = NULL;
-    IrNode wa = {.axis = 1}, ba = {.axis = 0}, *w = ir_add(g, OP_CONCAT, ws, c->nin, &wa, c->loc, &err), *in[2] = {x, w};
-    IrNode *v = w ? ir_add(g, OP_MATMUL, in, 2, NULL, c->loc, &err) : NULL;
-    if (v && biased) {
-      IrNode *b = ir_add(g, OP_CONCAT, bs, c->nin, &ba, c->loc, &err), *sum[2] = {v, b};
-      v = b ? ir_add(g, OP_ADD, sum, 2, NULL, c->loc, &err) : NULL;
-    }
-    if (!v) die("merging matmuls: %s", err);
-    for (int j = added_from[i]; j < g->nodes.len; j++) ((IrNode *)g->nodes.items[j])->scope = c->scope;
-    repl[c->id] = v;
+// c as one dense layer, or NULL when it is not a concat of dense layers of one operand.
+static IrNode *merged(Graph *g, IrNode *c, const int *readers) {
+  if (c->op != OP_CONCAT || c->axis != c->shape.rank - 1 || c->nin < 2) return NULL;
+  IrNode *x = NULL, *ws[MAX_IN], *bs[MAX_IN];
+  int biased = 0;
+  for (int k = 0; k < c->nin; k++) {
+    IrNode *xk;
+    if (!dense_part(readers, c->in[k], &xk, &ws[k], &bs[k]) || (k && xk != x)) return NULL;
+    x = xk, biased += bs[k] != NULL;
   }
-  ir_redirect(g, repl, n);
-  ir_place_appended(g, n, added_from);   // each rewrite's nodes go right before the concat they replace
-  free(repl), free(added_from), free(readers);
+  if (biased && biased != c->nin) return NULL;
+  const char *err = NULL;
+  IrNode wa = {.axis = 1}, ba = {.axis = 0}, *w = ir_add(g, OP_CONCAT, ws, c->nin, &wa, c->loc, &err), *in[2] = {x, w};
+  IrNode *v = w ? ir_add(g, OP_MATMUL, in, 2, NULL, c->loc, &err) : NULL;
+  if (v && biased) {
+    IrNode *b = ir_add(g, OP_CONCAT, bs, c->nin, &ba, c->loc, &err), *sum[2] = {v, b};
+    v = b ? ir_add(g, OP_ADD, sum, 2, NULL, c->loc, &err) : NULL;
+  }
+  if (!v) die("merging matmuls: %s", err);
+  return v;
 }
+
+void ir_merge_concat_matmuls(Graph *g) { ir_rewrite(g, merged); }

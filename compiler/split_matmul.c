@@ -13,8 +13,6 @@
 // the model's parameters and --report's FLOPs (the model as written) do not.
 #include "dmc.h"
 
-#include <stdlib.h>
-
 enum { MAX_RAW = 64 };   // blocks of W in one rewrite
 
 typedef struct {
@@ -34,7 +32,6 @@ static IrNode *node(Split *s, Op op, IrNode **in, int nin, const IrNode *attrs) 
   const char *err = NULL;
   IrNode *r = ir_add(s->g, op, in, nin, attrs, s->m->loc, &err);
   if (!r) die("splitting a matmul: %s", err);
-  r->scope = s->m->scope;
   return r;
 }
 
@@ -149,24 +146,15 @@ static IrNode *rebuild(Split *s, int t) {
   return sum;
 }
 
-void ir_split_concat_matmuls(Graph *g) {
-  int n = g->nodes.len, *readers = ir_readers(g);
-  IrNode **repl = calloc((size_t)n + 1, sizeof *repl);
-  int *added_from = calloc((size_t)n + 1, sizeof *added_from);   // nodes appended before each rewrite
-  if (!repl || !added_from) die("out of memory splitting matmuls");
-  for (int i = 0; i < n; i++) {
-    IrNode *m = g->nodes.items[i];
-    for (int k = 0; k < m->nin; k++) m->in[k] = ir_kept(repl, n, m->in[k]);
-    IrNode *c = m->op == OP_MATMUL ? m->in[0] : NULL;
-    added_from[i] = g->nodes.len;
-    // a concat read elsewhere too would be built anyway, its parts then written twice
-    if (!c || c->op != OP_CONCAT || readers[c->id] != 1 || c->axis != c->shape.rank - 1 || c->shape.rank < 2 ||
-        c->shape.dim[0] < 2 || m->in[1]->batched)
-      continue;
-    Split s = {.g = g, .m = m};
-    if (collect(&s, readers, c, m->in[1])) repl[m->id] = rebuild(&s, c->shape.dim[0]);
-  }
-  ir_redirect(g, repl, n);
-  ir_place_appended(g, n, added_from);   // each rewrite's nodes go right before the matmul they replace
-  free(repl), free(added_from), free(readers);
+// m's rewritten value, or NULL when it is not a matmul of a concat that gains.
+static IrNode *split(Graph *g, IrNode *m, const int *readers) {
+  IrNode *c = m->op == OP_MATMUL ? m->in[0] : NULL;
+  // a concat read elsewhere too would be built anyway, its parts then written twice
+  if (!c || c->op != OP_CONCAT || readers[c->id] != 1 || c->axis != c->shape.rank - 1 || c->shape.rank < 2 ||
+      c->shape.dim[0] < 2 || m->in[1]->batched)
+    return NULL;
+  Split s = {.g = g, .m = m};
+  return collect(&s, readers, c, m->in[1]) ? rebuild(&s, c->shape.dim[0]) : NULL;
 }
+
+void ir_split_concat_matmuls(Graph *g) { ir_rewrite(g, split); }

@@ -80,6 +80,13 @@ static bool same_results(const DmcModel *m, const DmcCtx *ctx, const float *want
 // version must give the same results (nothing overwrote them, not even the
 // backward pass), a new version after the parameters changed, or the same version
 // on another parameter block, must give what a call that computes them all gives.
+// Every parameter but running statistics times f.
+static void scale_params(const DmcModel *m, float *w, float f) {
+  for (int i = 0; i < m->nparams; i++)
+    if (!m->params[i].is_stat)
+      for (int64_t k = 0; k < m->params[i].size; k++) w[m->params[i].offset + k] *= f;
+}
+
 static bool check_prepared(const DmcModel *m, DmcCtx ctx, float *params) {
   ctx.training = 0, ctx.params_version = 1;
   m->forward(&ctx);
@@ -87,9 +94,7 @@ static bool check_prepared(const DmcModel *m, DmcCtx ctx, float *params) {
   m->backward(&ctx);
   m->forward(&ctx);
   bool ok = same_results(m, &ctx, first, "a second call of the same version");
-  for (int i = 0; i < m->nparams; i++)
-    if (!m->params[i].is_stat)
-      for (int64_t k = 0; k < m->params[i].size; k++) params[m->params[i].offset + k] *= 0.5f;
+  scale_params(m, params, 0.5f);
   ctx.params_version = 2;
   m->forward(&ctx);
   float *next = results(m, &ctx);
@@ -100,9 +105,7 @@ static bool check_prepared(const DmcModel *m, DmcCtx ctx, float *params) {
   m->forward(&ctx);
   float *changed = malloc(sizeof(float) * (size_t)m->params_size);
   memcpy(changed, params, sizeof(float) * (size_t)m->params_size);
-  for (int i = 0; i < m->nparams; i++)
-    if (!m->params[i].is_stat)
-      for (int64_t k = 0; k < m->params[i].size; k++) changed[m->params[i].offset + k] *= 2.0f;
+  scale_params(m, changed, 2.0f);
   ctx.params = changed;   // the first parameters again, in another block, under the same version
   m->forward(&ctx);
   ok &= same_results(m, &ctx, first, "another parameter block");
