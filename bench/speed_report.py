@@ -24,18 +24,25 @@ def load(path):
 
 
 def report(key):
-    """forward FLOPs and gathered bytes per example, dense-weight bytes (dmc --report)."""
+    """forward FLOPs and gathered bytes per example, of the whole forward (training) and of
+    the outputs alone (scoring: what latency and inference run), dense-weight bytes
+    (dmc --report)."""
     flops = gathered = dense = 0
+    score = None
     with open(f"{RUNS}/{key}.report.txt") as f:
         for line in f:
-            m = re.match(r"\s+total\s+([\d,]+)\s+([\d.]+) (B|KiB|MiB|GiB)", line)
+            m = re.match(r"\s+(total|scoring \(the outputs alone\))\s+([\d,]+)\s+([\d.]+) (B|KiB|MiB|GiB)", line)
             if m:
-                flops, gathered = int(m[1].replace(",", "")), float(m[2]) * UNITS[m[3]]
+                fl, by = int(m[2].replace(",", "")), float(m[3]) * UNITS[m[4]]
+                if m[1] == "total":
+                    flops, gathered = fl, by
+                else:
+                    score = (fl, by)
                 continue
             m = re.match(r"\s+\S+\s+\[[\d,]*\]\s+([\d,]+)\s+[\d.]+ (?:B|KiB|MiB|GiB)(\s+table)?\s*$", line)
             if m and not m[2]:
                 dense += 4 * int(m[1].replace(",", ""))
-    return flops, gathered, dense
+    return flops, gathered, dense, score or (flops, gathered)
 
 
 def medians(side, key, t):
@@ -108,12 +115,13 @@ for bid in IDS:
     if not os.path.exists(f"{RUNS}/{key}.report.txt"):
         rows.append(dict(id=bid, error="does not compile"))
         continue
-    flops, gathered, dense = report(key)
+    flops, gathered, dense, (score_flops, score_gathered) = report(key)
     with open(f"{RUNS}/{key}.compile_ms.txt") as f:
         ms = [int(x) for x in f.read().split()]
-    r = dict(id=bid, flops=flops, gathered=gathered, dense_bytes=dense, compile_ms=statistics.median(ms),
+    r = dict(id=bid, flops=flops, score_flops=score_flops, gathered=score_gathered, dense_bytes=dense,
+             compile_ms=statistics.median(ms),
              dmc={t: medians("dmc", key, t) for t in threads}, torch={t: medians("torch", key, t) for t in threads})
-    r["bound"] = {t: bound(flops, dense, gathered, t) for t in sorted(set(threads + [1]))}
+    r["bound"] = {t: bound(score_flops, dense, score_gathered, t) for t in sorted(set(threads + [1]))}
     rows.append(r)
 
 
@@ -157,7 +165,7 @@ def lat_row(r, t):
     d, p = r["dmc"][t], r["torch"][t]
     dl, el, sl = get(d, "latency_p50_us"), get(p, "eager_latency_p50_us"), get(p, "script_latency_p50_us")
     b, by = r["bound"][t]
-    return (f"| {r['id']} | {r['flops']:,} | {(r['dense_bytes'] + r['gathered']) / 1024:,.1f} KiB | "
+    return (f"| {r['id']} | {r['score_flops']:,} | {(r['dense_bytes'] + r['gathered']) / 1024:,.1f} KiB | "
             f"{b:.2f} ({by}) | {fmt_us(dl)} / {fmt_us(get(d, 'latency_p99_us'))} | "
             f"{fmt_x(ratio(dl, b))} | {fmt_us(el)} / {fmt_us(get(p, 'eager_latency_p99_us'))} | "
             f"{fmt_us(sl)} / {fmt_us(get(p, 'script_latency_p99_us'))} | {fmt_x(ratio(el, dl))} | {fmt_x(ratio(sl, dl))} |")
@@ -183,7 +191,7 @@ for r in rows:
         d, p = r["dmc"][t], r["torch"][t]
         di = get(d, "infer_rows_per_s")
         pb, how = best_torch(p)
-        gi = None if di is None else r["flops"] * di
+        gi = None if di is None else r["score_flops"] * di
         warn = " ⚠" if t in suspect and pb is not None else ""
         cells_i.append(f"{fmt_rate(di)} | {fmt_rate(pb)}{f' ({how})' if how else ''}{warn} | {fmt_x(ratio(di, pb))}{warn} | "
                        + ("n/a" if gi is None else f"{gi / 1e9:.1f} ({100 * gi / peak(t):.1f}%)"))
@@ -231,7 +239,8 @@ md += [f"- ⚠ PyTorch's GEMM reached {torch_gflops(t):.0f} GFLOP/s on {t} threa
        "threads stall at every barrier), and the speedups against them are inflated. Do not quote them."
        for t in sorted(suspect)]
 md += ["", f"### Batch-1 latency ({t1} thread{'s' if t1 > 1 else ''} each)", "",
-       "Roofline bound: the forward FLOPs at the FMA peak, or the bytes touched (dense weights "
+       "Both compute the outputs alone (FLOPs / example: `dmc --report`'s scoring line). "
+       "Roofline bound: those FLOPs at the FMA peak, or the bytes touched (dense weights "
        "plus gathered embedding rows) at the read bandwidth of the smallest cache the dense weights "
        f"fit in (L2 {L2 >> 20} MiB per core, L3 {L3 >> 20} MiB, else DRAM), whichever is longer. Speedups are "
        "PyTorch's p50 over dmc's.", ""] + lat[t1]
@@ -243,8 +252,9 @@ for t in threads[1:]:
            f"or their summed bandwidth of {t} L2s (each streams its share of the weights).", ""] + lat[t]
 md += ["", "### Inference at batch 1024", "",
        "dmc: `PROG bench --threads T` (T workers, each scoring its share of the batch); PyTorch: "
-       "torch.set_num_threads(T), the better of eager and TorchScript (TS). GFLOP/s: forward FLOPs "
-       "(`dmc --report`) times rows/s, against the FMA peak of T threads.", ""] + inf
+       "torch.set_num_threads(T), the better of eager and TorchScript (TS). Both compute the outputs "
+       "alone, as predict and a server do. GFLOP/s: the scoring FLOPs (`dmc --report`: the outputs "
+       "alone) times rows/s, against the FMA peak of T threads.", ""] + inf
 md += ["", "### Training (batch 256; an example at its own batch)", "",
        "Forward, backward and optimizer step. PyTorch: sparse embedding gradients with SparseAdam "
        "(examples: the peer's optimizers), Adam for the dense weights, eager. GFLOP/s counts 3x the "

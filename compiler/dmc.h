@@ -338,6 +338,7 @@ typedef struct {
   uint64_t signature;
   int nprep;                // the first nprep forward kernels: values of the parameters alone (prepare.c)
   bool *kept;               // by node id: a prepared value read after them (kept between calls), or NULL
+  int nscore;               // the first nscore forward kernels: those the outputs need (loss_last.c)
 } Lowered;
 
 Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused kernels
@@ -346,6 +347,7 @@ void fuse_kernels(Lowered *l, bool fuse);   // fuse.c: views and fused elementwi
 void place_slices(Lowered *l);   // slices.c: producers written into their concat's buffer
 void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
 void order_prepared(Lowered *l);   // prepare.c: the kernels of parameters alone first (l->nprep)
+void order_loss_last(Lowered *l);  // loss_last.c: the kernels only the losses read last (l->nscore)
 uint64_t ir_signature(Graph *g);
 
 //

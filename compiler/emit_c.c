@@ -186,7 +186,9 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
     emit_calls(l, &l->forward, 0, l->nprep, out);
     fprintf(out, "  }\n");
   }
-  emit_calls(l, &l->forward, l->nprep, l->forward.len, out);
+  emit_calls(l, &l->forward, l->nprep, l->nscore, out);
+  fprintf(out, "  if (!ctx->loss) return;   // scoring only: the rest computes the losses (compiler/loss_last.c)\n");
+  emit_calls(l, &l->forward, l->nscore, l->forward.len, out);
   fprintf(out, "  memcpy(ctx->loss, %s, sizeof(float) * (size_t)B);   // the per-example total loss\n}\n\n",
           buf_expr(l, g->total_loss));
   fprintf(out, "static void dmc_backward(const DmcCtx *ctx) {\n  const int B = ctx->batch;\n  float *const W = ctx->workspace;\n");

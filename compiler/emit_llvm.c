@@ -395,9 +395,17 @@ static void build_functions(Gen *g, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVa
     LLVMBuildBr(g->b, rest);
     LLVMPositionBuilderAtEnd(g->b, rest);
   }
-  build_calls(g, &l->forward, l->nprep, l->forward.len);
+  build_calls(g, &l->forward, l->nprep, l->nscore);
+  // if (!ctx->loss) return: scoring only, the rest computes the losses (loss_last.c)
+  LLVMValueRef loss = ctx_field(g, 7, g->fptr, "loss"), fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(g->b));
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, fn, "scored"),
+                    losses = LLVMAppendBasicBlockInContext(g->cx, fn, "losses");
+  LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, loss, ""), done, losses);
+  LLVMPositionBuilderAtEnd(g->b, done);
+  LLVMBuildRetVoid(g->b);
+  LLVMPositionBuilderAtEnd(g->b, losses);
+  build_calls(g, &l->forward, l->nscore, l->forward.len);
   // the per-example total loss: memcpy(ctx->loss, buf, sizeof(float) * (size_t)B)
-  LLVMValueRef loss = ctx_field(g, 7, g->fptr, "loss");
   LLVMBuildMemCpy(g->b, loss, 4, buf_value(g, gr->total_loss), 4, place(g, 0, (int64_t)sizeof(float), g->B64));
   LLVMBuildRetVoid(g->b);
 

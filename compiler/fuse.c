@@ -435,14 +435,15 @@ void fuse_kernels(Lowered *l, bool fuse) {
 
 // --emit=kernels: "forward  fused[matmul add relu] f32[B,200]  (mlp_0/dense_0)",
 // one line per kernel call, what the tests of fusion compare ("prepare": a
-// forward kernel of the parameters alone, prepare.c).
+// forward kernel of the parameters alone, prepare.c; "loss": a forward kernel
+// only the losses need, loss_last.c).
 void kernels_print(Lowered *l, FILE *out) {
   for (int pass = 0; pass < 2; pass++) {
     Vec *v = pass ? &l->backward : &l->forward;
     for (int i = 0; i < v->len; i++) {
       IrNode *n = v->items[i];
       Fused *f = l->fused[n->id];
-      fprintf(out, "%-9s", pass ? "backward" : i < l->nprep ? "prepare" : "forward");
+      fprintf(out, "%-9s", pass ? "backward" : i < l->nprep ? "prepare" : i < l->nscore ? "forward" : "loss");
       if (f) {
         fprintf(out, "fused[");
         for (int s = 0; s < f->nstep; s++) fprintf(out, "%s%s", s ? " " : "", op_info[f->member[s]->op].name);

@@ -80,6 +80,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
   }
   fuse_kernels(l, fuse);
   if (fuse) order_prepared(l);
+  order_loss_last(l);
   plan_memory(l);
   return l;
 }

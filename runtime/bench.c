@@ -139,7 +139,7 @@ static void rows_at(const DmcModel *m, void *const *in, int64_t row, const void 
 typedef struct {
   const DmcModel *m;
   void **ring;
-  float *params, *ws, *loss;
+  float *params, *ws;
   const void **ptrs;
   int64_t row0;
   int rows;
@@ -151,7 +151,7 @@ typedef struct {
 static void *infer_work(void *arg) {
   Worker *w = arg;
   const DmcModel *m = w->m;
-  DmcCtx ctx = {w->rows, 0, 1, w->ptrs, w->params, NULL, w->ws, w->loss, w->version};
+  DmcCtx ctx = {w->rows, 0, 1, w->ptrs, w->params, NULL, w->ws, NULL, w->version};
   for (int b = 0; !atomic_load(w->stop); b = (b + 1) % INFER_RING) {
     rows_at(m, w->ring + b * (m->ninputs + 1), w->row0, w->ptrs);
     rt_infer(m, &ctx, 0, NULL);
@@ -171,15 +171,14 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
   for (int t = 0; t < nt; t++) {
     int64_t lo = (int64_t)INFER_BATCH * t / nt, hi = (int64_t)INFER_BATCH * (t + 1) / nt;
     Worker *w = &wk[t];
-    *w = (Worker){m, ring, params, NULL, NULL, NULL, lo, (int)(hi - lo), &stop, 0, version};
+    *w = (Worker){m, ring, params, NULL, NULL, lo, (int)(hi - lo), &stop, 0, version};
     w->ws = rt_floats_new(m->workspace_floats(rt_infer_rows(m, w->rows)));
-    w->loss = calloc((size_t)w->rows + 1, sizeof(float));
     w->ptrs = calloc((size_t)m->ninputs + 1, sizeof *w->ptrs);
-    ok &= w->ws && w->loss && w->ptrs;
+    ok &= w->ws && w->ptrs;
   }
   if (ok) {   /* a warm-up pass each, then the clock */
     for (int t = 0; t < nt; t++) {
-      DmcCtx ctx = {wk[t].rows, 0, 1, wk[t].ptrs, params, NULL, wk[t].ws, wk[t].loss, version};
+      DmcCtx ctx = {wk[t].rows, 0, 1, wk[t].ptrs, params, NULL, wk[t].ws, NULL, version};
       rows_at(m, ring, wk[t].row0, wk[t].ptrs);
       rt_infer(m, &ctx, 0, NULL);
     }
@@ -197,7 +196,7 @@ static double infer_throughput(const DmcModel *m, void **ring, float *params, in
   double elapsed = now() - t0;
   for (int t = 0; t < nt; t++) {
     rows += (double)wk[t].done;
-    free(wk[t].ws), free(wk[t].loss), free((void *)wk[t].ptrs);
+    free(wk[t].ws), free((void *)wk[t].ptrs);
   }
   return ok ? rows / elapsed : -1;
 }
@@ -232,7 +231,8 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   int stride = m->ninputs + 1;
   for (int b = 0; b < INFER_RING; b++) fill_inputs(&sa, iring + b * stride, INFER_BATCH, &rng);
   for (int b = 0; b < TRAIN_RING; b++) fill_inputs(&sa, tring + b * stride, train_batch, &rng);
-  DmcCtx ctx = {1, 0, seed, ptrs, w, g, ws, loss, rt_infer_version()};   /* w stays as it is until training */
+  /* the outputs alone, as predict and a server compute them (loss NULL) */
+  DmcCtx ctx = {1, 0, seed, ptrs, w, g, ws, NULL, rt_infer_version()};   /* w stays as it is until training */
 
   /* batch-1 latency: each call timed alone, on the next row, after a warm-up;
    * with --threads N, N threads share each call's large GEMMs (share.h) */
@@ -331,7 +331,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
   }
   if (o->profile) {   /* one thread, each phase again with every kernel call timed */
     printf("profile (one thread; kernels by their share of the time in kernels):\n");
-    DmcCtx pc = {1, 0, seed, ptrs, w, g, ws, loss, rt_infer_version()};   /* w as training left it */
+    DmcCtx pc = {1, 0, seed, ptrs, w, g, ws, NULL, rt_infer_version()};   /* w as training left it */
     rt_kprofile_begin();
     for (int i = 0; i < 1000; i++) {
       rows_at(m, iring, i % INFER_BATCH, ptrs);
@@ -344,7 +344,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
       rows_at(m, iring + (i % INFER_RING) * stride, 0, ptrs);
       rt_infer(m, &pc, 0, NULL);
     }
-    rt_kprofile_end(stdout, "batch 1024, 4 batches (in the forward calls eval makes)", 12);
+    rt_kprofile_end(stdout, "batch 1024, 4 batches (in the forward calls predict makes)", 12);
     RtOptim *popt = rt_optim_new(m, o->lr, train_batch, &err);
     RtStepper *pst = popt ? rt_stepper_new(m, 1, train_batch, &err) : NULL;
     if (!pst) {

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMC_ABI_VERSION 2
+#define DMC_ABI_VERSION 3   // 3: forward with loss NULL scores only
 
 typedef enum {
   DMC_FEAT_ID,        // ids through a vocabulary learned on the training pass
@@ -106,7 +106,9 @@ typedef struct {
   float *params;               // the parameter block (forward reads; running statistics may update)
   float *grads;                // dense gradients, same layout as params (backward adds; tables untouched)
   float *workspace;            // workspace_floats(max_batch) floats
-  float *loss;                 // [B] per-example sum of the losses (forward writes)
+  float *loss;                 // [B] per-example sum of the losses (forward writes); NULL in
+                               // inference: only the outputs are computed, not the losses nor
+                               // what only they read (training needs it)
   uint64_t params_version;     // a number that names this state of the parameter block
                                // (runtime/infer.h: rt_infer_version); 0: unknown. With the same
                                // block and number as the workspace's last inference forward, the

@@ -37,6 +37,7 @@ typedef struct Scored {
   RtData *d;               /* the rows scored; a group_by model's input groups */
   float *w, *scores;       /* scores: per row of d; a group_by model's: per held-out row */
   double loss_sum;
+  int outputs_only;        /* predict, retrieve: the losses are not computed (loss_sum 0) */
   RtHeldout *h;            /* group_by models: the held-out rows, and their metrics */
   RtEvalResult r;
 } Scored;
@@ -102,7 +103,7 @@ static int score_files(const DmcModel *m, const RtOpts *o, int flags, int output
   rt_scorer_set_output(sc, output);
   uint64_t seed = o->seed_set ? o->seed : (uint64_t)m->seed;
   if (s->h ? rt_heldout_eval(s->h, sc, s->d, s->w, seed, s->scores, &s->r, &err)
-           : rt_scorer_run(sc, s->d, s->w, seed, s->scores, &s->loss_sum, &err))
+           : rt_scorer_run(sc, s->d, s->w, seed, s->scores, s->outputs_only ? NULL : &s->loss_sum, &err))
     goto fail;
   rt_scorer_free(sc);
   return 0;
@@ -213,7 +214,7 @@ static int predict_heldout(const DmcModel *m, const RtOpts *o) {
 
 int rt_cmd_predict(const DmcModel *m, const RtOpts *o) {
   if (rt_model_heldout(m)) return predict_heldout(m, o);
-  Scored s = {0};
+  Scored s = {.outputs_only = 1};
   if (score_files(m, o, RT_BIND_LABEL_OPTIONAL, 0, &s)) return 1;
   int64_t k = m->outputs[0].size;
   for (int64_t i = 0; i < s.d->n; i++)
@@ -240,7 +241,7 @@ int rt_cmd_retrieve(const DmcModel *m, const RtOpts *o) {
             "HINT: `%s predict` prints its outputs\n", o->prog, m->name, o->prog);
     return 2;
   }
-  Scored s = {0};
+  Scored s = {.outputs_only = 1};
   double t0 = rt_now();
   if (score_files(m, o, RT_BIND_LABEL_OPTIONAL | RT_BIND_TARGET_OPTIONAL, m->retrieve_output, &s))
     return 1;

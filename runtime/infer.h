@@ -33,7 +33,8 @@ uint64_t rt_infer_version(void);
  * rows: size the workspace with m->workspace_floats(rt_infer_rows(m, max_batch)). */
 int rt_infer_rows(const DmcModel *m, int max_batch);
 
-/* ctx->batch rows (training 0): ctx->loss[0..batch) and, when out is not NULL,
+/* ctx->batch rows (training 0): ctx->loss[0..batch) when ctx->loss is not NULL
+ * (NULL: the outputs alone, the losses not computed) and, when out is not NULL,
  * output `output` of every row into out[batch * size]. ctx->workspace holds
  * rt_infer_rows(m, ctx->batch) rows or more. The parameters do not change during
  * the call: with ctx->params_version 0, its calls share a fresh one. */

@@ -196,7 +196,7 @@ static int setup(Online *s, RtError *err) {
 /* Output 0 of the batch's first n rows under weights w into out[n]. */
 static void score(Online *s, float *w, int n, float *out) {
   DmcCtx ctx = {.batch = n, .training = 0, .seed = s->seed, .inputs = (const void *const *)s->b->buf,
-                .params = w, .grads = s->g, .workspace = s->ws, .loss = s->loss};
+                .params = w, .grads = s->g, .workspace = s->ws, .loss = NULL};   // the output alone
   rt_infer(s->m, &ctx, 0, out);
 }
 

@@ -32,6 +32,7 @@ struct RtScorer {
   int64_t nrows;
   const float *params;
   uint64_t version;        /* the params' state during the run (rt_infer_version) */
+  int losses;              /* the losses computed and summed */
   float *scores;
   uint64_t seed;
 };
@@ -98,9 +99,10 @@ static void *work(void *arg) {
     rt_batch_fill(w->b, s->e, s->d, w->rows, b, &rng);
     DmcCtx ctx = {.batch = b, .training = 0, .seed = s->seed + (uint64_t)bi,
                   .inputs = (const void *const *)w->b->buf, .params = (float *)s->params,
-                  .grads = NULL, .workspace = w->ws, .loss = w->loss, .params_version = s->version};
+                  .grads = NULL, .workspace = w->ws, .loss = s->losses ? w->loss : NULL,
+                  .params_version = s->version};
     rt_infer(m, &ctx, s->output, s->scores + start * out->size);
-    for (int j = 0; j < b; j++) w->loss_sum += w->loss[j];
+    for (int j = 0; s->losses && j < b; j++) w->loss_sum += w->loss[j];
   }
   return NULL;
 }
@@ -118,6 +120,7 @@ int rt_scorer_run_rows(RtScorer *s, const RtData *d, const int64_t *rows, int64_
   s->nrows = nrows;
   s->params = params;
   s->version = rt_infer_version();
+  s->losses = loss_sum != NULL;
   s->scores = scores;
   s->seed = seed;
   pthread_t th[64];
@@ -129,8 +132,10 @@ int rt_scorer_run_rows(RtScorer *s, const RtData *d, const int64_t *rows, int64_
   work(&s->wk[0]);
   for (int t = started + 1; t < nt; t++) work(&s->wk[t]); /* threads that could not start */
   for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
-  *loss_sum = 0;
-  for (int t = 0; t < nt; t++) *loss_sum += s->wk[t].loss_sum;
+  if (loss_sum) {
+    *loss_sum = 0;
+    for (int t = 0; t < nt; t++) *loss_sum += s->wk[t].loss_sum;
+  }
   (void)err;
   return 0;
 }

@@ -29,7 +29,8 @@ RtScorer *rt_scorer_new(const DmcModel *m, const RtEncoder *e, int max_batch, in
 void rt_scorer_free(RtScorer *s);
 /* Which output rt_scorer_run copies (default 0). */
 void rt_scorer_set_output(RtScorer *s, int output);
-/* scores: [d->n * outputs[output].size]; *loss_sum: the sum of the per-example losses. */
+/* scores: [d->n * outputs[output].size]; *loss_sum: the sum of the per-example losses
+ * (loss_sum NULL: the outputs alone, the losses not computed). */
 int rt_scorer_run(RtScorer *s, const RtData *d, const float *params, uint64_t seed, float *scores,
                   double *loss_sum, RtError *err);
 /* The same over rows[0..nrows) of d, in that order: scores [nrows * size]. */

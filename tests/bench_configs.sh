@@ -56,7 +56,7 @@ done
 # MLP runs as fused kernels headed by its matmul)
 "$work/din" bench --time 0.01 --profile > "$work/profile.txt" 2> "$work/err"
 ok "din bench --profile runs" $? "$(cat "$work/err")"
-grep -q "^  batch 1024, 4 batches (in the forward calls eval makes): [0-9]* kernels" "$work/profile.txt" &&
+grep -q "^  batch 1024, 4 batches (in the forward calls predict makes): [0-9]* kernels" "$work/profile.txt" &&
   grep -q "^  training, 8 steps" "$work/profile.txt" && grep -q "fused\[matmul add" "$work/profile.txt"
 ok "din bench --profile lists the kernels of each phase" $? "$(cat "$work/profile.txt")"
 

@@ -113,6 +113,28 @@ static bool check_prepared(const DmcModel *m, DmcCtx ctx, float *params) {
   return ok;
 }
 
+// A forward call with loss NULL computes the outputs alone (compiler/loss_last.c):
+// on a workspace of NaNs, so that nothing left by an earlier call can stand in for
+// a kernel it skipped, its outputs must be those of a call that computes everything.
+static bool check_outputs_only(const DmcModel *m, DmcCtx ctx, int64_t ws_floats) {
+  ctx.training = 0, ctx.params_version = 0;
+  m->forward(&ctx);
+  float *want = results(m, &ctx);
+  for (int64_t k = 0; k < ws_floats; k++) ctx.workspace[k] = NAN;
+  ctx.loss = NULL;
+  m->forward(&ctx);
+  bool same = true;
+  int64_t at = ctx.batch;   // results: the loss, then each output
+  for (int i = 0; i < m->noutputs; i++) {
+    int64_t n = m->outputs[i].size * ctx.batch;
+    same &= !memcmp(dmc_ws_at(&ctx, m->outputs[i].fixed, m->outputs[i].per_row), want + at, sizeof(float) * (size_t)n);
+    at += n;
+  }
+  if (!same) fprintf(stderr, "a call with loss NULL gave other outputs\n");
+  free(want);
+  return same;
+}
+
 static Node *load_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return NULL;
@@ -233,7 +255,7 @@ int main(int argc, char **argv) {
     fclose(against);
     against_bad |= worst_pair > 1e-5;
   }
-  bool prepared_ok = check_prepared(m, ctx, params);
+  bool prepared_ok = check_prepared(m, ctx, params) && check_outputs_only(m, ctx, m->workspace_floats(B));
   interp_free(it);
   for (int i = 0; i < m->ninputs; i++) free(inputs[i]);
   free(inputs), free(params), free(grads), free(ws), free(loss);
