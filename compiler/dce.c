@@ -4,6 +4,18 @@
 // total loss and every gradient. Requires: nodes in topological order. Keeps it.
 #include "dmc.h"
 
+bool *ir_scoring_nodes(Graph *g) {
+  bool *need = arena_alloc(sizeof(bool) * (size_t)(g->nodes.len + 1));
+  for (int i = 0; i < g->outputs.len; i++) need[((Output *)g->outputs.items[i])->node->id] = true;
+  if (g->heldout_pred) need[g->heldout_pred->id] = true;
+  if (g->retrieve_user) need[g->retrieve_user->id] = true;
+  for (int i = g->nodes.len - 1; i >= 0; i--) {
+    IrNode *n = g->nodes.items[i];
+    for (int k = 0; need[n->id] && k < n->nin; k++) need[n->in[k]->id] = true;
+  }
+  return need;
+}
+
 void ir_dce(Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) ((IrNode *)g->nodes.items[i])->live = false;
   for (int i = 0; i < g->outputs.len; i++) ((Output *)g->outputs.items[i])->node->live = true;

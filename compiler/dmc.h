@@ -266,6 +266,9 @@ Graph *ir_graph_new(void);
 // dce.c: keeps the nodes that reach an output or a loss, renumbered in order.
 //
 void ir_dce(Graph *g);
+// dce.c: by node id, whether an output needs it (what a scoring call computes, the
+// losses' own part not: DRN's target networks); arena memory
+bool *ir_scoring_nodes(Graph *g);
 void ir_cse(Graph *g);   // cse.c: identical pure nodes merged (then run ir_dce)
 void ir_fold_transposes(Graph *g);      // cse.c: matmul(a, transpose(x)) is matmul_nt(a, x), .. (then ir_dce)
 void ir_sums_to_scalars(Graph *g);      // cse.c: sum_to [B, n] -> [B] is a sum over all axes

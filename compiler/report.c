@@ -45,20 +45,6 @@ static const char *top_scope(const char *s) {
   return e ? arena_strndup(s, (size_t)(e - s)) : s;
 }
 
-// By node id: whether an output reads it (the forward a scoring call runs,
-// loss_last.c; the losses' own part, such as DRN's target networks, not).
-static bool *scoring_nodes(Graph *g) {
-  bool *need = arena_alloc(sizeof(bool) * (size_t)(g->nodes.len + 1));
-  for (int i = 0; i < g->outputs.len; i++) need[((Output *)g->outputs.items[i])->node->id] = true;
-  if (g->heldout_pred) need[g->heldout_pred->id] = true;
-  if (g->retrieve_user) need[g->retrieve_user->id] = true;
-  for (int i = g->nodes.len - 1; i >= 0; i--) {
-    IrNode *n = g->nodes.items[i];
-    for (int k = 0; need[n->id] && k < n->nin; k++) need[n->in[k]->id] = true;
-  }
-  return need;
-}
-
 void ir_report(Graph *g, FILE *out) {
   char a[32], b[32];
   double total = 0;
@@ -76,7 +62,7 @@ void ir_report(Graph *g, FILE *out) {
   // forward cost per top-level layer, in order of first appearance
   Vec scopes = {0};
   double flops[256] = {0}, gathered[256] = {0}, all = 0, all_bytes = 0, scored = 0, scored_bytes = 0;
-  bool *scoring = scoring_nodes(g);
+  bool *scoring = ir_scoring_nodes(g);   // what predict and serving compute
   for (int i = 0; i < g->nodes.len; i++) {
     IrNode *n = g->nodes.items[i];
     const char *s = top_scope(n->scope);
@@ -102,6 +88,6 @@ void ir_report(Graph *g, FILE *out) {
   }
   thousands(b, sizeof b, all);
   fprintf(out, "  %-36s %16s %14s\n", "total", b, bytes_str(all_bytes));
-  thousands(b, sizeof b, scored);   // what predict and serving compute
+  thousands(b, sizeof b, scored);
   fprintf(out, "  %-36s %16s %14s\n", "scoring (the outputs alone)", b, bytes_str(scored_bytes));
 }
