@@ -18,6 +18,7 @@
 // goes through a zero-padded staging tile, and N = 1 or 2 through dot products.
 #define K_MR 6
 #define K_KC 256
+#define K_SWAP_MAX 4096   // the most elements of a C computed transposed (K_(gemm))
 #define K_LANES (64 / (int)sizeof(REAL))
 typedef REAL K_(vec) __attribute__((vector_size(64)));
 typedef REAL K_(uvec) __attribute__((vector_size(64), aligned(sizeof(REAL))));   // unaligned access
@@ -296,6 +297,19 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
     // one column of a left operand read transposed (matmul_tn's [k, 1] weight
     // gradient): C^T = W^T A^T, one row streaming A's rows as its weights
     K_(gemm)(1, M, Kd, W, wcs, wrs, A, acs, ars, C, M, accumulate);
+    return;
+  }
+  if (N < K_LANES && M >= K_LANES && M * N <= K_SWAP_MAX && ars == 1 && acs != 1 && wcs == 1) {
+    // a few columns and a left operand read transposed (matmul_tn's weight gradient
+    // [16, 8] over 3840 rows): C^T = W^T A^T fills whole vectors, where C's rows
+    // would be one zero-padded vector each (ex:afm's: 79 -> 8 us). Each sum runs
+    // over K in the same order, so the bits are the same.
+    REAL t[K_SWAP_MAX];
+    for (int64_t i = 0; accumulate && i < M; i++)
+      for (int64_t j = 0; j < N; j++) t[j * M + i] = C[i * ldc + j];
+    K_(gemm)(N, M, Kd, W, wcs, wrs, A, acs, ars, t, M, accumulate);
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = t[j * M + i];
     return;
   }
   int64_t rest = N % K_LANES;

@@ -50,6 +50,16 @@ static const DmcKernel dtn400 = {DMC_OP_MATMUL_TN, {2, {400, 400, 0, 0}, 0, 0}, 
 static const DmcKernel dnt429 = {DMC_OP_MATMUL_NT, {1, {429, 0, 0, 0}, 1, 0}, 2, {{1, {400, 0, 0, 0}, 1, 0}, {2, {429, 400, 0, 0}, 0, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 static const DmcKernel dtn429 = {DMC_OP_MATMUL_TN, {2, {429, 400, 0, 0}, 0, 0}, 2, {{1, {429, 0, 0, 0}, 1, 0}, {1, {400, 0, 0, 0}, 1, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 
+/* criteo_deepfm's hidden layer as fused: matmul, bias, relu, its pre-activation
+ * stored for the backward (buffer 3); and its backward: dY W^T times step(Z) */
+static const DmcStep srelu[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 3, 2, 3, 0}, {DMC_OP_RELU, 4, 4, 0, 0}};
+static const DmcStep sdrelu[3] = {{DMC_OP_MATMUL_NT, 0, 1, 0, 0}, {DMC_OP_STEP, 2, 2, 0, 0}, {DMC_OP_MUL, 3, 4, 0, 0}};
+static const DmcKernel fr400 = {DMC_OP_FUSED, {1, {400, 0, 0, 0}, 1, 0}, 4, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 1, 0}, ZS}, 0, 0, 0, 0, 3, srelu, 0};
+static const DmcKernel fdr400 = {DMC_OP_FUSED, {1, {400, 0, 0, 0}, 1, 0}, 3, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 1, 0}, Z, ZS}, 0, 0, 0, 0, 3, sdrelu, 0};
+
+/* ex:afm's attention weight gradient: [16, 8] over 15 pairs an example */
+static const DmcKernel afm_tn = {DMC_OP_MATMUL_TN, {2, {16, 8, 0, 0}, 0, 0}, 2, {{2, {15, 16, 0, 0}, 1, 0}, {2, {15, 8, 0, 0}, 1, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
+
 static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static float *buf(size_t n, int seed) {
   float *p = aligned_alloc(64, (n * 4 + 63) / 64 * 64 + 64);
@@ -101,6 +111,11 @@ int main(int argc, char **argv) {
   RUN("deepfm matmul 1x400x400", &dm400, 1, 2.0 * 1 * 400 * 400);
   RUN("deepfm matmul_nt 256x429x400", &dnt429, 256, 2.0 * 256 * 429 * 400);
   RUN("deepfm matmul_tn 429x400 over 256", &dtn429, 256, 2.0 * 256 * 429 * 400);
+  RUN("afm matmul_tn [16,8] over 3840", &afm_tn, 256, 2.0 * 3840 * 16 * 8);
+  RUN("deepfm fused mm add relu 256x400x400", &fr400, 256, 2.0 * 256 * 400 * 400);
+  RUN("deepfm fused nt step mul 256x400x400", &fdr400, 256, 2.0 * 256 * 400 * 400);
+  RUN("I deepfm matmul 1024x400x400", &dm400, 1024, 2.0 * 1024 * 400 * 400);
+  RUN("I deepfm fused mm add relu 1024x400x400", &fr400, 1024, 2.0 * 1024 * 400 * 400);
   /* a share of two threads' training: 128 rows each */
   RUN("deepfm matmul_nt 128x400x400", &dnt400, 128, 2.0 * 128 * 400 * 400);
   RUN("deepfm matmul_tn 400x400 over 128", &dtn400, 128, 2.0 * 128 * 400 * 400);
