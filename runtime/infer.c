@@ -23,6 +23,19 @@ int rt_infer_rows(const DmcModel *m, int max_batch) {
   return max_batch < cap ? max_batch : (int)cap;
 }
 
+void rt_forward_scoring(const DmcModel *m, const DmcCtx *ctx) {
+  int64_t rows = 0;
+  for (int s = 0; s < m->nsparse; s++) rows += m->sparse[s].ids_per_example * ctx->batch;
+  for (int s = 0; s < m->nsparse && rows <= RT_PREFETCH_ROWS; s++) {
+    const DmcSparseGrad *sg = &m->sparse[s];
+    const DmcParam *p = &m->params[sg->param];
+    const int32_t *ids = ctx->inputs[sg->ids_input];
+    for (int64_t i = 0; i < sg->ids_per_example * ctx->batch; i++)
+      if (ids[i] >= 0 && ids[i] < p->shape[0]) __builtin_prefetch(ctx->params + p->offset + ids[i] * sg->dim);
+  }
+  m->forward(ctx);
+}
+
 void rt_infer(const DmcModel *m, const DmcCtx *ctx, int output, float *out) {
   int64_t cap = call_rows(m), calls = (ctx->batch + cap - 1) / cap;   /* calls of equal size, at most cap rows */
   const DmcOutput *o = out ? &m->outputs[output] : NULL;
@@ -38,7 +51,7 @@ void rt_infer(const DmcModel *m, const DmcCtx *ctx, int output, float *out) {
       cc.batch = n, cc.inputs = in, cc.loss = ctx->loss ? ctx->loss + first : NULL;
       if (c) cc.seed = ctx->seed ^ (uint64_t)c * 0x9e3779b97f4a7c15ULL;
     }
-    m->forward(&cc);
+    rt_forward_scoring(m, &cc);
     if (o)
       memcpy(out + (size_t)first * (size_t)o->size, dmc_ws_at(&cc, o->fixed, o->per_row),
              (size_t)n * (size_t)o->size * sizeof(float));

@@ -40,4 +40,11 @@ int rt_infer_rows(const DmcModel *m, int max_batch);
  * the call: with ctx->params_version 0, its calls share a fresh one. */
 void rt_infer(const DmcModel *m, const DmcCtx *ctx, int output, float *out);
 
+/* m->forward(ctx), the rows its table lookups will read first asked for all at
+ * once when there are at most RT_PREFETCH_ROWS of them (a request of a few rows):
+ * each is likely a miss to memory, and the gather kernels, one table after the
+ * other, would otherwise wait for them nearly in turn. */
+#define RT_PREFETCH_ROWS 256
+void rt_forward_scoring(const DmcModel *m, const DmcCtx *ctx);
+
 #endif
