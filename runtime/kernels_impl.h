@@ -19,8 +19,11 @@ KSTATIC int64_t K_(numel)(const DmcKShape *s) {
 }
 
 KSTATIC const REAL *K_(real)(const void *const *in, int i) { return (const REAL *)in[i]; }
+// How many lookups ahead a gather asks for a row: 32 rather than 8 made
+// criteo_deepfm's batch-1024 inference 4% faster and criteo_wide_deep's 1-7%, with
+// DIN's and DIEN's training unchanged (alternating `PROG bench`, three rounds)
 #ifndef K_GATHER_AHEAD
-#define K_GATHER_AHEAD 8
+#define K_GATHER_AHEAD 32
 #endif
 KSTATIC const int32_t *K_(ids)(const void *const *in, int i) { return (const int32_t *)in[i]; }
 
