@@ -335,7 +335,7 @@ int rt_cmd_bench(const DmcModel *m, const RtOpts *o) {
     rt_kprofile_begin();
     for (int i = 0; i < 1000; i++) {
       rows_at(m, iring, i % INFER_BATCH, ptrs);
-      m->forward(&pc);
+      rt_forward_scoring(m, &pc);
     }
     rt_kprofile_end(stdout, "batch 1, 1000 forward calls", 12);
     pc.batch = INFER_BATCH;

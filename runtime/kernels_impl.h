@@ -248,6 +248,17 @@ static inline void K_(copy)(REAL *restrict d, const REAL *restrict s, int64_t n)
   else if (n == 1) d[0] = s[0];
 }
 
+// xs[d]: the step in operand x (numpy-broadcast to o) of one step along o's axis d,
+// 0 along x's axes of 1 and those it lacks.
+static inline void K_(bcast_strides)(const DmcKShape *x, const DmcKShape *o, int64_t *xs) {
+  int64_t stride = 1;
+  for (int d = o->rank - 1, off = x->rank - o->rank; d >= 0; d--) {
+    int xd = d + off;
+    xs[d] = xd >= 0 && x->dim[xd] != 1 ? stride : 0;
+    if (xd >= 0) stride *= x->dim[xd];
+  }
+}
+
 // Elements i0..i0+n-1 of operand x (repeating as K_(run) says) into t. ex > 0:
 // the elements run over a whole batch of ex-long examples, x's own per example
 // (a trailing run x[i % run] of example i / ex).
@@ -281,16 +292,14 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
     // odometer over the output's rows (x's stride 0 along its axes of 1); along the
     // last axis x is either one value repeated (a fill) or a contiguous run (a copy),
     // so a grid such as CIN's [d, h, 1] * [d, 1, m] costs a row, not an element, at a time
-    int R = o->rank, off = x->rank - o->rank;
+    int R = o->rank;
     if (R == 0) {   // (a scalar output has scalar operands, run 1: not reached)
       for (int64_t i = 0; i < n; i++) t[i] = xe[0];
       return;
     }
-    int64_t idx[DMC_KMAX_RANK] = {0}, xs[DMC_KMAX_RANK] = {0}, at = 0, stride = 1, rest = i0;
+    int64_t idx[DMC_KMAX_RANK] = {0}, xs[DMC_KMAX_RANK] = {0}, at = 0, rest = i0;
+    K_(bcast_strides)(x, o, xs);
     for (int d = R - 1; d >= 0; d--) {
-      int xd = d + off;
-      xs[d] = xd >= 0 && x->dim[xd] != 1 ? stride : 0;
-      if (xd >= 0) stride *= x->dim[xd];
       idx[d] = rest % o->dim[d];
       rest /= o->dim[d];
       at += idx[d] * xs[d];
@@ -321,13 +330,9 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
 #define K_BCAST_INDEX 8192
 #define K_BCAST_ROW 16
 KSTATIC void K_(bcast_index)(const DmcKShape *x, const DmcKShape *o, int64_t on, int32_t *idx) {
-  int R = o->rank, off = x->rank - o->rank;
-  int64_t at = 0, stride = 1, pos[DMC_KMAX_RANK] = {0}, xs[DMC_KMAX_RANK] = {0};
-  for (int d = R - 1; d >= 0; d--) {
-    int xd = d + off;
-    xs[d] = xd >= 0 && x->dim[xd] != 1 ? stride : 0;
-    if (xd >= 0) stride *= x->dim[xd];
-  }
+  int R = o->rank;
+  int64_t at = 0, pos[DMC_KMAX_RANK] = {0}, xs[DMC_KMAX_RANK] = {0};
+  K_(bcast_strides)(x, o, xs);
   for (int64_t i = 0; i < on; i++) {
     idx[i] = (int32_t)at;
     for (int d = R - 1; d >= 0; d--) {
@@ -448,12 +453,13 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   int direct[DMC_KMAX_IN] = {0}, ndirect = 0;
   for (int j = 0; j < nin; j++)
     if (used[j] && run[j] >= K_DIRECT_RUN && xn[j] != on) direct[j] = 1, ndirect++;
-  // An operand broadcast in general (CIN's [d, h, 1] and [d, 1, m] against [d, h, m])
-  // along rows shorter than K_BCAST_ROW is read through the offset of each of an
-  // example's elements, found once per call: walking its multi-index a row at a time
-  // cost more than the op (ex:xdeepfm's m = 6: 2.4 ns an element, training 1.23x
-  // faster with the offsets). Longer rows are copies and fills (criteo_xdeepfm's
-  // 26: 8% slower through offsets).
+  // An operand broadcast in general (a CIN grid's [d, m, 1] and [d, 1, h] against
+  // [d, m, h]) along rows shorter than K_BCAST_ROW is read through the offset of each
+  // of an example's elements, found once per call: walking its multi-index a row at a
+  // time cost more than the op (ex:xdeepfm's rows of 6, when stdlib's grid was still
+  // [d, h, m]: 2.4 ns an element, training 1.23x faster with the offsets; its first
+  // layer, h = m = 6, still takes this path). Longer rows are copies and fills (rows
+  // of 26: 8% slower through offsets).
   int32_t bidx[K_BCAST_INDEX];
   const int32_t *bi[DMC_KMAX_IN] = {0};
   for (int j = 0, have = 0; j < nin; j++)
