@@ -11,11 +11,16 @@
 #                    reference BLAS (~2.5 GFLOP/s instead of ~100 per thread);
 #   LD_PRELOAD       libtcmalloc_minimal.so.4 (glibc malloc faults large blocks
 #                    back in on every batch on these VMs);
-#   OPENBLAS_CORETYPE  only when OpenBLAS's own detection falls back to a
-#                    generic core on this CPU (0.3.21 takes the Xeon family 6
-#                    model 207 for "Prescott", SSE3 only: ~33 GFLOP/s instead of
-#                    ~150): SkylakeX or Cooperlake (AVX-512) or Haswell (AVX2),
-#                    from /proc/cpuinfo. A value already set is kept.
+#   OPENBLAS_CORETYPE  only when OpenBLAS's own pick of a core lacks vector
+#                    units this CPU has, from /proc/cpuinfo: SkylakeX or
+#                    Cooperlake (AVX-512), or Haswell (AVX2). OpenBLAS 0.3.21
+#                    takes the Xeon family 6 model 207 for "Prescott" (SSE3:
+#                    ~33 GFLOP/s instead of ~150). An OPENBLAS_CORETYPE
+#                    inherited from the environment is ignored: some of these
+#                    machines set Haswell machine-wide, which on the AMD EPYC
+#                    with AVX-512 (detected as Cooperlake) halves torch's GEMM,
+#                    131 instead of 255 GFLOP/s. To force a core for the
+#                    benchmark, set BENCH_OPENBLAS_CORETYPE.
 #   OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, DMC_TORCH_THREADS = N (default 1);
 #                    the peers also call torch.set_num_threads(--threads).
 #   PYTHON           /usr/bin/python3 (Debian's, which has python3-torch).
@@ -39,17 +44,23 @@ tcm=$libdir/libtcmalloc_minimal.so.4
 
 export LD_LIBRARY_PATH="$blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_PRELOAD="$tcm${LD_PRELOAD:+ $LD_PRELOAD}"
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+unset OPENBLAS_CORETYPE
+if [ -n "${BENCH_OPENBLAS_CORETYPE:-}" ]; then
+  export OPENBLAS_CORETYPE="$BENCH_OPENBLAS_CORETYPE"
+else
   core=$(OPENBLAS_VERBOSE=2 /usr/bin/python3 -c "import ctypes; ctypes.CDLL('$blas/libopenblas.so.0')" 2>&1 |
          sed -n 's/^Core: //p')
   flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
   case "$core" in
-    Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai|Coppermine|Northwood|Banias|"")
-      case "$flags" in
-        *avx512_bf16*) export OPENBLAS_CORETYPE=Cooperlake ;;
-        *avx512f*) export OPENBLAS_CORETYPE=SkylakeX ;;
-        *avx2*) export OPENBLAS_CORETYPE=Haswell ;;
-      esac ;;
+    SkylakeX|Cooperlake|SapphireRapids) ;;          # AVX-512 kernels already
+    *) case "$flags" in
+         *avx512_bf16*) export OPENBLAS_CORETYPE=Cooperlake ;;
+         *avx512f*) export OPENBLAS_CORETYPE=SkylakeX ;;
+         *avx2*) case "$core" in
+                   Haswell|Zen) ;;
+                   *) export OPENBLAS_CORETYPE=Haswell ;;
+                 esac ;;
+       esac ;;
   esac
 fi
 export OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" DMC_TORCH_THREADS="$threads"
