@@ -10,7 +10,7 @@ r=bench/results
   echo "Every figure here was measured on this project's machine (2 cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
   echo "by the command in its section's heading, which rewrites the section. PyTorch runs"
   echo "in its fair setting (bench/torch_env.sh: OpenBLAS OpenMP build, tcmalloc, the"
-  echo "OpenBLAS core type set when the build does not know the CPU; see ../shared/BENCHMARKING.md)."
+  echo "OpenBLAS core type set when the build does not know the CPU, never the environment's; see ../shared/BENCHMARKING.md)."
   echo
   if [ -f $r/quality.md ]; then
     echo "## Quality: dmc against a PyTorch implementation of the same model (\`make bench-quality\`)"
