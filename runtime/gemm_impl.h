@@ -247,14 +247,19 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
     int64_t k1 = Kd - k0 < kc ? Kd : k0 + kc, kn = k1 - k0;
     int load = accumulate || k0 > 0;
     const REAL *Ak = A + k0 * acs;
-    if (stream)   // wide tiles, so 16 sums are in flight, not 4; an overlapping last vector not alone
+    if (stream)   // wide tiles, so 16 sums are in flight, not 4; an overlapping last vector not alone;
+                  // the last 1-7 vectors as one tile, so their K steps are one chain of FMA
+                  // latencies, not two (a GRU step's [32, 96] product: 6 vectors, not 4 + 2)
       for (int64_t j0 = 0; j0 < nv * K_LANES;) {
         int64_t left = nv - j0 / K_LANES;
-        int v = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : (int)left, s = 0;
+        int v = left >= 16 ? 16 : left >= 8 ? 8 : (int)left, s = 0;
         if (sh && left - v == 1) v = v == 16 ? 8 : v == 8 ? 4 : v - 1;
         if (v == left) s = sh;
         if (v == 16) K_(tile)(1, 16, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 8) K_(tile)(1, 8, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 7) K_(tile)(1, 7, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 6) K_(tile)(1, 6, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else if (v == 5) K_(tile)(1, 5, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 4) K_(tile)(1, 4, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 3) K_(tile)(1, 3, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 2) K_(tile)(1, 2, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
