@@ -32,10 +32,11 @@ KSTATIC int K_(rnn_rows)(int n) {
 // DIEN's augru_scan_grad 2.9-3.5 -> 2.1 ms a training step). The forward walk
 // gained nothing from it.
 static inline void K_(prefetch_run)(const REAL *p, int64_t n, int write) {
-  for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(REAL))
+  for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(REAL))   // (the rw argument: a constant for Clang)
     if (write) __builtin_prefetch(p + i, 1);
     else __builtin_prefetch(p + i, 0);
-  __builtin_prefetch(p + n - 1, write);
+  if (write) __builtin_prefetch(p + n - 1, 1);
+  else __builtin_prefetch(p + n - 1, 0);
 }
 
 // Step i's index in the sequence, in the walking order.
