@@ -516,12 +516,12 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
   const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
   // A parameter repeating a run that divides K_BLOCK (a bias of 16, a scalar) is the
-  // same in every block that starts at a multiple of its run: copied once per call,
-  // not once per block (criteo_afm's [325, 16] layer copied 32 runs a block).
+  // same in every block, which (no operand read in place) starts at a multiple of
+  // K_BLOCK: copied once per call, not once per block (criteo_afm's [325, 16] layer
+  // copied 32 runs a block).
   int tiled[DMC_KMAX_IN] = {0};
   for (int j = 0; j < nin; j++)
-    if (used[j] && !ndirect && !direct[j] && !bi[j] && run[j] > 0 && xn[j] != on && !k->in[j].batched &&
-        K_BLOCK % run[j] == 0 && on > run[j]) {
+    if (used[j] && !ndirect && run[j] > 0 && xn[j] != on && !k->in[j].batched && K_BLOCK % run[j] == 0) {
       K_(load)(&k->in[j], o, run[j], K_(real)(in, j), 0, K_BLOCK, tmp[j], 0);
       tiled[j] = 1;
     }
@@ -560,11 +560,10 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
             slot[j] = xe + (ex && k->in[j].batched ? i0 / ex * xn[j] : 0) + i0 % run[j];
             continue;
           }
-          if (tiled[j] && i0 % run[j] == 0) {
+          if (tiled[j]) {
             slot[j] = tmp[j];
             continue;
           }
-          tiled[j] = 0;   // (never: blocks start at multiples of K_BLOCK) its copy is overwritten below
           if (bi[j])
             for (int64_t q = 0; q < n; q++) tmp[j][q] = xe[bi[j][i0 + q]];
           else K_(load)(&k->in[j], o, run[j], xe, i0, n, tmp[j], k->in[j].batched && run[j] > 0 ? ex : 0);
@@ -681,12 +680,13 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
         int seen = 0;
         for (int64_t q = 0; q < inner; q++) yp[q] = 0;
         if (k->op != DMC_OP_RMAX) K_(rows_into)(yp, xe + p * n * inner, n, inner, me);
-        for (int64_t t = 0; k->op == DMC_OP_RMAX && t < n; t++) {
-          if (me && me[t] == 0) continue;
-          const REAL *xt = xe + (p * n + t) * inner;
-          for (int64_t q = 0; q < inner; q++) yp[q] = seen && yp[q] >= xt[q] ? yp[q] : xt[q];
-          seen = 1;
-        }
+        else
+          for (int64_t t = 0; t < n; t++) {
+            if (me && me[t] == 0) continue;
+            const REAL *xt = xe + (p * n + t) * inner;
+            for (int64_t q = 0; q < inner; q++) yp[q] = seen && yp[q] >= xt[q] ? yp[q] : xt[q];
+            seen = 1;
+          }
         if (k->op == DMC_OP_MEAN)
           for (int64_t q = 0; q < inner; q++) yp[q] /= count > 1 ? count : 1;
       }
