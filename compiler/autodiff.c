@@ -10,6 +10,7 @@
 // Tables (embedding parameters) get no dense gradient: each lookup's row
 // gradients are recorded as a SparseGrad, for the runtime's row-wise updates.
 #include "dmc.h"
+#include "kernels.h"
 
 #include <string.h>
 
@@ -205,7 +206,7 @@ static void grad_matmul(Ad *ad, IrNode *n, IrNode *dy) {
 }
 
 // The backward of the recurrence is one kernel over the steps (runtime/rnn_impl.h);
-// its packed per-step result [dzu dzr dzc | dzu dzr dq | h_prev | da] is sliced
+// its per-step result [dzu dzr dzc | dzu dzr dq | h_prev | da] (runtime/kernels.h) is sliced
 // into x's and a's gradients and U's, which is h_prev^T [dzu dzr dq] over the batch.
 static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode *x = n->in[0], *u = n->in[3];
@@ -217,11 +218,11 @@ static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
   accum(ad, x, slice_of(ad, g, 1, 0, 3 * h, n));
   IrNode sq = {0};
   sq.shape = (Shape){1, {t}};
-  IrNode *da = slice_of(ad, g, 1, 7 * h, 1, n);
+  IrNode *da = slice_of(ad, g, 1, DMC_GRU_DA(h), 1, n);
   accum(ad, n->in[1], add(ad, OP_RESHAPE, &da, 1, &sq, n));
   if (!differentiable(u)) return;
   IrNode tn = {0};   // summed over the batch: U is shared
-  IrNode *pair[2] = {slice_of(ad, g, 1, 6 * h, h, n), slice_of(ad, g, 1, 3 * h, 3 * h, n)};
+  IrNode *pair[2] = {slice_of(ad, g, 1, DMC_GRU_HP(h), h, n), slice_of(ad, g, 1, DMC_GRU_DZQ(h), 3 * h, n)};
   accum(ad, u, add(ad, OP_MATMUL_TN, pair, 2, &tn, n));
 }
 

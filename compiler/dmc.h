@@ -331,7 +331,8 @@ typedef struct {
   Buf *buf;                 // by node id
   Vec forward, backward;    // IrNode* to run, in order (a fused kernel's root stands for it)
   Fused **fused;            // by node id: the fused kernel a root runs (fuse.c), or NULL
-  bool *view;               // by node id: a reshape that reads its operand's buffer
+  bool *view;               // by node id: a reshape that reads its operand's buffer, or a slice
+                            // of its last axis read in place (slice_views.c)
   IrNode **into;            // by node id: the concat whose slice it is written in (slices.c), or NULL
   int64_t *into_at;         // by node id: where that slice starts in an example of the concat
   Vec inputs;               // IrNode* (INPUT nodes, in input order)
@@ -348,6 +349,7 @@ Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused k
 void kernels_print(Lowered *l, FILE *out);   // fuse.c: --emit=kernels
 void fuse_kernels(Lowered *l, bool fuse);   // fuse.c: views and fused elementwise kernels (or none)
 void place_slices(Lowered *l);   // slices.c: producers written into their concat's buffer
+void place_slice_views(Lowered *l);   // slice_views.c: slices that GEMMs read in place, not copied
 void plan_memory(Lowered *l);   // plan.c: workspace places by liveness
 void order_prepared(Lowered *l);   // prepare.c: the kernels of parameters alone first (l->nprep)
 void order_loss_last(Lowered *l);  // loss_last.c: the kernels only the losses read last (l->nscore)

@@ -50,7 +50,8 @@ static const char *buf_expr(Lowered *l, IrNode *n) {
 }
 
 static void kshape(FILE *out, const DmcKShape *s) {
-  fprintf(out, "{%d, {%d, %d, %d, %d}, %d, %d}", s->rank, s->dim[0], s->dim[1], s->dim[2], s->dim[3], s->batched, s->is_ids);
+  fprintf(out, "{%d, {%d, %d, %d, %d}, %d, %d, %d}", s->rank, s->dim[0], s->dim[1], s->dim[2], s->dim[3], s->batched,
+          s->is_ids, s->ld);
 }
 
 static const char *op_enum_name(Op op) {

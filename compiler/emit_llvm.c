@@ -116,7 +116,7 @@ static void build_types(Gen *g) {
   g->pptr = LLVMPointerType(g->ptr, 0);
   LLVMTypeRef i32 = g->i32, i64 = g->i64, p = g->ptr, i8 = g->i8;
 
-  g->kshape = named_struct(g, "DmcKShape", (LLVMTypeRef[]){i32, LLVMArrayType(i32, DMC_KMAX_RANK), i32, i32}, 4);
+  g->kshape = named_struct(g, "DmcKShape", (LLVMTypeRef[]){i32, LLVMArrayType(i32, DMC_KMAX_RANK), i32, i32, i32}, 5);
   g->step = named_struct(g, "DmcStep", (LLVMTypeRef[]){i32, i32, i32, i32, g->f64}, 5);
   g->kernel = named_struct(g, "DmcKernel",
                            (LLVMTypeRef[]){i32, g->kshape, i32, LLVMArrayType(g->kshape, DMC_KMAX_IN), i32, i32, i32,
@@ -139,7 +139,7 @@ static void build_types(Gen *g) {
                           32);
 
   CHECK(kshape, offsetof(DmcKShape, rank), offsetof(DmcKShape, dim), offsetof(DmcKShape, batched),
-        offsetof(DmcKShape, is_ids));
+        offsetof(DmcKShape, is_ids), offsetof(DmcKShape, ld));
   CHECK(kernel, offsetof(DmcKernel, op), offsetof(DmcKernel, out), offsetof(DmcKernel, nin), offsetof(DmcKernel, in),
         offsetof(DmcKernel, axis), offsetof(DmcKernel, start), offsetof(DmcKernel, len), offsetof(DmcKernel, fval),
         offsetof(DmcKernel, nstep), offsetof(DmcKernel, step), offsetof(DmcKernel, ostride), offsetof(DmcKernel, orow),
@@ -229,8 +229,8 @@ static LLVMValueRef kshape(Gen *g, const DmcKShape *s) {
   LLVMValueRef dims[DMC_KMAX_RANK];
   for (int i = 0; i < DMC_KMAX_RANK; i++) dims[i] = ci32(g, s->dim[i]);
   LLVMValueRef f[] = {ci32(g, s->rank), LLVMConstArray(g->i32, dims, DMC_KMAX_RANK), ci32(g, s->batched),
-                      ci32(g, s->is_ids)};
-  return LLVMConstNamedStruct(g->kshape, f, 4);
+                      ci32(g, s->is_ids), ci32(g, s->ld)};
+  return LLVMConstNamedStruct(g->kshape, f, 5);
 }
 
 // A fused kernel's program: @kN.steps, a constant DmcStep array (else null).

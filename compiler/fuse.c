@@ -51,13 +51,8 @@ IrNode *view_root(const Lowered *l, IrNode *n) {
   return n;
 }
 
-void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
-  Fused *f = l->fused ? l->fused[n->id] : NULL;
-  kernel_describe(n, k);
-  IrNode *home = concat_home(l, n);
-  if (home != n) k->ostride = (int)shape_numel(home->shape);
-  concat_rows(l, n, &k->orow, &k->orstride);
-  if (!f) return;
+// A fused kernel's operands and program.
+static void fused_describe(IrNode *n, const Fused *f, DmcKernel *k) {
   k->op = DMC_OP_FUSED;
   k->nin = f->nin;
   for (int i = 0; i < f->nin; i++) {
@@ -75,6 +70,20 @@ void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
     k->axis = n->axis == DMC_AXIS_ALL ? 0 : n->axis;
     k->len = n->in[0]->shape.dim[k->axis];
   }
+}
+
+void lowered_describe(const Lowered *l, IrNode *n, DmcKernel *k) {
+  Fused *f = l->fused ? l->fused[n->id] : NULL;
+  kernel_describe(n, k);
+  IrNode *home = concat_home(l, n);
+  if (home != n) k->ostride = (int)shape_numel(home->shape);
+  concat_rows(l, n, &k->orow, &k->orstride);
+  if (f) fused_describe(n, f, k);
+  IrNode *const *ops;
+  int nin = kernel_operands(l, n, &ops);
+  for (int j = 0; j < nin; j++)   // a slice read in place: its operand's rows (slice_views.c)
+    if (l->view && l->view[ops[j]->id] && ops[j]->op == OP_SLICE)
+      k->in[j].ld = ops[j]->in[0]->shape.dim[ops[j]->shape.rank - 1];
 }
 
 static bool same_shape(const IrNode *a, const IrNode *b) {
@@ -431,6 +440,7 @@ void fuse_kernels(Lowered *l, bool fuse) {
   fuse_pass(l, &l->backward, &fa);
   fuse_pass(l, &l->forward, &fa);
   place_slices(l);
+  place_slice_views(l);
 }
 
 // --emit=kernels: "forward  fused[matmul add relu] f32[B,200]  (mlp_0/dense_0)",

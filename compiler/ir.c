@@ -3,6 +3,7 @@
 // dimension. The shape rules here are the only place that knows what an op
 // accepts; sema.c turns their messages into located diagnostics.
 #include "dmc.h"
+#include "kernels.h"
 
 #include <string.h>
 
@@ -443,9 +444,10 @@ static const char *shape_gru(IrNode *n) {
   return NULL;
 }
 
-// (x, a, m, U, h, dh) -> per step [dzu | dzr | dzc | dzu | dzr | dq | h_prev | da]
+// (x, a, m, U, h, dh) -> per step [dzu | dzr | dzc | dzu | dzr | dq | h_prev | da],
+// each part from a multiple of 16 (runtime/kernels.h: DMC_GRU_ROW)
 static const char *shape_gru_grad(IrNode *n) {
   Shape h = n->in[4]->shape;
-  n->shape = (Shape){2, {h.dim[0], 7 * h.dim[1] + 1}};
+  n->shape = (Shape){2, {h.dim[0], DMC_GRU_ROW(h.dim[1])}};
   return NULL;
 }

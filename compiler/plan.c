@@ -149,8 +149,12 @@ void plan_memory(Lowered *l) {
     l->buf[i] = l->buf[h->id];
     l->buf[i].fixed += concat_offset(l, w);
   }
-  for (int i = 0; i < g->nodes.len; i++)   // a view is its root's buffer
-    if (l->view[i]) l->buf[i] = l->buf[view_root(l, g->nodes.items[i])->id];
+  for (int i = 0; i < g->nodes.len; i++) {   // a view is its root's buffer; a slice's, from its start
+    IrNode *w = g->nodes.items[i];
+    if (!l->view[i]) continue;
+    l->buf[i] = l->buf[view_root(l, w)->id];
+    if (w->op == OP_SLICE) l->buf[i].fixed += w->start;
+  }
   l->ws_fixed = fixed.top;
   l->ws_per_row = rows.top;
   free(fixed.free), free(rows.free), free(order), free(last), free(taken);

@@ -52,6 +52,20 @@ static inline __attribute__((always_inline)) void K_(tile)(int R, int V, int64_t
     for (int v = 0; v < V; v++) *(K_(uvec) *)(C + (r0 + i) * ldc + j0 + K_VOFF(v, V, shc)) = acc[i][v];
 }
 
+// Asks for the lines of n values at p. The gradient's walk backwards takes a step
+// of each of a block's examples, which are a sequence apart ([t, 3n] inputs each,
+// 19 KB in DIEN, and [t, DMC_GRU_ROW(n)] results): the next step's rows were misses the
+// hardware did not predict (a third of gru_gates' samples on its first load;
+// DIEN's augru_scan_grad 2.9-3.5 -> 2.1 ms a training step). The forward walk
+// gained nothing from it.
+static inline void K_(prefetch_run)(const REAL *p, int64_t n, int write) {
+  for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(REAL))   // (the rw argument: a constant for Clang)
+    if (write) __builtin_prefetch(p + i, 1);
+    else __builtin_prefetch(p + i, 0);
+  if (write) __builtin_prefetch(p + n - 1, 1);
+  else __builtin_prefetch(p + n - 1, 0);
+}
+
 // The sum of a vector's lanes, by halves (a lane at a time is a chain of 16 adds);
 // by pointer: a 64-byte vector passed by value changes the ABI without AVX-512.
 static inline REAL K_(hsum)(const K_(vec) *v) {
@@ -220,10 +234,11 @@ __attribute__((noinline)) KSTATIC void K_(gemm_narrow)(int64_t M, int64_t N, int
 // that overlaps its neighbour must share its tile.
 static inline int K_(block)(int64_t left) { return left == 5 ? 5 : left >= 4 ? 4 : (int)left; }
 
-// K_(gemm) for N >= K_LANES.
+// K_(gemm) for N >= K_LANES. far, farw: ask for A's and W's rows ahead (K_(gemm_far)).
 static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
                                                                 int64_t ars, int64_t acs, const REAL *W, int64_t wrs,
-                                                                int64_t wcs, REAL *C, int64_t ldc, int accumulate) {
+                                                                int64_t wcs, REAL *C, int64_t ldc, int accumulate,
+                                                                int far, int farw) {
   int64_t nv = (N + K_LANES - 1) / K_LANES;   // vectors; the last one may overlap
   int sh = (int)(N - nv * K_LANES);          // the last vector's shift (<= 0)
   // batch 1 streams each weight once from W itself. Other rows read W in panels
@@ -281,6 +296,14 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
         }
         for (int64_t r0 = 0; r0 < M;) {
           int rmax = V == 5 ? 4 : K_MR, rn = M - r0 < rmax ? (int)(M - r0) : rmax;
+          for (int i = 0; far && i < rmax && r0 + rn + i < M; i++) K_(prefetch_run)(Ak + (r0 + rn + i) * ars, kn, 0);
+          if (farw && j0 == 0 && k1 < Kd) {   // this tile's share of the next K block's rows
+            int64_t per = (kc + (M + rmax - 1) / rmax - 1) / ((M + rmax - 1) / rmax), p0 = k1 + r0 / rmax * per;
+            for (int64_t p = p0; p < p0 + per && p < Kd; p++) {
+              K_(prefetch_run)(W + p * wrs, N, 0);
+              if (acs != 1) K_(prefetch_run)(A + p * acs, M, 0);
+            }
+          }
           if (V == 5) { K_TILE_V(5) }
           else if (V == 4) { K_TILE_V(4) }
           else if (V == 3) { K_TILE_V(3) }
@@ -291,6 +314,18 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
         j0 += V * K_LANES;
       }
   }
+}
+
+// Many rows of A lying apart (a slice read in place, compiler/slice_views.c): the
+// next tile's rows are asked for, which the hardware, stopped at each page, did not
+// predict (DIEN's dX over [B, 50, 96] of [B, 50, 240]: 0.85 -> 0.56 ms); so are W's
+// rows of the next K block, by the first column block's tiles, when they lie apart.
+// A copy of its own: in the other GEMMs' copy, the code cost DIEN's batch-1 GRU
+// steps 7% (their few rows, a block of examples, are in cache anyway).
+__attribute__((noinline)) KSTATIC void K_(gemm_far)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t ars,
+                                                    int64_t acs, const REAL *W, int64_t wrs, int64_t wcs, REAL *C,
+                                                    int64_t ldc, int accumulate, int far, int farw) {
+  K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, far, farw);
 }
 
 // W's element (p, j) is at W[p * wrs + j * wcs]: wcs == 1 is a plain W, wrs == 1
@@ -324,8 +359,11 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
     K_(gemm)(M, N - rest, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
     K_(gemm_narrow)(M, rest, Kd, A, ars, acs, W + (N - rest) * wcs, wrs, wcs, C + N - rest, ldc, accumulate);
   } else if (N < K_LANES) K_(gemm_narrow)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
-  else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate);
-  else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
+  else if ((acs == 1 && ars - Kd >= 64 && M > 64) || (wcs == 1 && wrs - N >= 64 && (acs == 1 || acs - M >= 64) && Kd > 64))
+    K_(gemm_far)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, acs == 1 && ars - Kd >= 64 && M > 64,
+                 wcs == 1 && wrs - N >= 64 && (acs == 1 || acs - M >= 64) && Kd > 64);
+  else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate, 0, 0);
+  else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, 0, 0);
 }
 #undef K_TILE_V
 #undef K_TILE_R

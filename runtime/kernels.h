@@ -30,11 +30,24 @@ enum {
 #define DMC_KMAX_IN 12      // buffers of one kernel call besides its output (a fused one's operands and stores)
 #define DMC_KMAX_STEPS 24   // steps of a fused program
 
+// DMC_OP_GRU_GRAD's row for each step of a state of n (runtime/rnn_impl.h):
+// [dzu dzr dzc] at 0, [dzu dzr dq] at DMC_GRU_DZQ, h_prev at DMC_GRU_HP, da at
+// DMC_GRU_DA, each part from a multiple of 16 floats (zeros between), so that the
+// GEMMs reading them in place (compiler/slice_views.c) find whole cache lines.
+#define DMC_GRU_PART(v) (((v) + 15) / 16 * 16)
+#define DMC_GRU_DZQ(n) DMC_GRU_PART(3 * (n))
+#define DMC_GRU_HP(n) (DMC_GRU_DZQ(n) + DMC_GRU_PART(3 * (n)))
+#define DMC_GRU_DA(n) (DMC_GRU_HP(n) + DMC_GRU_PART(n))
+#define DMC_GRU_ROW(n) (DMC_GRU_DA(n) + 16)
+
 typedef struct {
   int rank;
   int dim[DMC_KMAX_RANK];
   int batched;      // has the batch dimension in front
   int is_ids;       // int32 ids instead of reals
+  int ld;           // 0: dense. Else the operand is a slice of a wider value's last axis,
+                    // read in place: its rows (of dim[rank - 1]) lie ld floats apart, the
+                    // batch's too. Only the operands compiler/slice_views.c places so read it.
 } DmcKShape;
 
 // One step of a fused program. Slots 0..nin-1 are the kernel's operands (each

@@ -19,6 +19,9 @@ KSTATIC int64_t K_(numel)(const DmcKShape *s) {
 }
 
 KSTATIC const REAL *K_(real)(const void *const *in, int i) { return (const REAL *)in[i]; }
+
+// Floats from one row of an operand's last axis to the next (DmcKShape.ld).
+KSTATIC int64_t K_(ld)(const DmcKShape *s) { return s->ld ? s->ld : s->rank ? s->dim[s->rank - 1] : 1; }
 // How many lookups ahead a gather asks for a row: 32 rather than 8 made
 // criteo_deepfm's batch-1024 inference 4% faster and criteo_wide_deep's 1-7%, with
 // DIN's and DIEN's training unchanged (alternating `PROG bench`, three rounds)
@@ -540,8 +543,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   for (int b0 = 0; b0 < ob; b0 += chunk) {
     int b1 = b0 + chunk < ob ? b0 + chunk : ob;
     if (head)
-      K_(gemm_shared)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * kk, kk, 1, K_(real)(in, st[0].b), wrs, wcs,
-               out + b0 * os, rows == 1 ? os : nn, 0);
+      K_(gemm_shared)((b1 - b0) * rows, nn, kk, K_(real)(in, st[0].a) + b0 * rows * K_(ld)(&k->in[st[0].a]),
+                      K_(ld)(&k->in[st[0].a]), 1, K_(real)(in, st[0].b), wrs, wcs, out + b0 * os, rows == 1 ? os : nn, 0);
     for (int b = b0; b < b1; b++) {
       REAL *y = out + b * os;
       if (tail) memset(y, 0, sizeof(REAL) * (size_t)yn);
@@ -810,6 +813,11 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int64_t xn = K_(numel)(s);
     int64_t r = K_(run)(o, s);   // how the output repeats along the input
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
+    if (s->ld) {   // rows read in place (slice_views.c), the output their axis: the same adds in the same order
+      for (int64_t i = 0, rows = xn / on * (s->batched ? B : 1); i < rows; i++)
+        for (int64_t j = 0; j < on; j++) out[j] += x[i * s->ld + j];
+      return;
+    }
     for (int b = 0; b < (s->batched ? B : 1); b++) {
       REAL *y = out + (o->batched ? b * on : 0);
       const REAL *xe = x + b * xn;
@@ -845,14 +853,14 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int ab = sa->batched, wb = sw->batched;
     if (!wb && (os == on || rows == 1)) {   // one GEMM over every row of the batch
       int64_t total = (ab ? B : 1) * rows;
-      K_(gemm_shared)(total, nn, kk, a, kk, 1, w, wrs, wcs, out, rows == 1 ? os : nn, 0);
+      K_(gemm_shared)(total, nn, kk, a, K_(ld)(sa), 1, w, wrs, wcs, out, rows == 1 ? os : nn, 0);
       if (!ab && o->batched)
         for (int b = 1; b < B; b++) memcpy(out + b * os, out, sizeof(REAL) * (size_t)on);
       return;
     }
     for (int b = 0; b < B; b++) {   // per example: its own weight, or rows strided by example
-      const REAL *ae = a + (ab ? b * rows * kk : 0), *we = w + (wb ? (int64_t)b * kk * nn : 0);
-      K_(gemm_shared)(rows, nn, kk, ae, kk, 1, we, wrs, wcs, out + b * os, nn, 0);
+      const REAL *ae = a + (ab ? b * rows * K_(ld)(sa) : 0), *we = w + (wb ? (int64_t)b * kk * nn : 0);
+      K_(gemm_shared)(rows, nn, kk, ae, K_(ld)(sa), 1, we, wrs, wcs, out + b * os, nn, 0);
     }
     return;
   }
@@ -862,16 +870,16 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     int kk = o->dim[0], nn = o->dim[1];
     int64_t rows = K_(numel)(sa) / kk;
     if (!o->batched && sa->batched && sb->batched) {   // a weight's gradient: one GEMM over every row, written not added
-      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, kk, bm, nn, 1, out, nn, 0);
+      K_(gemm)(kk, nn, (int64_t)B * rows, a, 1, K_(ld)(sa), bm, K_(ld)(sb), 1, out, nn, 0);
       return;
     }
     memset(out, 0, sizeof(REAL) * (size_t)(ob * on));
     for (int b = 0; b < B; b++) {
       if (!sa->batched && !sb->batched && b > 0) break;
-      const REAL *ae = a + (sa->batched ? b * rows * kk : 0), *be = bm + (sb->batched ? b * rows * nn : 0);
+      const REAL *ae = a + (sa->batched ? b * rows * K_(ld)(sa) : 0), *be = bm + (sb->batched ? b * rows * K_(ld)(sb) : 0);
       REAL *y = out + (o->batched ? b * on : 0);
       // y[kk, nn] += a^T b: a GEMM whose left operand is a read transposed
-      K_(gemm)(kk, nn, rows, ae, 1, kk, be, nn, 1, y, nn, 1);
+      K_(gemm)(kk, nn, rows, ae, 1, K_(ld)(sa), be, K_(ld)(sb), 1, y, nn, 1);
     }
     return;
   }

@@ -11,10 +11,10 @@
 //   h[s] = m[s] ((1 - u) hp + u c) + (1 - m[s]) hp
 // A step with m == 0 (padding) carries hp without computing the gates.
 //
-// DMC_OP_GRU_GRAD (x, a, m, U, h, dh) -> [t, 7n + 1], per step, the gradients
-// of the pre-activations [dzu | dzr | dzc] (= dx[s]), again [dzu | dzr | dq] (the
-// rows whose product with hp^T is U's gradient: one GEMM over the batch), hp, and
-// da[s]. It walks the steps backwards recomputing each step's gates from h (no
+// DMC_OP_GRU_GRAD (x, a, m, U, h, dh) -> [t, DMC_GRU_ROW(n)], per step, the
+// gradients of the pre-activations [dzu | dzr | dzc] (= dx[s]), again [dzu | dzr |
+// dq] (the rows whose product with hp^T is U's gradient: one GEMM over the batch),
+// hp, and da[s], each part from a multiple of 16 floats (kernels.h), zeros between. It walks the steps backwards recomputing each step's gates from h (no
 // gate is stored by the forward), carrying dL/dhp to the step before with one
 // GEMM by U^T per step (the GEMM reads U transposed in place).
 
@@ -23,20 +23,6 @@
 KSTATIC int K_(rnn_rows)(int n) {
   int r = K_RNN_BUF / (4 * n);
   return r > 32 ? 32 : r < 1 ? 1 : r;
-}
-
-// Asks for the lines of n values at p. The gradient's walk backwards takes a step
-// of each of a block's examples, which are a sequence apart ([t, 3n] inputs each,
-// 19 KB in DIEN, and [t, 7n + 1] results): the next step's rows were misses the
-// hardware did not predict (a third of gru_gates' samples on its first load;
-// DIEN's augru_scan_grad 2.9-3.5 -> 2.1 ms a training step). The forward walk
-// gained nothing from it.
-static inline void K_(prefetch_run)(const REAL *p, int64_t n, int write) {
-  for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(REAL))   // (the rw argument: a constant for Clang)
-    if (write) __builtin_prefetch(p + i, 1);
-    else __builtin_prefetch(p + i, 0);
-  if (write) __builtin_prefetch(p + n - 1, 1);
-  else __builtin_prefetch(p + n - 1, 0);
 }
 
 // Step i's index in the sequence, in the walking order.
@@ -114,14 +100,23 @@ KSTATIC void K_(gru_back)(int n, REAL ab, REAL mb, const REAL *dh, REAL *cb, REA
   REAL da = 0;
   for (int j = 0; j < n; j++)   // alone: a sum in the loop would keep it from vectorizing
     da += mb * (dh[j] + cb[j]) * (zb[2 * n + j] - zb[3 * n + j]) * zb[j];
-  K_(gru_back_rows)(n, ab, mb, dh, g + 5 * n, cb, zb, g + 2 * n);
-  memcpy(g, zb, sizeof(REAL) * (size_t)(2 * n));            // dzu dzr (dzc is in place)
-  memcpy(g + 3 * n, zb, sizeof(REAL) * (size_t)(4 * n));    // dzu dzr dq hp
-  g[7 * n] = da;
+  K_(gru_back_rows)(n, ab, mb, dh, g + DMC_GRU_DZQ(n) + 2 * n, cb, zb, g + 2 * n);
+  memcpy(g, zb, sizeof(REAL) * (size_t)(2 * n));                   // dzu dzr (dzc is in place)
+  memcpy(g + DMC_GRU_DZQ(n), zb, sizeof(REAL) * (size_t)(3 * n));   // dzu dzr dq
+  memcpy(g + DMC_GRU_HP(n), zb + 3 * n, sizeof(REAL) * (size_t)n);  // hp
+  g[DMC_GRU_DA(n)] = da;
+}
+
+// The zeros between a row's parts (and after da).
+KSTATIC void K_(gru_pads)(int n, REAL *g) {
+  memset(g + 3 * n, 0, sizeof(REAL) * (size_t)(DMC_GRU_DZQ(n) - 3 * n));
+  memset(g + DMC_GRU_DZQ(n) + 3 * n, 0, sizeof(REAL) * (size_t)(DMC_GRU_HP(n) - DMC_GRU_DZQ(n) - 3 * n));
+  memset(g + DMC_GRU_HP(n) + n, 0, sizeof(REAL) * (size_t)(DMC_GRU_DA(n) - DMC_GRU_HP(n) - n));
+  memset(g + DMC_GRU_DA(n) + 1, 0, sizeof(REAL) * 15);
 }
 
 KSTATIC void K_(gru_grad)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
-  int t = k->in[4].dim[0], n = k->in[4].dim[1], rev = k->axis, n3 = 3 * n, n4 = 4 * n, gw = 7 * n + 1;
+  int t = k->in[4].dim[0], n = k->in[4].dim[1], rev = k->axis, n3 = 3 * n, n4 = 4 * n, gw = DMC_GRU_ROW(n);
   const REAL *x = K_(real)(in, 0), *a = K_(real)(in, 1), *m = K_(real)(in, 2), *U = K_(real)(in, 3),
              *hs = K_(real)(in, 4), *dhs = K_(real)(in, 5);
   int64_t hn = (int64_t)t * n, on = (int64_t)t * gw, xs = k->in[0].batched ? (int64_t)t * n3 : 0,
@@ -148,15 +143,14 @@ KSTATIC void K_(gru_grad)(const DmcKernel *k, int B, REAL *out, const void *cons
         }
         if (mb == 0) {   // padding: dL/dh passes through to the step before
           for (int j = 0; j < n; j++) cb[j] += dh[j];
-          memset(g, 0, sizeof(REAL) * (size_t)(6 * n));
-          if (hp) memcpy(g + 6 * n, hp, sizeof(REAL) * (size_t)n);
-          else memset(g + 6 * n, 0, sizeof(REAL) * (size_t)n);
+          memset(g, 0, sizeof(REAL) * (size_t)gw);
+          if (hp) memcpy(g + DMC_GRU_HP(n), hp, sizeof(REAL) * (size_t)n);
           memset(zb, 0, sizeof(REAL) * (size_t)n3);
-          g[7 * n] = 0;
           continue;
         }
-        K_(gru_gates)(n, xb, zb, hp, g + 5 * n);   // hp Uc where dq goes
+        K_(gru_gates)(n, xb, zb, hp, g + DMC_GRU_DZQ(n) + 2 * n);   // hp Uc where dq goes
         K_(gru_back)(n, ab, mb, dh, cb, zb, g);
+        K_(gru_pads)(n, g);
       }
       if (sp >= 0) K_(gemm)(R, n, n3, z, n4, 1, U, 1, n3, carry, n, 1);   // dhp += [dzu | dzr | dq] @ U^T
     }

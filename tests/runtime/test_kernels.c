@@ -24,7 +24,7 @@
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training);
 #include "kernels_impl.h"
 
-static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0}; }
+static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0, 0}; }
 
 static void test_exp_and_sigmoid(void) {
   enum { N = 20001 };
@@ -250,8 +250,8 @@ static void check_flat_head(int R) {
   for (int i = 0; i < N; i++) bias[i] = (float)(10 * (i + 1));
   for (int i = 0; i < NB; i++) sc[i] = (float)(i + 2);
   static const DmcStep prog[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 4, 2, 0, 0}, {DMC_OP_MUL, 5, 3, 0, 0}};
-  DmcKShape o = R == 1 ? shape1(N, 1) : (DmcKShape){2, {R, N, 0, 0}, 1, 0};
-  DmcKShape ia = R == 1 ? shape1(K, 1) : (DmcKShape){2, {R, K, 0, 0}, 1, 0};
+  DmcKShape o = R == 1 ? shape1(N, 1) : (DmcKShape){2, {R, N, 0, 0}, 1, 0, 0};
+  DmcKShape ia = R == 1 ? shape1(K, 1) : (DmcKShape){2, {R, K, 0, 0}, 1, 0, 0};
   DmcKernel k = {.op = DMC_OP_FUSED, .out = o, .nin = 4,
                  .in = {ia, {2, {K, N, 0, 0}, 0, 0}, shape1(N, 0), {0, {0, 0, 0, 0}, 1, 0}}, .nstep = 3, .step = prog};
   const void *in[4] = {a, w, bias, sc};
@@ -360,7 +360,7 @@ static void check_fused_dropout(int training) {
   for (int i = 0; i < NB * T * D; i++) x[i] = (float)(i % 13) - 6;
   for (int i = 0; i < NB * T * K; i++) a[i] = (float)(i % 7) - 3;
   for (int i = 0; i < K * D; i++) w[i] = (float)(i % 5) - 2;
-  DmcKShape ex = {2, {T, D, 0, 0}, 1, 0};
+  DmcKShape ex = {2, {T, D, 0, 0}, 1, 0, 0};
   DmcKernel dm = {.op = DMC_OP_DROPMASK, .out = ex, .nin = 1, .in = {ex}, .start = 3, .fval = 0.5};
   const void *one[1] = {x};
   dmc_kernel_f32(&dm, NB, mask, one, 99, training);

@@ -53,7 +53,7 @@ static void test_pool_runs_every_thread(void) {
     }
 }
 
-static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0}; }
+static DmcKShape shape1(int n, int batched) { return (DmcKShape){1, {n, 0, 0, 0}, batched, 0, 0}; }
 
 /* A request's GEMMs shared by a spinning pool (share.h): the
  * result of one thread, bit for bit, for a weight split among 2 and 3 threads
@@ -73,7 +73,7 @@ static void test_shared_gemm(void) {
       CU_ASSERT_FATAL(a && w && alone && shared);
       for (int i = 0; i < M * K; i++) a[i] = (float)((i * 31 % 89) - 44) / 44;
       for (int i = 0; i < K * N; i++) w[i] = (float)((i * 53 % 97) - 48) / 48;
-      DmcKShape ws = nt ? (DmcKShape){2, {N, K, 0, 0}, 0, 0} : (DmcKShape){2, {K, N, 0, 0}, 0, 0};
+      DmcKShape ws = nt ? (DmcKShape){2, {N, K, 0, 0}, 0, 0, 0} : (DmcKShape){2, {K, N, 0, 0}, 0, 0, 0};
       DmcKernel k = {.op = nt ? DMC_OP_MATMUL_NT : DMC_OP_MATMUL, .out = shape1(N, 1), .nin = 2,
                      .in = {shape1(K, 1), ws}};
       const void *in[2] = {a, w};
