@@ -279,6 +279,11 @@ static void grad_triu(Ad *ad, IrNode *n, IrNode *dy) {   // dy back in place, ze
   accum(ad, n->in[0], add(ad, OP_TRIU_GRAD, &dy, 1, &a, n));
 }
 
+static void grad_pairs(Ad *ad, IrNode *n, IrNode *dy) {   // de_i = sum_j dy_(i,j) e_j
+  IrNode *in[2] = {n->in[0], dy};
+  accum(ad, n->in[0], add(ad, OP_PAIRS_GRAD, in, 2, NULL, n));
+}
+
 static void grad_expand(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode a = {0};
   a.axis = n->axis;

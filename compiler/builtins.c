@@ -324,6 +324,13 @@ static Value *bi_triu(Ctx *c, Args *a, const Builtin *b) {
   return val_tensor(emit(c, OP_TRIU, &x->t, 1, NULL, a->call->loc), x->t->shape.rank > 2 ? x->mask : NULL);
 }
 
+static Value *bi_pairs(Ctx *c, Args *a, const Builtin *b) {
+  (void)b;
+  Value *x = arg_tensor(c, a, 0);
+  if (!x) return NULL;
+  return val_tensor(emit(c, OP_PAIRS, &x->t, 1, NULL, a->call->loc), NULL);
+}
+
 static Value *bi_transpose(Ctx *c, Args *a, const Builtin *b) {
   (void)b;
   Value *x = arg_tensor(c, a, 0);
@@ -859,6 +866,7 @@ const Builtin builtins[] = {
     {"reshape", "x,shape", bi_reshape, OP_RESHAPE},
     {"transpose", "x", bi_transpose, OP_TRANSPOSE},
     {"triu", "x", bi_triu, OP_TRIU},
+    {"pairwise_products", "e", bi_pairs, OP_PAIRS},
     {"slice", "x,axis,start,len", bi_slice, OP_SLICE},
     {"expand", "x,axis,n", bi_expand, OP_EXPAND},
     {"sigmoid", "x", bi_unary, OP_SIGMOID},

@@ -320,6 +320,24 @@ static const char *shape_triu(IrNode *n) {
   return NULL;
 }
 
+// e[f, k] per example -> the products of its pairs of rows [f(f-1)/2, k], f >= 2
+static const char *shape_pairs(IrNode *n) {
+  const char *e = need_f32(n);
+  if (e) return e;
+  Shape x = n->in[0]->shape;
+  if (x.rank != 2 || x.dim[0] < 2)
+    return arena_printf("pairwise_products needs rows of embeddings [f, k] with f >= 2, got %s", shape_str(x));
+  n->shape = x;
+  n->shape.dim[0] = x.dim[0] * (x.dim[0] - 1) / 2;
+  return NULL;
+}
+
+// (e[f, k], dy[f(f-1)/2, k]) -> de[f, k] (pairwise_products' gradient)
+static const char *shape_pairs_grad(IrNode *n) {
+  n->shape = n->in[0]->shape;
+  return NULL;
+}
+
 // dy[.., P] -> [.., len, len] with P = len(len-1)/2 (triu's gradient)
 static const char *shape_triu_grad(IrNode *n) {
   Shape x = n->in[0]->shape;

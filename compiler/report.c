@@ -16,6 +16,7 @@ double ir_node_flops(IrNode *n) {
     return 2.0 * out * k;
   }
   case OK_ELEMWISE: return n->op == OP_STOPGRAD ? 0 : out;
+  case OK_MOVE: return n->op == OP_PAIRS ? out : 0;   // a multiply per product
   case OK_REDUCE: return n->op == OP_SOFTMAX ? 4.0 * out : shape_numel(n->in[0]->shape);
   case OK_LOSS: return 4.0 * shape_numel(n->in[0]->shape);
   default: return 0;

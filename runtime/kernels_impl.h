@@ -975,6 +975,30 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
       }
     return;
   }
+  case DMC_OP_PAIRS: case DMC_OP_PAIRS_GRAD: {   // e [f, k] -> e_i * e_j [f(f-1)/2, k], i < j, row by row; and back
+    const DmcKShape *s = &k->in[0];
+    const REAL *x = K_(real)(in, 0), *dy = k->op == DMC_OP_PAIRS_GRAD ? K_(real)(in, 1) : NULL;
+    int64_t f = s->dim[0], kd = s->dim[1], xn = K_(numel)(s), P = f * (f - 1) / 2;
+    for (int b = 0; b < ob; b++) {
+      const REAL *restrict xe = x + (s->batched ? b * xn : 0);
+      REAL *restrict y = out + b * os;
+      if (!dy) {
+        for (int64_t i = 0, p = 0; i < f; i++)
+          for (int64_t j = i + 1; j < f; j++, p++)
+            for (int64_t c = 0; c < kd; c++) y[p * kd + c] = xe[i * kd + c] * xe[j * kd + c];
+        continue;
+      }
+      const REAL *restrict d = dy + (k->in[1].batched ? b * P * kd : 0);
+      memset(y, 0, sizeof(REAL) * (size_t)xn);
+      for (int64_t i = 0, p = 0; i < f; i++)   // row i gets dy_(i,j) e_j, row j dy_(i,j) e_i
+        for (int64_t j = i + 1; j < f; j++, p++)
+          for (int64_t c = 0; c < kd; c++) {
+            y[i * kd + c] += d[p * kd + c] * xe[j * kd + c];
+            y[j * kd + c] += d[p * kd + c] * xe[i * kd + c];
+          }
+    }
+    return;
+  }
   case DMC_OP_TRIU: case DMC_OP_TRIU_GRAD: {   // [.., n, n] <-> its strict upper triangle [.., P], row by row
     const DmcKShape *s = &k->in[0];
     const REAL *x = K_(real)(in, 0);

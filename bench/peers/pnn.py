@@ -2,7 +2,7 @@
 
 e = [user 10, item 10 (table items), year 10, mean genres 10, mean ugenres 10, mean hist 10
 (table items)] -> [6, 10] (tables normal(0.01)); lz = dense(flat e [60], 128) (with bias);
-lp = dense(inner products of the 15 pairs i < j, 128, no bias) (stdlib pairwise_products
+lp = dense(inner products of the 15 pairs i < j, 128, no bias) (dmc's pairwise_products
 order: (0,1), (0,2), .., (4,5)); l1 = relu(lz + lp); p = sigmoid(mlp(l1, [64, 1],
 ReLU, dropout 0.2 after the hidden layer, last layer linear)). No dense statistics.
 Tables: SparseAdam(lr=0.001); dense: Adam(lr=0.001); l2 1e-6; batch 256, 5 epochs.
@@ -30,7 +30,7 @@ CFG = dict(optimizer=("adam", dict(lr=0.001)), sparse=("adam", dict(lr=0.001)),
 
 
 def pairwise_products(e):
-    """stdlib pairwise_products: e [B, f, k] -> [B, f(f-1)/2, k], rows (0,1), (0,2), .."""
+    """dmc's pairwise_products: e [B, f, k] -> [B, f(f-1)/2, k], rows (0,1), (0,2), .."""
     f = e.shape[1]
     return torch.cat([e[:, i + 1:] * e[:, i:i + 1] for i in range(f - 1)], 1)
 

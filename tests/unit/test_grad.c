@@ -156,6 +156,13 @@ static void test_triu(void) {
               "p = sigmoid(sum(t) + sum(g))\noutput p\nloss bce(p, y)\n");
 }
 
+// the products of all pairs of rows (AFM's interaction layer), into a dense layer and a weighted sum
+static void test_pairwise_products(void) {
+  check_model("pairwise_products", HEAD
+              "e = embed(h, 3)\npp = pairwise_products(e * dense(s, 3))\n"
+              "p = sigmoid(sum(dense(pp, 2)) + sum(pp * dense(s, 3)))\noutput p\nloss bce(p, y)\n");
+}
+
 static void test_losses(void) {
   check_model("losses", HEAD
               "feature w : weighted[3] from ws sep \",\" vocab 6\n"
@@ -252,6 +259,7 @@ int main(void) {
   CU_add_test(s, "dense and moves", test_dense_and_moves);
   CU_add_test(s, "masked reductions", test_masked_reductions);
   CU_add_test(s, "triu", test_triu);
+  CU_add_test(s, "pairwise_products", test_pairwise_products);
   CU_add_test(s, "batched matmul", test_batched_matmul);
   CU_add_test(s, "augru scan", test_gru);
   CU_add_test(s, "losses", test_losses);
