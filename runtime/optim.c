@@ -293,7 +293,7 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
         int32_t id = ids[j];
         if (j + RT_PREFETCH_SLOT < n) {   /* the slot of an id ahead: a miss in a map of every row */
           int32_t ahead = ids[j + RT_PREFETCH_SLOT];
-          if (ahead >= 0 && ahead < rows) __builtin_prefetch(slot + ahead, 1);
+          if (ahead >= 0 && ahead < rows && (owners == 1 || (ahead >> 4) % owners == t)) __builtin_prefetch(slot + ahead, 1);
         }
         if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
         if (owners > 1 && (id >> 4) % owners != t) continue;   /* another thread's row */
@@ -339,6 +339,10 @@ void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
   rt_optim_step_parts(o, w, g, &whole, 1);
 }
 
+/* A copy per vector width, as rt_opt_update (its adds round alike in each). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out) {
   const float *g0 = parts[0].grads + at;
   for (int64_t k = 0; k < n; k++) out[k] = parts[0].scale * g0[k];
