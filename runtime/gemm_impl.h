@@ -80,6 +80,36 @@ static inline REAL K_(hsum)(const K_(vec) *v) {
   return s;
 }
 
+#ifdef K_TRANSPOSE16
+// Lane i: K_(hsum)(&v[i]) for 16 vectors, with the same adds in the same order (by
+// halves, then the last four lanes in turn from 0), but two rows to a vector: a dot
+// product per row of a one-column GEMM (AFM's [325, 16] @ [16, 1] score) spent more on
+// its hsum's extractions than on its products. By pointer, as K_(hsum).
+#define K_SV __builtin_shufflevector
+static inline __attribute__((always_inline)) void K_(hsum16)(const K_(vec) *v, K_(vec) *out) {
+  K_(vec) p[8], q[4];
+  for (int k = 0; k < 8; k++)   // lanes 0-7: row 2k's 8 half sums, 8-15: row 2k + 1's
+    p[k] = K_SV(v[2 * k], v[2 * k + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+           K_SV(v[2 * k], v[2 * k + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  for (int m = 0; m < 4; m++)   // lanes 4i..4i+3: row 4m + i's 4 quarter sums
+    q[m] = K_SV(p[2 * m], p[2 * m + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           K_SV(p[2 * m], p[2 * m + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  // x(l): lane r = row r's quarter sum l; then 0 + x(0) + x(1) + x(2) + x(3), as K_(hsum)
+#define K_X(l)                                                                                                    \
+  K_SV(K_SV(q[0], q[1], l, 4 + l, 8 + l, 12 + l, 16 + l, 20 + l, 24 + l, 28 + l, l, l, l, l, l, l, l, l),          \
+       K_SV(q[2], q[3], l, 4 + l, 8 + l, 12 + l, 16 + l, 20 + l, 24 + l, 28 + l, l, l, l, l, l, l, l, l), 0, 1, 2, 3, \
+       4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+  K_(vec) s = (K_(vec)){0};
+  s += K_X(0);
+  s += K_X(1);
+  s += K_X(2);
+  s += K_X(3);
+  *out = s;
+#undef K_X
+}
+#undef K_SV
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(K_TRANSPOSE16)
 // dst[i * lds + j] = src[j * ls + i] for i, j < 16: 16 rows loaded, then at each
 // of 4 stages (h = 8, 4, 2, 1) rows i and i + h swap their off-diagonal h-wide
@@ -185,7 +215,22 @@ static inline __attribute__((always_inline)) void K_(narrow_body)(int64_t M, int
         K_(vec) wt = {0};
         if (tail)
           for (int l = 0; l < K_LANES; l++) wt[l] = kn - K_LANES + l >= kv ? wc[kn - K_LANES + l] : 0;
-        for (int64_t r = 0; r < M; r++) {
+        int64_t r = 0;
+#ifdef K_TRANSPOSE16
+        for (; kn >= K_LANES && r + 16 <= M; r += 16) {   // 16 rows' sums at once, the same bits
+          K_(vec) acc[16];
+          for (int i = 0; i < 16; i++) {
+            const REAL *ar = Ak + (r + i) * ars;
+            acc[i] = (K_(vec)){0};
+            for (int64_t p = 0; p + K_LANES <= kn; p += K_LANES) acc[i] += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
+            if (tail) acc[i] += *(const K_(uvec) *)(ar + kn - K_LANES) * wt;
+          }
+          K_(vec) h;
+          K_(hsum16)(acc, &h);
+          for (int i = 0; i < 16; i++) C[(r + i) * ldc + j] = (load ? C[(r + i) * ldc + j] : 0) + h[i];
+        }
+#endif
+        for (; r < M; r++) {
           const REAL *ar = Ak + r * ars;
           K_(vec) acc = {0};
           int64_t p = 0;

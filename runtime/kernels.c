@@ -8,7 +8,7 @@
 #define K_(name) name##_f32
 #define K_MATH(fn) fn##f
 #define K_POLY_EXP
-#define K_TRANSPOSE16   // float's 16 lanes: gemm_impl.h transposes a W block in registers
+#define K_TRANSPOSE16   // float's 16 lanes: gemm_impl.h transposes a W block and sums 16 rows in registers
 #define KFN dmc_kernel_f32_run
 #define K_SHARED_GEMM shared_gemm
 static int shared_gemm(int64_t M, int64_t N, int64_t Kd, const float *A, int64_t ars, int64_t acs, const float *W,

@@ -233,6 +233,30 @@ static void check_general_broadcast(int P, int Q, int C) {
   free(x), free(y), free(out);
 }
 
+/* A GEMM of one or two columns sums its rows' dot products 16 rows at a time
+ * (gemm_impl.h: K_(hsum16)) with the adds of a row alone: each row's result has the
+ * same bits at any M, so a prediction does not depend on its batch. */
+static void test_dot_rows_bits(void) {
+  static const int Ks[] = {16, 40, 300};
+  enum { M = 37 };
+  int bad = 0;
+  for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
+    for (int N = 1; N <= 2; N++) {
+      int K = Ks[ki];
+      float *a = malloc(sizeof(float) * (size_t)M * K), *w = malloc(sizeof(float) * (size_t)K * N);
+      float c[M * 2], c1[2];
+      for (int i = 0; i < M * K; i++) a[i] = sinf((float)i * 0.37f) * 3.1f;
+      for (int i = 0; i < K * N; i++) w[i] = cosf((float)i * 0.53f) / 1.7f;
+      gemm_direct(M, N, K, a, K, 1, w, N, 1, c, N, 0);
+      for (int r = 0; r < M; r++) {
+        gemm_direct(1, N, K, a + r * K, K, 1, w, N, 1, c1, N, 0);
+        bad += memcmp(c + r * N, c1, sizeof(float) * (size_t)N) != 0;
+      }
+      free(a), free(w);
+    }
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void test_general_broadcast(void) {
   check_general_broadcast(3, 5, 4);
   check_general_broadcast(7, 23, 29);
@@ -404,6 +428,7 @@ void add_kernel_tests(void) {
   CU_add_test(s, "matmul_tn (weight gradients) against a triple loop", test_matmul_tn);
   CU_add_test(s, "matmul_nt (input gradients) against a triple loop", test_matmul_nt);
   CU_add_test(s, "K_(gemm) on every path: accumulate, strided C, transposed A and W", test_gemm_direct);
+  CU_add_test(s, "a one-column GEMM's rows: the same bits 16 at a time as alone", test_dot_rows_bits);
   CU_add_test(s, "broadcasting along a middle axis", test_general_broadcast);
   CU_add_test(s, "a small head over the batch", test_flat_head);
   CU_add_test(s, "a tail sum over the batch", test_flat_tail_sum);
