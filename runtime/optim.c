@@ -78,20 +78,24 @@ int rt_opt_nstate(const RtOptCfg *c) {
 
 float rt_opt_state_init(const RtOptCfg *c) { return c->kind == RT_OPT_ADAGRAD ? (float)c->initial : 0.0f; }
 
-/* A copy per vector width, the widest the CPU has picked when the program starts
- * (the archive serves portable programs too, so it cannot be built for this CPU): a
- * dense Adam step over 0.5M floats was 0.47 ms of criteo_dcn's 5 ms training step in
- * SSE, its sqrt and division 4 lanes at a time. Each lane rounds as the scalar loop
- * does (no contraction: -std=c11 with GCC, the pragma with Clang), so every copy
- * gives the same bits. */
+/* A copy per vector width of the dense loops, the widest the CPU has picked when the
+ * program starts (the archive serves portable programs too, so it cannot be built for
+ * this CPU): a dense Adam step over 0.5M floats was 0.47 ms of criteo_dcn's 5 ms
+ * training step in SSE, its sqrt and division 4 lanes at a time. Each lane rounds as
+ * the scalar loop does (no contraction: -std=c11 with GCC, the pragma with Clang), so
+ * every copy gives the same bits. Static, behind the public functions: Clang names a
+ * cloned function's entry NAME.ifunc, which other files' calls would not find. */
 #ifdef __clang__
 #pragma clang fp contract(off)
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
+#define RT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RT_CLONES
 #endif
-void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float *s1, int64_t n,
-                   int64_t t, float l2) {
+
+RT_CLONES static void update_loops(const RtOptCfg *c, float *w, const float *g, float *s0, float *s1, int64_t n,
+                                   int64_t t, float l2) {
   float lr = (float)c->lr;
   switch (c->kind) {
   case RT_OPT_SGD:
@@ -133,6 +137,11 @@ void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float
     break;
   }
   }
+}
+
+void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float *s1, int64_t n, int64_t t,
+                   float l2) {
+  update_loops(c, w, g, s0, s1, n, t, l2);
 }
 
 void rt_opt_adam_memo(RtOptCfg *c, float *bc) {
@@ -339,11 +348,8 @@ void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,
   rt_optim_step_parts(o, w, g, &whole, 1);
 }
 
-/* A copy per vector width, as rt_opt_update (its adds round alike in each). */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out) {
+/* A copy per vector width, as update_loops (its adds round alike in each). */
+RT_CLONES static void sum_loops(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out) {
   const float *g0 = parts[0].grads + at;
   for (int64_t k = 0; k < n; k++) out[k] = parts[0].scale * g0[k];
   for (int q = 1; q < nparts; q++) {
@@ -351,6 +357,10 @@ void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, fl
     float sq = parts[q].scale;
     for (int64_t k = 0; k < n; k++) out[k] += sq * gq[k];
   }
+}
+
+void rt_grads_sum(const RtGradPart *parts, int nparts, int64_t at, int64_t n, float *out) {
+  sum_loops(parts, nparts, at, n, out);
 }
 
 typedef struct {
