@@ -34,6 +34,9 @@ IrNode *view_root(const Lowered *l, IrNode *n);
 IrNode *concat_home(const Lowered *l, IrNode *n);
 int64_t concat_offset(const Lowered *l, IrNode *n);
 bool in_slice(const Lowered *l, IrNode *concat, IrNode *operand);
+// The values the runtime reads after the kernels (outputs, the loss, gradients,
+// table-row gradients), by view root: written densely, in a buffer of their own.
+bool *runtime_read(const Lowered *l);
 // The rows of n's slice when it is strided within an example (DmcKernel.orow, orstride; 0, 0: one run).
 void concat_rows(const Lowered *l, IrNode *n, int *orow, int *orstride);
 

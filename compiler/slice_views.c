@@ -4,8 +4,8 @@
 // their kernels. plan.c places a slice view at its operand's buffer plus its start,
 // and lowered_describe gives its readers DmcKShape.ld, its operand's row length.
 // A recurrent layer's gradient kernel writes every step's gate and state gradients
-// as one [t, 7n + 1] row (runtime/rnn_impl.h), which its weight gradients and the
-// input's gradient read as slices: DIEN copied four [B, 50, 96] and [B, 50, 32]
+// as one [t, DMC_GRU_ROW(n)] row (runtime/kernels.h), which its weight gradients and
+// the input's gradient read as slices: DIEN copied four [B, 50, 96] and [B, 50, 32]
 // slices a training step.
 // A slice is placed when
 //  - it is a batched slice along the last axis of a workspace value computed
@@ -44,17 +44,13 @@ void place_slice_views(Lowered *l) {
     Vec *v = pass ? &l->backward : &l->forward;
     for (int i = 0; i < v->len; i++) kernel[((IrNode *)v->items[i])->id] = true;
   }
+  bool *pinned = runtime_read(l);
   for (int i = 0; i < g->nodes.len; i++) {
     IrNode *s = g->nodes.items[i], *x = s->op == OP_SLICE ? s->in[0] : NULL;
-    ok[i] = x && kernel[s->id] && !l->fused[s->id] && s->batched && x->batched && s->dt == DT_F32 &&
-            s->axis == s->shape.rank - 1 && l->buf[x->id].kind == BUF_WORK && !l->view[x->id] && !l->into[x->id] &&
-            !l->into[s->id];
+    ok[i] = x && kernel[s->id] && !l->fused[s->id] && !pinned[s->id] && s->batched && x->batched &&
+            s->dt == DT_F32 && s->axis == s->shape.rank - 1 && l->buf[x->id].kind == BUF_WORK && !l->view[x->id] &&
+            !l->into[x->id] && !l->into[s->id];
   }
-  for (int i = 0; i < g->outputs.len; i++) ok[((Output *)g->outputs.items[i])->node->id] = false;
-  if (g->total_loss) ok[g->total_loss->id] = false;
-  for (int i = 0; i < g->grads.len; i++)
-    if (g->grads.items[i]) ok[((IrNode *)g->grads.items[i])->id] = false;
-  for (int i = 0; i < g->sparse.len; i++) ok[((SparseGrad *)g->sparse.items[i])->rows->id] = false;
   for (int i = 0; i < g->nodes.len; i++) {   // a view read under another shape
     IrNode *r = g->nodes.items[i];
     if (l->view[i]) ok[r->in[0]->id] = false;

@@ -74,6 +74,16 @@ static void pin(const Lowered *l, bool *pinned, IrNode *n) {
   if (n) pinned[view_root(l, n)->id] = true;
 }
 
+bool *runtime_read(const Lowered *l) {
+  Graph *g = l->g;
+  bool *pinned = arena_alloc(sizeof(bool) * (size_t)(g->nodes.len + 1));
+  for (int i = 0; i < g->outputs.len; i++) pin(l, pinned, ((Output *)g->outputs.items[i])->node);
+  pin(l, pinned, g->total_loss);
+  for (int i = 0; i < g->grads.len; i++) pin(l, pinned, g->grads.items[i]);
+  for (int i = 0; i < g->sparse.len; i++) pin(l, pinned, ((SparseGrad *)g->sparse.items[i])->rows);
+  return pinned;
+}
+
 static bool all_placed(const Lowered *l, IrNode *c) {
   for (int j = 0; j < c->nin; j++)
     if (!in_slice(l, c, c->in[j])) return false;
@@ -86,7 +96,7 @@ void place_slices(Lowered *l) {
   l->into = arena_alloc(sizeof(IrNode *) * (size_t)N);
   l->into_at = arena_alloc(sizeof(int64_t) * (size_t)N);
   int *uses = arena_alloc(sizeof(int) * (size_t)N);   // kernel operands, by view root
-  bool *kernel = arena_alloc(sizeof(bool) * (size_t)N), *pinned = arena_alloc(sizeof(bool) * (size_t)N);
+  bool *kernel = arena_alloc(sizeof(bool) * (size_t)N), *pinned = runtime_read(l);
   for (int pass = 0; pass < 2; pass++) {
     Vec *v = pass ? &l->backward : &l->forward;
     for (int i = 0; i < v->len; i++) {
@@ -96,10 +106,6 @@ void place_slices(Lowered *l) {
       for (int k = 0; k < nin; k++) uses[view_root(l, ops[k])->id]++;
     }
   }
-  for (int i = 0; i < g->outputs.len; i++) pin(l, pinned, ((Output *)g->outputs.items[i])->node);
-  pin(l, pinned, g->total_loss);
-  for (int i = 0; i < g->grads.len; i++) pin(l, pinned, g->grads.items[i]);
-  for (int i = 0; i < g->sparse.len; i++) pin(l, pinned, ((SparseGrad *)g->sparse.items[i])->rows);
 
   for (int pass = 0; pass < 2; pass++) {
     Vec *v = pass ? &l->backward : &l->forward;

@@ -193,6 +193,16 @@ static inline __attribute__((always_inline)) void K_(pack)(const REAL *W, int64_
 // The panel a K block packs W into, per thread (pool threads run kernels at once).
 static _Thread_local K_(vec) K_(wpanel)[K_KC * 5];
 
+// A row's dot product with wc over kn values, in K_LANES lanes: whole vectors, then
+// the last kn % K_LANES as one vector ending at kn against wt (zero before the tail);
+// nothing when kn < K_LANES (the caller adds those serially).
+static inline __attribute__((always_inline)) void K_(dot_lanes)(const REAL *ar, const REAL *wc, int64_t kn, int64_t tail,
+                                                                const K_(vec) *wt, K_(vec) *acc) {
+  *acc = (K_(vec)){0};
+  for (int64_t p = 0; p + K_LANES <= kn; p += K_LANES) *acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
+  if (tail) *acc += *(const K_(uvec) *)(ar + kn - K_LANES) * *wt;
+}
+
 // K_(gemm) for N < K_LANES, on its own so that its register allocation is not
 // the wide tiles' (sharing a function, its 6 x 1 tile reloaded row offsets from
 // the stack every step); a plain A (acs == 1) has its own copy, its step known.
@@ -218,26 +228,18 @@ static inline __attribute__((always_inline)) void K_(narrow_body)(int64_t M, int
         int64_t r = 0;
 #ifdef K_TRANSPOSE16
         for (; kn >= K_LANES && r + 16 <= M; r += 16) {   // 16 rows' sums at once, the same bits
-          K_(vec) acc[16];
-          for (int i = 0; i < 16; i++) {
-            const REAL *ar = Ak + (r + i) * ars;
-            acc[i] = (K_(vec)){0};
-            for (int64_t p = 0; p + K_LANES <= kn; p += K_LANES) acc[i] += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
-            if (tail) acc[i] += *(const K_(uvec) *)(ar + kn - K_LANES) * wt;
-          }
-          K_(vec) h;
+          K_(vec) acc[16], h;
+          for (int i = 0; i < 16; i++) K_(dot_lanes)(Ak + (r + i) * ars, wc, kn, tail, &wt, &acc[i]);
           K_(hsum16)(acc, &h);
           for (int i = 0; i < 16; i++) C[(r + i) * ldc + j] = (load ? C[(r + i) * ldc + j] : 0) + h[i];
         }
 #endif
         for (; r < M; r++) {
           const REAL *ar = Ak + r * ars;
-          K_(vec) acc = {0};
-          int64_t p = 0;
-          for (; p + K_LANES <= kn; p += K_LANES) acc += *(const K_(uvec) *)(ar + p) * *(const K_(uvec) *)(wc + p);
-          if (tail) acc += *(const K_(uvec) *)(ar + kn - K_LANES) * wt, p = kn;
+          K_(vec) acc;
+          K_(dot_lanes)(ar, wc, kn, tail, &wt, &acc);
           REAL sum = (load ? C[r * ldc + j] : 0) + K_(hsum)(&acc);
-          for (; p < kn; p++) sum += ar[p] * wc[p];
+          for (int64_t p = kn >= K_LANES ? kn : 0; p < kn; p++) sum += ar[p] * wc[p];   // kn < K_LANES: serial
           C[r * ldc + j] = sum;
         }
       }
@@ -404,11 +406,13 @@ KSTATIC void K_(gemm)(int64_t M, int64_t N, int64_t Kd, const REAL *A, int64_t a
     K_(gemm)(M, N - rest, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
     K_(gemm_narrow)(M, rest, Kd, A, ars, acs, W + (N - rest) * wcs, wrs, wcs, C + N - rest, ldc, accumulate);
   } else if (N < K_LANES) K_(gemm_narrow)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
-  else if ((acs == 1 && ars - Kd >= 64 && M > 64) || (wcs == 1 && wrs - N >= 64 && (acs == 1 || acs - M >= 64) && Kd > 64))
-    K_(gemm_far)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, acs == 1 && ars - Kd >= 64 && M > 64,
-                 wcs == 1 && wrs - N >= 64 && (acs == 1 || acs - M >= 64) && Kd > 64);
-  else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate, 0, 0);
-  else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, 0, 0);
+  else {
+    // many rows of A, or of W, lying a line or more apart (K_(gemm_far))
+    int far = acs == 1 && ars - Kd >= 64 && M > 64, farw = wcs == 1 && wrs - N >= 64 && (acs == 1 || acs - M >= 64) && Kd > 64;
+    if (far || farw) K_(gemm_far)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, far, farw);
+    else if (acs == 1) K_(gemm_body)(M, N, Kd, A, ars, 1, W, wrs, wcs, C, ldc, accumulate, 0, 0);
+    else K_(gemm_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate, 0, 0);
+  }
 }
 #undef K_TILE_V
 #undef K_TILE_R

@@ -14,9 +14,10 @@
 // DMC_OP_GRU_GRAD (x, a, m, U, h, dh) -> [t, DMC_GRU_ROW(n)], per step, the
 // gradients of the pre-activations [dzu | dzr | dzc] (= dx[s]), again [dzu | dzr |
 // dq] (the rows whose product with hp^T is U's gradient: one GEMM over the batch),
-// hp, and da[s], each part from a multiple of 16 floats (kernels.h), zeros between. It walks the steps backwards recomputing each step's gates from h (no
-// gate is stored by the forward), carrying dL/dhp to the step before with one
-// GEMM by U^T per step (the GEMM reads U transposed in place).
+// hp, and da[s], each part from a multiple of 16 floats (kernels.h), zeros between.
+// It walks the steps backwards recomputing each step's gates from h (no gate is
+// stored by the forward), carrying dL/dhp to the step before with one GEMM by U^T
+// per step (the GEMM reads U transposed in place).
 
 // Rows of a block: its buffer (rows x 4n: the gates and hp) fits a fixed stack array.
 #define K_RNN_BUF 6144

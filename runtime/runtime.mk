@@ -71,7 +71,7 @@ test-runtime: $(RT_TEST_BIN)
 KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast
 # The optimizer's dense loops (Adam over a 400x400 weight) vectorize at -O3 only
 # with sqrtf free of errno; for this CPU family, not the host (portable programs link
-# the same archive: rt_opt_update picks its AVX-512 or AVX2 copy at start), and
+# the same archive: its loops pick their AVX-512 or AVX2 copy at start), and
 # without contraction, so its results are the scalar loop's bit for bit (vector sqrt
 # and division round as the scalar ones do).
 $(BUILD)/runtime/optim.o: CFLAGS += -O3 -fno-math-errno
