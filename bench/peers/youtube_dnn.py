@@ -59,6 +59,10 @@ class YoutubeDNN(nn.Module):
                        x["ucnt"], x["umean"], x["time"]], 1)                       # [B, 51]
         return self.tower(h)                                                      # [B, 64]
 
+    def score(self, x):
+        """What the model outputs, as dmc's `output user_vec = u`: the user vector."""
+        return self.user(x)
+
     def sampled_softmax(self, x):
         """Per-example loss [B]: the target against SAMPLES uniform samples."""
         u, tgt = self.user(x), x["item"]

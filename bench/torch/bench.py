@@ -6,7 +6,8 @@ dmc, measured the same way for the same model in PyTorch.
 
 MODEL is a configuration of bench/torch/models.py (criteo_deepfm, din, ...) or
 example:NAME, the peer bench/peers/NAME.py of examples/NAME.model (its own features,
-optimizers, l2 and training step, common.py's).
+optimizers, l2 and training step, common.py's; AutoRec's model, loss and optimizers, its
+peer reading its own data).
 
 Measured, as runtime/bench.c does (inputs drawn before the clocks start: 4 batches of
 1024 rows for inference, 8 of the training batch for training, used in turn; ids Zipf(S)
@@ -236,6 +237,36 @@ class Example(Config):
         self.common.sparse_grads(self.tables, self.cfg["l2"])
 
 
+class AutoRec(Config):
+    """bench/peers/autorec.py, whose data (one movie's ratings per example) common.main does
+    not read: its IAutoRec, loss and optimizers; the ratings drawn as bench.c draws a
+    weighted list (users Zipf over the vocabulary, ratings uniform in [0, 1))."""
+
+    def __init__(self, ids):
+        peer = runpy.run_path(os.path.join(HERE, "..", "peers", "autorec.py"), run_name="autorec_peer")
+        self.peer, self.ids, self.model = peer, ids, peer["IAutoRec"]()
+        self.common = sys.modules["common"]
+
+    def make(self, B):
+        users, _ = self.ids.lists(self.peer["USERS"] - 2, B, self.peer["SLOTS"])
+        vals = torch.from_numpy(self.ids.rng.random(users.shape, dtype=np.float32)) * (users != 0)
+        return (users, vals), torch.zeros(B)
+
+    def score(self, model):
+        return model
+
+    def loss(self, x, y):
+        return self.peer["masked_sse"](self.model(*x), *x).mean()
+
+    def optimizers(self):
+        self.tables, opts, used = self.common.build_optimizers(self.model, self.peer["CFG"])
+        return opts, "the peer's: " + ", ".join(sorted(set(used.values()))) + \
+            f"; dense {self.common.describe(self.peer['CFG']['optimizer'])}"
+
+    def after_backward(self):
+        self.common.sparse_grads(self.tables, self.peer["CFG"]["l2"])
+
+
 # ---- timing ----
 
 def latency(fn, rows, secs):
@@ -286,7 +317,9 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     ids = Ids(np.random.default_rng(a.seed), a.zipf)
-    if a.model.startswith("example:"):
+    if a.model == "example:autorec":
+        cfg = AutoRec(ids)
+    elif a.model.startswith("example:"):
         cfg = Example(a.model.split(":", 1)[1], ids)
     elif a.model in ("din", "dien"):
         cfg = Sequence(a.model, ids)
