@@ -66,8 +66,8 @@ static void fused_describe(IrNode *n, const Fused *f, DmcKernel *k) {
   k->nstep = f->nstep;
   k->step = f->step;
   if (k->step[k->nstep - 1].op == DMC_OP_CONCAT) k->len = n->in[0]->shape.dim[n->axis];   // the operands' rows
-  if (k->step[k->nstep - 1].op == DMC_OP_SUM && k->step[0].op != DMC_OP_GATHER) {   // a tail sum: the steps summed
-    k->axis = n->axis == DMC_AXIS_ALL ? 0 : n->axis;
+  if (k->step[k->nstep - 1].op == DMC_OP_SUM && !dmc_pooled_lookup(k->step, k->nstep)) {   // a tail sum: the steps summed
+    k->axis = n->op == OP_SUM_TO || n->axis == DMC_AXIS_ALL ? 0 : n->axis;
     k->len = n->in[0]->shape.dim[k->axis];
   }
 }
@@ -111,15 +111,49 @@ static bool head_matmul(const IrNode *n) {
          n->in[1]->shape.rank == 2;
 }
 
+// A sum_to of an example's [t, ..] onto its trailing axes [..] (the gradient of a
+// vector broadcast against t rows: a sampled softmax's user vector, an attention's
+// query): the sum over axis 0, unmasked.
+static bool sums_leading_axis(const IrNode *n) {
+  const IrNode *x = n->in[0];
+  if (n->op != OP_SUM_TO || !n->batched || !x->batched || x->dt != DT_F32 || x->shape.rank != n->shape.rank + 1 ||
+      x->shape.dim[0] < 2)
+    return false;
+  for (int d = 0; d < n->shape.rank; d++)
+    if (x->shape.dim[d + 1] != n->shape.dim[d]) return false;
+  return true;
+}
+
 // A sum over one axis (masked: the steps of axis 0; all of a vector: its axis 0):
 // the tail of a program that runs in its operand's shape (an attention's weighted
 // sum, a bilinear score, a softmax's denominator, a dot product). Not over one
 // step (sum(dense(x, 1))): that would cost a matmul head its epilogue.
 static bool tail_sum(const IrNode *n) {
+  if (n->op == OP_SUM_TO) return sums_leading_axis(n);
   if (n->op != OP_SUM || !n->batched || n->in[0]->dt != DT_F32) return false;
   if (n->axis == DMC_AXIS_ALL) return n->nin == 1 && n->in[0]->shape.rank == 1 && n->in[0]->shape.dim[0] > 1;
   return n->in[0]->shape.dim[n->axis] > 1 &&
          (n->nin == 1 || (n->axis == 0 && n->in[1]->batched && n->in[1]->dt == DT_F32));
+}
+
+// A lookup a program reads can be recomputed there: a GATHER step reads the table
+// rows itself instead of a gather kernel writing them [t, D] for the program to read
+// back. A sampled softmax's 500 rows of 64 an example were gathered once (65 MB a
+// batch of 512) and read for the logits and again in the backward pass. A program
+// in any pass may recompute it (the table and the ids do not change within a step);
+// the gather kernel goes when every reader does (fuse_pass). It pays when the
+// gathered rows would not stay in cache (at least RECOMPUTE_MIN_VALUES an example:
+// 64 examples fill a 1 MiB L2) and the table would (at most RECOMPUTE_TABLE_BYTES),
+// as its rows are read again at random where the gathered ones stream. Smaller
+// lookups (DIN's [20, 16] history, MLR's [12]) were 2-5% slower recomputed.
+#define RECOMPUTE_MIN_VALUES 4096
+#define RECOMPUTE_TABLE_BYTES (4 << 20)
+static bool recomputable(const IrNode *g) {
+  if (g->op != OP_GATHER) return false;
+  const IrNode *t = g->in[0], *ids = g->in[1];
+  return t->op == OP_PARAM && !t->batched && t->shape.rank == 2 && ids->op == OP_INPUT && ids->batched &&
+         ids->dt == DT_I32 && g->shape.rank == ids->shape.rank + 1 && shape_numel64(g->shape) >= RECOMPUTE_MIN_VALUES &&
+         4 * shape_numel64(t->shape) <= RECOMPUTE_TABLE_BYTES;
 }
 
 typedef struct {
@@ -174,9 +208,11 @@ static bool same_values(const IrNode *p, const IrNode *shape) {
   return true;
 }
 
-// 0: not absorbed; 1: absorbed; 2: absorbed and stored.
+// 0: not absorbed; 1: absorbed; 2: absorbed and stored; 3: recomputed.
 static int can_absorb(Group *gr, IrNode *p) {
-  if (gr->absorbed[p->id] || p->is_grad != gr->root->is_grad) return 0;
+  if (gr->absorbed[p->id]) return 0;
+  if (recomputable(p)) return same_shape(p, gr->shape) && gr->nmember + 1 < DMC_KMAX_STEPS ? 3 : 0;
+  if (p->is_grad != gr->root->is_grad) return 0;
   if (gr->l->buf[p->id].kind != BUF_WORK || gr->l->view[p->id]) return 0;
   if (gr->nmember + 1 >= DMC_KMAX_STEPS) return 0;
   int outside = outside_readers(gr, p);   // the group's own readers are members already
@@ -219,6 +255,7 @@ static void absorb(Group *gr, IrNode *n, bool store) {
     if (is_member(gr, p)) continue;   // x * x: one step serves both operands
     int how = can_absorb(gr, p);
     if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
+    if (how == 3 && tail_sum(n)) continue;   // {GATHER, SUM} is a pooled lookup's program (kernels.h)
     absorb(gr, p, how == 2);
   }
 }
@@ -235,8 +272,9 @@ static int slot_of(Group *gr, IrNode *q) {
 }
 
 // Orders the members into steps (the head first, then by id: ids are
-// topological) and numbers the operands.
-static void build_program(Group *gr) {
+// topological) and numbers the operands, the members' and `extra` (read by steps
+// added after, a concat's puts): all before the steps, whose slots follow them.
+static void build_program(Group *gr, IrNode *const *extra, int nextra) {
   IrNode **m = gr->member;
   bool *sd = gr->stored;
   for (int i = 1; i < gr->nmember; i++)
@@ -251,10 +289,11 @@ static void build_program(Group *gr) {
   // operands first (slots 0..nin-1), so step slots can be numbered after them
   for (int s = 0; s < gr->nmember; s++)
     for (int i = 0; i < m[s]->nin; i++) slot_of(gr, m[s]->in[i]);
+  for (int j = 0; j < nextra; j++) slot_of(gr, extra[j]);
   for (int s = 0; s < gr->nmember; s++) {
     IrNode *x = m[s];
     DmcStep *st = &gr->f.step[s];
-    st->op = x->op == OP_CONST ? DMC_OP_CONST : (int)x->op;
+    st->op = x->op == OP_CONST ? DMC_OP_CONST : x->op == OP_SUM_TO ? DMC_OP_SUM : (int)x->op;   // (a tail sum)
     st->val = x->fval;
     st->a = x->nin > 0 ? slot_of(gr, x->in[0]) : 0;
     st->b = x->nin > 1 ? slot_of(gr, x->in[1]) : st->a;
@@ -271,7 +310,42 @@ typedef struct {
   int *uses, *pos;
   bool *pinned, *absorbed;
   Vec **readers;
+  Fused **program;   // by node id: the program it runs in, as its root or a member
 } Facts;
+
+static bool has_member(const Fused *f, const IrNode *n) {
+  for (int s = 0; f && s < f->nstep; s++)
+    if (f->member[s] == n) return true;
+  return false;
+}
+
+// True when n is not pinned and every kernel that reads it (through views) passes ok.
+static bool readers_all(const Lowered *l, Facts *fa, IrNode *n, bool (*ok)(Facts *, IrNode *, IrNode *), IrNode *arg) {
+  if (fa->pinned[n->id]) return false;
+  Vec *r = fa->readers[n->id];
+  for (int i = 0; r && i < r->len; i++) {
+    IrNode *x = r->items[i];
+    if (l->view[x->id] ? !readers_all(l, fa, x, ok, arg) : !ok(fa, x, arg)) return false;
+  }
+  return true;
+}
+
+static bool is_reader(Facts *fa, IrNode *x, IrNode *c) {
+  (void)fa;
+  return x == c;
+}
+
+static bool recomputes(Facts *fa, IrNode *x, IrNode *g) { return has_member(fa->program[x->id], g); }
+
+// Commits the program f of root n: its members run in it.
+static void commit(Lowered *l, Facts *fa, IrNode *n, Fused *f) {
+  l->fused[n->id] = f;
+  fa->program[n->id] = f;
+  for (int s = 0; s < f->nstep; s++) {
+    fa->program[f->member[s]->id] = f;
+    if (f->member[s] != n && !recomputable(f->member[s])) fa->absorbed[f->member[s]->id] = true;
+  }
+}
 
 // sum/mean(gather(table, ids)[, mask], axis=0) with ids [L] per example: the
 // program {GATHER table ids; SUM|MEAN of it, masked by operand b (-1: none)}.
@@ -293,17 +367,6 @@ static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
   f->step[0] = (DmcStep){DMC_OP_GATHER, 0, 1, 0, 0};
   f->step[1] = (DmcStep){n->op == OP_SUM ? DMC_OP_SUM : DMC_OP_MEAN, f->nin, n->nin == 2 ? 2 : -1, 0, 0};
   return f;
-}
-
-// True when every reader of n (through views) is c, and n is not pinned.
-static bool only_reader(const Lowered *l, Facts *fa, IrNode *n, IrNode *c) {
-  if (fa->pinned[n->id]) return false;
-  Vec *r = fa->readers[n->id];
-  for (int i = 0; r && i < r->len; i++) {
-    IrNode *x = r->items[i];
-    if (x != c && !(l->view[x->id] && only_reader(l, fa, x, c))) return false;
-  }
-  return true;
 }
 
 // A bias added to a matmul stays the matmul's epilogue (a GRU's three input projections).
@@ -340,7 +403,7 @@ static Fused *concat_program(Lowered *l, IrNode *n, Facts *fa) {
     IrNode *x = n->in[j];
     src[j] = x;
     if (fa->absorbed[x->id] || l->view[x->id] || x->is_grad != n->is_grad || l->buf[x->id].kind != BUF_WORK) continue;
-    if (x->op == OP_EXPAND && x->axis == 0 && x->in[0]->dt == DT_F32 && only_reader(l, fa, x, n)) {
+    if (x->op == OP_EXPAND && x->axis == 0 && x->in[0]->dt == DT_F32 && readers_all(l, fa, x, is_reader, n)) {
       src[j] = x->in[0];   // [d] broadcasts along the steps of [t, d]
       expands[nexp++] = x;
     } else if (fusable(x) && !reads_matmul(x) && !is_member(&gr, x) && can_absorb(&gr, x) == 1 &&
@@ -352,7 +415,7 @@ static Fused *concat_program(Lowered *l, IrNode *n, Facts *fa) {
   if (count_inputs(&gr, NULL) + n->nin > DMC_KMAX_IN || gr.nmember - 1 + n->nin > DMC_KMAX_STEPS) return NULL;
   for (int i = 1; i < gr.nmember; i++) gr.member[i - 1] = gr.member[i], gr.stored[i - 1] = gr.stored[i];
   gr.nmember--;
-  build_program(&gr);
+  build_program(&gr, src, n->nin);
   int64_t inner = 1, at = 0;
   for (int d = n->axis + 1; d < n->shape.rank; d++) inner *= n->shape.dim[d];
   for (int j = 0; j < n->nin; j++) {
@@ -378,9 +441,7 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
     }
     Fused *cat = fa->absorbed[n->id] ? NULL : concat_program(l, n, fa);
     if (cat) {
-      l->fused[n->id] = cat;
-      for (int s = 0; s < cat->nstep; s++)
-        if (cat->member[s] != n) fa->absorbed[cat->member[s]->id] = true;
+      commit(l, fa, n, cat);
       continue;
     }
     if (fa->absorbed[n->id] || l->view[n->id] || !(fusable(n) || tail_sum(n))) continue;
@@ -388,16 +449,15 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
                 .pos = fa->pos, .root = n, .shape = tail_sum(n) ? n->in[0] : n};
     absorb(&gr, n, false);
     if (gr.nmember < 2) continue;
-    build_program(&gr);
+    build_program(&gr, NULL, 0);
     Fused *f = arena_alloc(sizeof *f);
     *f = gr.f;
-    l->fused[n->id] = f;
-    for (int s = 0; s < f->nstep; s++)
-      if (f->member[s] != n) fa->absorbed[f->member[s]->id] = true;
+    commit(l, fa, n, f);
   }
   int kept = 0;
-  for (int i = 0; i < v->len; i++) {
+  for (int i = 0; i < v->len; i++) {   // (a pass's readers are in it or in a later one)
     IrNode *n = v->items[i];
+    if (recomputable(n) && !fa->absorbed[n->id] && readers_all(l, fa, n, recomputes, n)) fa->absorbed[n->id] = true;
     if (!fa->absorbed[n->id] && !l->view[n->id]) v->items[kept++] = n;
   }
   v->len = kept;
@@ -415,7 +475,7 @@ void fuse_kernels(Lowered *l, bool fuse) {
   if (!fuse) return;
   Facts fa = {arena_alloc(sizeof(int) * (size_t)N), arena_alloc(sizeof(int) * (size_t)N),
               arena_alloc(sizeof(bool) * (size_t)N), arena_alloc(sizeof(bool) * (size_t)N),
-              arena_alloc(sizeof(Vec *) * (size_t)N)};
+              arena_alloc(sizeof(Vec *) * (size_t)N), arena_alloc(sizeof(Fused *) * (size_t)N)};
   int at = 0;
   for (int pass = 0; pass < 2; pass++) {
     Vec *v = pass ? &l->backward : &l->forward;

@@ -52,7 +52,8 @@ static bool honours_rows(const Lowered *l, IrNode *n) {
   Fused *f = l->fused[n->id];
   if (f) {
     int first = f->step[0].op, last = f->step[f->nstep - 1].op;
-    return first != DMC_OP_MATMUL && first != DMC_OP_MATMUL_NT && first != DMC_OP_GATHER && last != DMC_OP_SUM &&
+    return first != DMC_OP_MATMUL && first != DMC_OP_MATMUL_NT && !dmc_pooled_lookup(f->step, f->nstep) &&
+           last != DMC_OP_SUM &&
            last != DMC_OP_CONCAT;
   }
   return n->op != OP_MATMUL && n->op != OP_SUM && n->op != OP_MEAN && n->op != OP_RMAX && n->op != OP_CONCAT &&

@@ -62,10 +62,20 @@ typedef struct {
 // step is a tail sum: the program runs in its operand's shape (the output's with
 // DmcKernel.len steps inserted at .axis) and adds each value into the output,
 // skipping the steps whose mask (operand b, when b != a) is 0.
+// A GATHER step reads rows of a table (operand a, [V, D]) by ids (operand b, an
+// example's [t] contiguous): element i of the batch in the program's shape [t, D]
+// is row ids[i / D]'s element i % D (an id outside the table reads row 0). The
+// program {GATHER, SUM|MEAN [mask]} is instead a pooled lookup (dmc_pooled_lookup).
 typedef struct {
   int op, a, b, store;
   double val;
 } DmcStep;
+
+// A bag of table rows summed or averaged straight into the output (compiler/fuse.c):
+// step 0 GATHER table ids, step 1 SUM or MEAN of it, masked by operand b (-1: none).
+static inline int dmc_pooled_lookup(const DmcStep *st, int nstep) {
+  return nstep == 2 && st[0].op == DMC_OP_GATHER && (st[1].op == DMC_OP_SUM || st[1].op == DMC_OP_MEAN);
+}
 
 typedef struct DmcKernel {
   int op;           // DMC_OP_*, or DMC_OP_FUSED
