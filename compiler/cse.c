@@ -58,7 +58,7 @@ void ir_redirect(Graph *g, IrNode **repl, int n) {
   for (int i = 0; i < g->grads.len; i++) g->grads.items[i] = KEPT(g->grads.items[i]);
   for (int i = 0; i < g->sparse.len; i++) {
     SparseGrad *s = g->sparse.items[i];
-    s->ids = KEPT(s->ids), s->rows = KEPT(s->rows);
+    s->ids = KEPT(s->ids), s->rows = KEPT(s->rows), s->coef = KEPT(s->coef), s->vec = KEPT(s->vec);
   }
   g->total_loss = KEPT(g->total_loss);
   g->heldout_pred = KEPT(g->heldout_pred);
@@ -225,4 +225,42 @@ void ir_forward_broadcasts(Graph *g) {
   }
   ir_place_appended(g, n, added_from);   // the new reshapes go just before their readers
   free(added_from);
+}
+
+// A lookup's row gradient rows = coef * vec, coef [L, 1] one value per looked-up row and
+// vec [D] one vector per example (a lookup scored by a dot product with the example's
+// vector: a sampled softmax's rows against the user vector), is left to the runtime as
+// its two factors (DmcSparseGrad.factored): the [L, D] rows are never written. YouTube
+// DNN wrote 500 rows of 64 an example (65 MB a batch of 512) for the sparse step to
+// read back from memory.
+static IrNode *unviewed(IrNode *x) {
+  while (x->op == OP_RESHAPE && x->batched == x->in[0]->batched) x = x->in[0];
+  return x;
+}
+
+void ir_factor_sparse_rows(Graph *g) {
+  int *uses = calloc((size_t)g->nodes.len + 1, sizeof *uses);
+  if (!uses) die("out of memory factoring sparse rows");
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    for (int k = 0; k < n->nin; k++) uses[n->in[k]->id]++;
+  }
+  for (int i = 0; i < g->sparse.len; i++) {
+    SparseGrad *s = g->sparse.items[i];
+    IrNode *r = s->rows;
+    int64_t L = shape_numel64(s->ids->shape), D = s->param->shape.dim[1];
+    if (r->op != OP_MUL || uses[r->id] || !r->batched || r->dt != DT_F32 || r->shape.rank != 2 || L < 2 ||
+        r->shape.dim[0] != L || r->shape.dim[1] != D)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      IrNode *c = r->in[k], *v = r->in[1 - k];
+      bool col = c->batched && c->shape.rank == 2 && c->shape.dim[0] == L && c->shape.dim[1] == 1;
+      bool row = v->batched && shape_numel64(v->shape) == D && v->shape.dim[v->shape.rank - 1] == D;
+      if (col && row && c->dt == DT_F32 && v->dt == DT_F32) {
+        s->coef = unviewed(c), s->vec = unviewed(v), s->rows = NULL;
+        break;
+      }
+    }
+  }
+  free(uses);
 }

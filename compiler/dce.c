@@ -23,7 +23,10 @@ void ir_dce(Graph *g) {
   if (g->total_loss) g->total_loss->live = true;
   for (int i = 0; i < g->grads.len; i++)
     if (g->grads.items[i]) ((IrNode *)g->grads.items[i])->live = true;
-  for (int i = 0; i < g->sparse.len; i++) ((SparseGrad *)g->sparse.items[i])->rows->live = true;
+  for (int i = 0; i < g->sparse.len; i++) {
+    IrNode *read[2];
+    for (int k = sparse_grad_nodes(g->sparse.items[i], read) - 1; k >= 0; k--) read[k]->live = true;
+  }
   for (int i = g->nodes.len - 1; i >= 0; i--) {
     IrNode *n = g->nodes.items[i];
     if (!n->live) continue;

@@ -278,9 +278,10 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
     SparseGrad *s = g->sparse.items[i];
     int pi = 0;
     while (((Param *)g->params.items[pi]) != s->param) pi++;
-    Buf *b = &l->buf[s->rows->id];
-    fprintf(out, "  {%d, %d, %d, %d, %lld, %lld},\n", pi, input_index(l, s->ids), shape_numel(s->ids->shape),
-            s->param->shape.dim[1], (long long)b->fixed, (long long)b->per_row);
+    Buf *b = &l->buf[(s->rows ? s->rows : s->coef)->id], *v = s->vec ? &l->buf[s->vec->id] : NULL;
+    fprintf(out, "  {%d, %d, %d, %d, %lld, %lld, %lld, %lld},\n", pi, input_index(l, s->ids), shape_numel(s->ids->shape),
+            s->param->shape.dim[1], (long long)b->fixed, (long long)b->per_row, v ? (long long)v->fixed : 0LL,
+            v ? (long long)v->per_row : 0LL);
   }
   fprintf(out, "};\n\n");
   emit_record_arrays(out, "opt_dense", g->optimizer);

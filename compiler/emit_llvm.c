@@ -130,7 +130,7 @@ static void build_types(Gen *g) {
   g->record = named_struct(g, "DmcRecord", (LLVMTypeRef[]){p, i32, p, p, p}, 5);
   g->param = named_struct(
       g, "DmcParam", (LLVMTypeRef[]){p, i32, LLVMArrayType(i64, 4), i64, i64, i32, g->record, g->record, i32, i32, i32}, 11);
-  g->sparse = named_struct(g, "DmcSparseGrad", (LLVMTypeRef[]){i32, i32, i64, i64, i64, i64}, 6);
+  g->sparse = named_struct(g, "DmcSparseGrad", (LLVMTypeRef[]){i32, i32, i64, i64, i64, i64, i64, i64}, 8);
   g->output = named_struct(g, "DmcOutput", (LLVMTypeRef[]){p, i64, i64, i64}, 4);
   g->ctx = named_struct(g, "DmcCtx", (LLVMTypeRef[]){i32, i32, i64, g->pptr, g->fptr, g->fptr, g->fptr, g->fptr, i64}, 9);
   g->model = named_struct(g, "DmcModel",
@@ -162,7 +162,7 @@ static void build_types(Gen *g) {
         offsetof(DmcParam, is_stat));
   CHECK(sparse, offsetof(DmcSparseGrad, param), offsetof(DmcSparseGrad, ids_input),
         offsetof(DmcSparseGrad, ids_per_example), offsetof(DmcSparseGrad, dim), offsetof(DmcSparseGrad, grad_fixed),
-        offsetof(DmcSparseGrad, grad_per_row));
+        offsetof(DmcSparseGrad, grad_per_row), offsetof(DmcSparseGrad, vec_fixed), offsetof(DmcSparseGrad, vec_per_row));
   CHECK(output, offsetof(DmcOutput, name), offsetof(DmcOutput, size), offsetof(DmcOutput, fixed),
         offsetof(DmcOutput, per_row));
   CHECK(ctx, offsetof(DmcCtx, batch), offsetof(DmcCtx, training), offsetof(DmcCtx, seed), offsetof(DmcCtx, inputs),
@@ -580,10 +580,11 @@ static LLVMValueRef build_sparse(Gen *g) {
     SparseGrad *s = gr->sparse.items[i];
     int pi = 0;
     while (((Param *)gr->params.items[pi]) != s->param) pi++;
-    Buf *b = &l->buf[s->rows->id];
+    Buf *b = &l->buf[(s->rows ? s->rows : s->coef)->id], *v = s->vec ? &l->buf[s->vec->id] : NULL;
     LLVMValueRef f[] = {ci32(g, pi),           ci32(g, input_index(l, s->ids)), ci64(g, shape_numel(s->ids->shape)),
-                        ci64(g, s->param->shape.dim[1]), ci64(g, b->fixed), ci64(g, b->per_row)};
-    rows[i] = LLVMConstNamedStruct(g->sparse, f, 6);
+                        ci64(g, s->param->shape.dim[1]), ci64(g, b->fixed), ci64(g, b->per_row),
+                        ci64(g, v ? v->fixed : 0), ci64(g, v ? v->per_row : 0)};
+    rows[i] = LLVMConstNamedStruct(g->sparse, f, 8);
   }
   return carray(g, "sparse", g->sparse, rows, gr->sparse.len);
 }

@@ -496,7 +496,10 @@ void fuse_kernels(Lowered *l, bool fuse) {
   for (int i = 0; i < g->outputs.len; i++) pin(l, fa.pinned, ((Output *)g->outputs.items[i])->node);
   pin(l, fa.pinned, g->total_loss);
   for (int i = 0; i < g->grads.len; i++) pin(l, fa.pinned, g->grads.items[i]);
-  for (int i = 0; i < g->sparse.len; i++) pin(l, fa.pinned, ((SparseGrad *)g->sparse.items[i])->rows);
+  for (int i = 0; i < g->sparse.len; i++) {
+    IrNode *read[2];
+    for (int k = sparse_grad_nodes(g->sparse.items[i], read) - 1; k >= 0; k--) pin(l, fa.pinned, read[k]);
+  }
   fuse_pass(l, &l->backward, &fa);
   fuse_pass(l, &l->forward, &fa);
   place_slices(l);

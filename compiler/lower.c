@@ -51,6 +51,7 @@ Lowered *lower_graph(Graph *g, bool fuse) {
     ir_sums_to_scalars(g);
     ir_unit_moves_as_reshapes(g);
     ir_forward_broadcasts(g);
+    ir_factor_sparse_rows(g);
     ir_dce(g);
   }
   l->buf = arena_alloc(sizeof(Buf) * (size_t)(g->nodes.len + 1));

@@ -105,7 +105,10 @@ void plan_memory(Lowered *l) {
   if (g->total_loss) last[view_root(l, g->total_loss)->id] = end;
   for (int i = 0; i < g->grads.len; i++)
     if (g->grads.items[i]) last[view_root(l, g->grads.items[i])->id] = end;
-  for (int i = 0; i < g->sparse.len; i++) last[view_root(l, ((SparseGrad *)g->sparse.items[i])->rows)->id] = end;
+  for (int i = 0; i < g->sparse.len; i++) {
+    IrNode *read[2];
+    for (int k = sparse_grad_nodes(g->sparse.items[i], read) - 1; k >= 0; k--) last[view_root(l, read[k])->id] = end;
+  }
   for (int i = 0; l->kept && i < g->nodes.len; i++)   // prepared values read between calls (prepare.c)
     if (l->kept[i]) last[i] = end;
 

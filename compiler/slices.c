@@ -81,7 +81,10 @@ bool *runtime_read(const Lowered *l) {
   for (int i = 0; i < g->outputs.len; i++) pin(l, pinned, ((Output *)g->outputs.items[i])->node);
   pin(l, pinned, g->total_loss);
   for (int i = 0; i < g->grads.len; i++) pin(l, pinned, g->grads.items[i]);
-  for (int i = 0; i < g->sparse.len; i++) pin(l, pinned, ((SparseGrad *)g->sparse.items[i])->rows);
+  for (int i = 0; i < g->sparse.len; i++) {
+    IrNode *read[2];
+    for (int k = sparse_grad_nodes(g->sparse.items[i], read) - 1; k >= 0; k--) pin(l, pinned, read[k]);
+  }
   return pinned;
 }
 

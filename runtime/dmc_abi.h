@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMC_ABI_VERSION 3   // 3: forward with loss NULL scores only
+#define DMC_ABI_VERSION 4   // 4: factored sparse gradients (DmcSparseGrad.vec_*); 3: forward with loss NULL scores only
 
 typedef enum {
   DMC_FEAT_ID,        // ids through a vocabulary learned on the training pass
@@ -89,6 +89,9 @@ typedef struct {               // rows of a table touched by one lookup: the tab
   int64_t dim;                 // row width
   int64_t grad_fixed, grad_per_row;   // where backward leaves d(loss)/d(row) [B, ids_per_example, dim]:
                                       // workspace + grad_fixed + grad_per_row * batch (see dmc_ws_at)
+  int64_t vec_fixed, vec_per_row;     // 0, 0: as above. Else factored: row k of example b is
+                                      // coef[b, k] * vec[b], coef [B, ids_per_example] where the
+                                      // rows would be, vec [B, dim] at vec_fixed + vec_per_row * batch
 } DmcSparseGrad;
 
 typedef struct {
@@ -155,6 +158,16 @@ extern const DmcModel dmc_model;
 // fixed + per_row * batch floats from the start of the workspace.
 static inline float *dmc_ws_at(const DmcCtx *ctx, int64_t fixed, int64_t per_row) {
   return ctx->workspace + fixed + per_row * ctx->batch;
+}
+
+// Row k (of batch * ids_per_example) of lookup s's gradient after backward: in the
+// workspace, or for a factored one its product, written to tmp[dim].
+static inline const float *dmc_sparse_row(const DmcCtx *ctx, const DmcSparseGrad *s, int64_t k, float *tmp) {
+  const float *g = dmc_ws_at(ctx, s->grad_fixed, s->grad_per_row);
+  if (!s->vec_per_row) return g + k * s->dim;
+  const float *v = dmc_ws_at(ctx, s->vec_fixed, s->vec_per_row) + k / s->ids_per_example * s->dim;
+  for (int64_t d = 0; d < s->dim; d++) tmp[d] = g[k] * v[d];
+  return tmp;
 }
 
 #endif

@@ -226,7 +226,8 @@ int rt_model_check(const DmcModel *m, RtError *err) {
     if (s->param < 0 || s->param >= m->nparams || !m->params[s->param].is_table ||
         s->ids_input < 0 || s->ids_input >= m->ninputs || m->inputs[s->ids_input].dtype != DMC_I32 ||
         m->inputs[s->ids_input].size != s->ids_per_example ||
-        s->dim != m->params[s->param].shape[1] || s->grad_fixed < 0 || s->grad_per_row < 0)
+        s->dim != m->params[s->param].shape[1] || s->grad_fixed < 0 || s->grad_per_row < 0 || s->vec_fixed < 0 ||
+        (s->vec_per_row && s->vec_per_row < s->dim) || s->vec_per_row < 0)
       return rt_error(err, BUG "sparse gradient %d is inconsistent", i);
   }
   if (m->noutputs < 1) return rt_error(err, BUG "no output");

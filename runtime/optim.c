@@ -296,6 +296,7 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
       if (sg->param != pi) continue;
       const int32_t *ids = parts[q].inputs[sg->ids_input];
       const float *g = parts[q].workspace + sg->grad_fixed + sg->grad_per_row * parts[q].batch;
+      const float *vec = sg->vec_per_row ? parts[q].workspace + sg->vec_fixed + sg->vec_per_row * parts[q].batch : NULL;
       float scale = parts[q].scale;
       int64_t n = (int64_t)parts[q].batch * sg->ids_per_example;
       for (int64_t j = 0; j < n; j++) {
@@ -306,14 +307,22 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
         }
         if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
         if (owners > 1 && (id >> 4) % owners != t) continue;   /* another thread's row */
-        if (slot[id] < 0) {
+        int first = slot[id] < 0;
+        if (first) {
           slot[id] = (int32_t)nt;
-          touched[nt] = id;
-          float *a = acc + nt * dim;
+          touched[nt++] = id;
+        }
+        float *a = acc + (int64_t)slot[id] * dim;
+        if (vec) {   /* factored (DmcSparseGrad): the row is coef * vec, rounded as backward's product */
+          const float *v = vec + j / sg->ids_per_example * dim;
+          float c = g[j];
+          if (first)
+            for (int64_t k = 0; k < dim; k++) a[k] = scale * (c * v[k]);
+          else
+            for (int64_t k = 0; k < dim; k++) a[k] += scale * (c * v[k]);
+        } else if (first) {
           for (int64_t k = 0; k < dim; k++) a[k] = scale * g[j * dim + k];
-          nt++;
         } else {
-          float *a = acc + (int64_t)slot[id] * dim;
           for (int64_t k = 0; k < dim; k++) a[k] += scale * g[j * dim + k];
         }
       }

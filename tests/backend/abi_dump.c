@@ -80,8 +80,9 @@ int main(void) {
   for (int i = 0; i < m->nsparse; i++) {
     const DmcSparseGrad *s = &m->sparse[i];
     printf("sparse param %d ids_input %d ids_per_example %" PRId64 " dim %" PRId64 " grad_fixed %" PRId64
-           " grad_per_row %" PRId64 "\n",
-           s->param, s->ids_input, s->ids_per_example, s->dim, s->grad_fixed, s->grad_per_row);
+           " grad_per_row %" PRId64 " vec_fixed %" PRId64 " vec_per_row %" PRId64 "\n",
+           s->param, s->ids_input, s->ids_per_example, s->dim, s->grad_fixed, s->grad_per_row, s->vec_fixed,
+           s->vec_per_row);
   }
   record("optimizer", &m->optimizer);
   record("sparse_optimizer", &m->sparse_optimizer);

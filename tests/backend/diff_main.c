@@ -236,11 +236,24 @@ int main(int argc, char **argv) {
     if (gn) compare(((Param *)g->params.items[i])->name, grads + l->param_offset[i], interp_buffer(it, gn),
                     shape_numel(gn->shape));
   }
-  for (int i = 0; i < m->nsparse; i++) {
+  for (int i = 0; i < m->nsparse; i++) {   // the rows, built from their factors when factored (both sides)
     const DmcSparseGrad *s = &m->sparse[i];
     SparseGrad *sg = g->sparse.items[i];
-    compare(m->params[s->param].name, dmc_ws_at(&ctx, s->grad_fixed, s->grad_per_row), interp_buffer(it, sg->rows),
-            s->ids_per_example * s->dim * B);
+    int64_t n = s->ids_per_example * B, D = s->dim;
+    float *got = malloc(sizeof(float) * (size_t)(n * D));
+    double *want = sg->rows ? NULL : malloc(sizeof(double) * (size_t)(n * D));
+    if (!got || (!sg->rows && !want)) die("out of memory");
+    if ((s->vec_per_row != 0) != (sg->rows == NULL)) die("lookup %d: the program and the graph disagree on factoring", i);
+    for (int64_t k = 0; k < n; k++) {
+      const float *r = dmc_sparse_row(&ctx, s, k, got + k * D);
+      if (r != got + k * D) memcpy(got + k * D, r, sizeof(float) * (size_t)D);
+    }
+    const double *coef = want ? interp_buffer(it, sg->coef) : NULL, *vec = want ? interp_buffer(it, sg->vec) : NULL;
+    for (int64_t k = 0; want && k < n; k++)
+      for (int64_t d = 0; d < D; d++) want[k * D + d] = coef[k] * vec[k / s->ids_per_example * D + d];
+    compare(m->params[s->param].name, got, want ? want : interp_buffer(it, sg->rows), n * D);
+    free(got);
+    free(want);
   }
   int dense = 0;
   for (int i = 0; i < g->grads.len; i++) dense += g->grads.items[i] != NULL;

@@ -168,14 +168,17 @@ int main(int argc, char **argv) {
     const DmcSparseGrad *sg = &m->sparse[s];
     const DmcParam *p = &m->params[sg->param];
     const int32_t *ids = inputs[sg->ids_input];
-    const float *rows = dmc_ws_at(&ctx, sg->grad_fixed, sg->grad_per_row);
+    float *row = malloc(sizeof(float) * (size_t)sg->dim);
     if (m->inputs[sg->ids_input].dtype != DMC_I32 || m->inputs[sg->ids_input].size != sg->ids_per_example ||
         p->shape[1] != sg->dim) {
       fprintf(stderr, "check_reference: lookup %d of table %s does not match its ids input\n", s, p->name);
       return 2;
     }
-    for (int64_t k = 0; k < B * sg->ids_per_example; k++)
-      for (int64_t d = 0; d < sg->dim; d++) tgrad[p->offset + ids[k] * sg->dim + d] += rows[k * sg->dim + d];
+    for (int64_t k = 0; row && k < B * sg->ids_per_example; k++) {
+      const float *r = dmc_sparse_row(&ctx, sg, k, row);
+      for (int64_t d = 0; d < sg->dim; d++) tgrad[p->offset + ids[k] * sg->dim + d] += r[d];
+    }
+    free(row);
   }
   for (int i = 0; i < m->nparams; i++) {
     const DmcParam *p = &m->params[i];

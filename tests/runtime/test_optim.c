@@ -154,7 +154,7 @@ static const DmcParam s_params[] = {
      .lag_of = 0, .lag_every = 2},
 };
 /* lookups of a: [B,3,2] at 0; of b: [B,1,2] at 6B */
-static const DmcSparseGrad s_sparse[] = {{0, 0, 3, 2, 0, 0}, {0, 1, 1, 2, 0, 6}};
+static const DmcSparseGrad s_sparse[] = {{0, 0, 3, 2, 0, 0, 0, 0}, {0, 1, 1, 2, 0, 6, 0, 0}};
 static int64_t s_ws(int b) { return 8 * (int64_t)b; }
 static void s_nop(const DmcCtx *c) { (void)c; }
 
@@ -219,6 +219,36 @@ static void test_lazy_adam_rows(void) {
   CU_ASSERT_EQUAL(o->rowstep[3], 2);
   NEAR(w[8], -1.0, 1e-5);            /* bias-corrected as a first step */
   rt_optim_free(o);
+}
+
+/* A factored lookup (DmcSparseGrad.vec_*: row k of example b is coef[b, k] * vec[b]) updates
+ * its rows to the same bits as the rows it stands for, written out. */
+static const DmcSparseGrad s_factored[] = {{0, 0, 3, 2, 16, 0, 18, 2}, {0, 1, 1, 2, 0, 6, 0, 0}};
+
+static void test_factored_rows(void) {
+  DmcModel rows = small_model("sgd"), fac = small_model("sgd");   /* linear in the rows: any error shows */
+  fac.sparse = s_factored;
+  RtOptim *o1 = rt_optim_new(&rows, 0, 2, NULL), *o2 = rt_optim_new(&fac, 0, 2, NULL);
+  CU_ASSERT_FATAL(o1 != NULL && o2 != NULL);
+  float w1[27], w2[27], g[27] = {0}, ws[26] = {0};
+  for (int i = 0; i < 27; i++) w1[i] = w2[i] = 0.01f * (float)(i % 7) - 0.02f;
+  int32_t a[6] = {2, 3, 2, 1, 4, 2}, b[2] = {3, 5};
+  const void *in[2] = {a, b};
+  const float coef[6] = {0.3f, -1.7f, 0.11f, 2.5f, -0.01f, 0.7f}, vec[4] = {1.3f, -0.2f, 0.45f, 3.1f};
+  for (int step = 0; step < 3; step++) {
+    for (int k = 0; k < 6; k++) {
+      ws[16 + k] = coef[k] * (float)(step + 1);
+      for (int d = 0; d < 2; d++) ws[2 * k + d] = ws[16 + k] * vec[k / 3 * 2 + d];   /* the rows written out */
+    }
+    for (int d = 0; d < 4; d++) ws[22 + d] = vec[d];
+    ws[12] = 1, ws[13] = -2, ws[14] = 0.5f, ws[15] = 4;   /* b's rows, not factored */
+    rt_optim_step(o1, w1, g, ws, in, 2);
+    rt_optim_step(o2, w2, g, ws, in, 2);
+  }
+  CU_ASSERT(memcmp(w1, w2, sizeof w1) == 0);
+  CU_ASSERT(w1[4] != 0.01f * 4 - 0.02f);   /* the rows moved */
+  rt_optim_free(o1);
+  rt_optim_free(o2);
 }
 
 static void test_init(void) {
@@ -424,6 +454,7 @@ void add_optim_tests(void) {
   CU_add_test(s, "optimizer records and errors", test_parse_errors);
   CU_add_test(s, "sparse rows summed, masked rows kept", test_sparse_rows);
   CU_add_test(s, "lazy adam counts steps per row", test_lazy_adam_rows);
+  CU_add_test(s, "factored sparse rows update as the rows", test_factored_rows);
   CU_add_test(s, "initialisers and lagged copies", test_init);
   CU_add_test(s, "init from another checkpoint", test_init_from_checkpoint);
   CU_add_test(s, "non-finite parameter scan", test_nonfinite_scan);

@@ -171,7 +171,7 @@ static const DmcParam w_params[] = {
     {.name = "T", .rank = 2, .shape = {ROWS, DIM}, .size = ROWS * DIM, .offset = OFF_T, .is_table = 1, .lag_of = -1},
     {.name = "wide", .rank = 1, .shape = {WIDE}, .size = WIDE, .offset = OFF_WIDE, .lag_of = -1},
 };
-static const DmcSparseGrad w_sparse[] = {{0, IN_ONE, 1, DIM, 0, 1}, {0, IN_LIST, 3, DIM, 0, 4}};
+static const DmcSparseGrad w_sparse[] = {{0, IN_ONE, 1, DIM, 0, 1, 0, 0}, {0, IN_LIST, 3, DIM, 0, 4, 0, 0}};
 
 static int64_t w_workspace(int max_batch) { return 13 * (int64_t)max_batch; }
 
