@@ -230,9 +230,10 @@ void ir_forward_broadcasts(Graph *g) {
 // A lookup's row gradient rows = coef * vec, coef [L, 1] one value per looked-up row and
 // vec [D] one vector per example (a lookup scored by a dot product with the example's
 // vector: a sampled softmax's rows against the user vector), is left to the runtime as
-// its two factors (DmcSparseGrad.factored): the [L, D] rows are never written. YouTube
+// its two factors (DmcSparseGrad.vec_*): the [L, D] rows are never written. YouTube
 // DNN wrote 500 rows of 64 an example (65 MB a batch of 512) for the sparse step to
-// read back from memory.
+// read back from memory. Both factors must be computed values: the runtime reads them
+// from the workspace (a weighted list's weights are an input).
 static IrNode *unviewed(IrNode *x) {
   while (x->op == OP_RESHAPE && x->batched == x->in[0]->batched) x = x->in[0];
   return x;
@@ -256,8 +257,11 @@ void ir_factor_sparse_rows(Graph *g) {
       IrNode *c = r->in[k], *v = r->in[1 - k];
       bool col = c->batched && c->shape.rank == 2 && c->shape.dim[0] == L && c->shape.dim[1] == 1;
       bool row = v->batched && shape_numel64(v->shape) == D && v->shape.dim[v->shape.rank - 1] == D;
-      if (col && row && c->dt == DT_F32 && v->dt == DT_F32) {
-        s->coef = unviewed(c), s->vec = unviewed(v), s->rows = NULL;
+      IrNode *cu = unviewed(c), *vu = unviewed(v);
+      bool computed = cu->op != OP_INPUT && cu->op != OP_PARAM && cu->op != OP_CONST && vu->op != OP_INPUT &&
+                      vu->op != OP_PARAM && vu->op != OP_CONST;
+      if (col && row && computed && c->dt == DT_F32 && v->dt == DT_F32) {
+        s->coef = cu, s->vec = vu, s->rows = NULL;
         break;
       }
     }

@@ -280,8 +280,8 @@ void ir_cse(Graph *g);   // cse.c: identical pure nodes merged (then run ir_dce)
 void ir_fold_transposes(Graph *g);      // cse.c: matmul(a, transpose(x)) is matmul_nt(a, x), .. (then ir_dce)
 void ir_sums_to_scalars(Graph *g);      // cse.c: sum_to [B, n] -> [B] is a sum over all axes
 void ir_unit_moves_as_reshapes(Graph *g);   // cse.c: a sum over one value, an expand to as many: reshapes
-void ir_forward_broadcasts(Graph *g);
-void ir_factor_sparse_rows(Graph *g);   // cse.c: a lookup scored by a dot product keeps its gradient's factors   // cse.c: elementwise nodes read expand()'s operand (then ir_dce)
+void ir_forward_broadcasts(Graph *g);   // cse.c: elementwise nodes read expand()'s operand (then ir_dce)
+void ir_factor_sparse_rows(Graph *g);   // cse.c: rows = coef * vec kept as the two factors (then ir_dce)
 // cse.c: repl[id] (ids below n) replaces that node: x's replacement, or x; and
 // every graph-level reference (outputs, losses, features, gradients) redirected
 IrNode *ir_kept(IrNode **repl, int n, IrNode *x);

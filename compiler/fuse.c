@@ -145,7 +145,7 @@ static bool tail_sum(const IrNode *n) {
 // gathered rows would not stay in cache (at least RECOMPUTE_MIN_VALUES an example:
 // 64 examples fill a 1 MiB L2) and the table would (at most RECOMPUTE_TABLE_BYTES),
 // as its rows are read again at random where the gathered ones stream. Smaller
-// lookups (DIN's [20, 16] history, MLR's [12]) were 2-5% slower recomputed.
+// lookups (DIN's [20, 16] history, MLR's [12]) were 1-7% slower recomputed.
 #define RECOMPUTE_MIN_VALUES 4096
 #define RECOMPUTE_TABLE_BYTES (4 << 20)
 static bool recomputable(const IrNode *g) {

@@ -227,7 +227,7 @@ int rt_model_check(const DmcModel *m, RtError *err) {
         s->ids_input < 0 || s->ids_input >= m->ninputs || m->inputs[s->ids_input].dtype != DMC_I32 ||
         m->inputs[s->ids_input].size != s->ids_per_example ||
         s->dim != m->params[s->param].shape[1] || s->grad_fixed < 0 || s->grad_per_row < 0 || s->vec_fixed < 0 ||
-        (s->vec_per_row && s->vec_per_row < s->dim) || s->vec_per_row < 0)
+        s->vec_per_row < 0 || (s->vec_per_row && s->vec_per_row < s->dim))
       return rt_error(err, BUG "sparse gradient %d is inconsistent", i);
   }
   if (m->noutputs < 1) return rt_error(err, BUG "no output");
