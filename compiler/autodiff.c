@@ -226,6 +226,22 @@ static void grad_gru(Ad *ad, IrNode *n, IrNode *dy) {
   accum(ad, u, add(ad, OP_MATMUL_TN, pair, 2, &tn, n));
 }
 
+// One kernel recomputes the pooling and writes each example's gradients in a row
+// (runtime/afm_impl.h); W's, b's and h's are summed over the batch by accum.
+static void grad_afm_pool(Ad *ad, IrNode *n, IrNode *dy) {
+  IrNode *in[5] = {n->in[0], n->in[1], n->in[2], n->in[3], dy};
+  IrNode *g = add(ad, OP_AFM_POOL_GRAD, in, 5, NULL, n);
+  int at = 0;
+  for (int i = 0; i < 4; i++) {
+    IrNode *x = n->in[i], sh = {0};
+    int len = shape_numel(x->shape);
+    sh.shape = x->shape;
+    IrNode *part = slice_of(ad, g, 0, at, len, n);
+    accum(ad, x, x->shape.rank == 1 ? part : add(ad, OP_RESHAPE, &part, 1, &sh, n));
+    at += len;
+  }
+}
+
 static void grad_gather(Ad *ad, IrNode *n, IrNode *dy) {
   IrNode *t = n->in[0], *ids = n->in[1];
   if (t->op == OP_PARAM) {

@@ -498,18 +498,30 @@ static Value *bi_dense(Ctx *c, Args *a, const Builtin *b) {
 }
 
 // The (AU)GRU recurrence over every step at once: stdlib/rnn.model's gru and augru.
-static Value *bi_augru_scan(Ctx *c, Args *a, const Builtin *b) {
-  IrNode *in[4];
-  for (int i = 0; i < 4; i++) {
+// The first n arguments as tensors, or false (reported).
+static bool tensor_args(Ctx *c, Args *a, IrNode **in, int n) {
+  for (int i = 0; i < n; i++) {
     Value *v = arg_tensor(c, a, i);
-    if (!v) return NULL;
+    if (!v) return false;
     in[i] = v->t;
   }
+  return true;
+}
+
+static Value *bi_augru_scan(Ctx *c, Args *a, const Builtin *b) {
+  IrNode *in[4];
   bool reverse;
-  if (!arg_bool(c, a, 4, false, &reverse)) return NULL;
+  if (!tensor_args(c, a, in, 4) || !arg_bool(c, a, 4, false, &reverse)) return NULL;
   IrNode attrs = {0};
   attrs.axis = reverse;
   return val_tensor(emit(c, b->op, in, 4, &attrs, a->call->loc), NULL);
+}
+
+// AFM's attention pooling in one kernel: stdlib/attention.model's afm_attention.
+static Value *bi_afm_pool(Ctx *c, Args *a, const Builtin *b) {
+  IrNode *in[4];
+  if (!tensor_args(c, a, in, 4)) return NULL;
+  return val_tensor(emit(c, b->op, in, 4, NULL, a->call->loc), NULL);
 }
 
 static Value *bi_param(Ctx *c, Args *a, const Builtin *b) {
@@ -867,6 +879,7 @@ const Builtin builtins[] = {
     {"transpose", "x", bi_transpose, OP_TRANSPOSE},
     {"triu", "x", bi_triu, OP_TRIU},
     {"pairwise_products", "e", bi_pairs, OP_PAIRS},
+    {"afm_pool", "e,w,b,h", bi_afm_pool, OP_AFM_POOL},
     {"slice", "x,axis,start,len", bi_slice, OP_SLICE},
     {"expand", "x,axis,n", bi_expand, OP_EXPAND},
     {"sigmoid", "x", bi_unary, OP_SIGMOID},

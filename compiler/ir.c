@@ -462,6 +462,36 @@ static const char *shape_gru(IrNode *n) {
   return NULL;
 }
 
+// AFM's attention pooling (runtime/afm_impl.h): e[f, k] per example, W[k, t], b[t]
+// and h[t] shared -> [k], within the kernel's stack arrays (kernels.h)
+static const char *shape_afm_pool(IrNode *n) {
+  const char *e = need_f32(n);
+  if (e) return e;
+  Shape x = n->in[0]->shape, w = n->in[1]->shape, b = n->in[2]->shape, h = n->in[3]->shape;
+  if (x.rank != 2 || x.dim[0] < 2)
+    return arena_printf("afm_pool's e must be rows of embeddings [f, k] with f >= 2, got %s", shape_str(x));
+  int f = x.dim[0], k = x.dim[1];
+  if (w.rank != 2 || w.dim[0] != k) return arena_printf("afm_pool's W must be [%d, t] for e %s, got %s", k, shape_str(x), shape_str(w));
+  int t = w.dim[1];
+  if (b.rank != 1 || b.dim[0] != t || h.rank != 1 || h.dim[0] != t)
+    return arena_printf("afm_pool's b and h must be [%d] like W's columns, got %s and %s", t, shape_str(b), shape_str(h));
+  if (!n->in[0]->batched) return "afm_pool's e must be computed per example";
+  if (n->in[1]->batched || n->in[2]->batched || n->in[3]->batched)
+    return "afm_pool's W, b and h must be shared by every example (parameters), not computed per example";
+  if (f > DMC_AFM_MAX_F || (int64_t)f * k > DMC_AFM_BUF || k > DMC_AFM_MAX_KT || t > DMC_AFM_MAX_KT)
+    return arena_printf("afm_pool of e %s and t = %d is over its limits: at most %d fields, f * k <= %d, k and t <= %d",
+                        shape_str(x), t, DMC_AFM_MAX_F, DMC_AFM_BUF, DMC_AFM_MAX_KT);
+  n->shape = (Shape){1, {k}};
+  return NULL;
+}
+
+// (e, W, b, h, dy) -> [de (f k) | dW (k t) | db (t) | dh (t)] per example
+static const char *shape_afm_pool_grad(IrNode *n) {
+  Shape x = n->in[0]->shape, w = n->in[1]->shape;
+  n->shape = (Shape){1, {x.dim[0] * x.dim[1] + w.dim[0] * w.dim[1] + 2 * w.dim[1]}};
+  return NULL;
+}
+
 // (x, a, m, U, h, dh) -> per step [dzu | dzr | dzc | dzu | dzr | dq | h_prev | da],
 // each part from a multiple of 16 (runtime/kernels.h: DMC_GRU_ROW)
 static const char *shape_gru_grad(IrNode *n) {

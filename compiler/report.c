@@ -12,6 +12,10 @@ double ir_node_flops(IrNode *n) {
   switch (op_info[n->op].kind) {
   case OK_MATMUL: {
     Shape a = n->in[0]->shape;
+    if (n->op == OP_AFM_POOL) {   // the ops it stands for: pairs, W and b, relu, h, softmax, weighted sum
+      double k = a.dim[1], t = n->in[1]->shape.dim[1], p = a.dim[0] * (a.dim[0] - 1) / 2.0;
+      return p * (3 * k + 2 * t * k + 4 * t + 4);
+    }
     int k = a.dim[a.rank - 1];
     return 2.0 * out * k;
   }

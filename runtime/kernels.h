@@ -40,6 +40,15 @@ enum {
 #define DMC_GRU_DA(n) (DMC_GRU_HP(n) + DMC_GRU_PART(n))
 #define DMC_GRU_ROW(n) (DMC_GRU_DA(n) + 16)
 
+// DMC_OP_AFM_POOL (runtime/afm_impl.h) keeps an example's e^T (k rows of f and up
+// to 31 of padding), its scores, and a chunk of its pairs' products and attention
+// layer (k and t rows of a chunk's C pairs and 16 of padding) in stack arrays:
+// f <= DMC_AFM_MAX_F, f * k <= DMC_AFM_BUF and k, t <= DMC_AFM_MAX_KT, so that
+// e^T fits twice DMC_AFM_BUF and a chunk (C >= 16) DMC_AFM_BUF.
+#define DMC_AFM_BUF 8192
+#define DMC_AFM_MAX_F 128
+#define DMC_AFM_MAX_KT 256
+
 typedef struct {
   int rank;
   int dim[DMC_KMAX_RANK];

@@ -269,25 +269,40 @@ KSTATIC REAL K_(sum_run)(const REAL *restrict x, int64_t n) {
 // y = softmax(x) over a row of n: the max and the exponentials in vectorizing
 // loops, their sum in K_(sum_run)'s lanes (a serial sum and a scalar exp per
 // element took 3 ns an element: AFM's [325] attention, 1 us a request).
+// The max in K_SUM_LANES lanes, then over the lanes: a max is exact in any order,
+// and a serial one waits on each compare (AFM's [325]: 3% of its inference).
 static inline void K_(softmax_row)(const REAL *restrict x, REAL *restrict y, int64_t n) {
-  REAL mx = -INFINITY;
-  for (int64_t t = 0; t < n; t++) mx = x[t] > mx ? x[t] : mx;
-  for (int64_t t = 0; t < n; t++) y[t] = K_(exp)(x[t] - mx);
-  REAL sum = K_(sum_run)(y, n);
-  for (int64_t t = 0; t < n; t++) y[t] = sum > 0 ? y[t] / sum : 0;
-}
-
-// dx = y * (dy - <y, dy>) over a row of n, the dot product in 16 lanes as K_(sum_run)'s.
-static inline void K_(softmax_grad_row)(const REAL *y, const REAL *dy, REAL *dx, int64_t n) {
-  REAL lane[K_SUM_LANES] = {0}, dot = 0;
+  REAL mx = -INFINITY, lane[K_SUM_LANES];
   int64_t t = 0;
   if (n >= 2 * K_SUM_LANES) {
+    for (int j = 0; j < K_SUM_LANES; j++) lane[j] = -INFINITY;
     for (; t + K_SUM_LANES <= n; t += K_SUM_LANES)
-      for (int j = 0; j < K_SUM_LANES; j++) lane[j] += y[t + j] * dy[t + j];
-    for (int j = 0; j < K_SUM_LANES; j++) dot += lane[j];
+      for (int j = 0; j < K_SUM_LANES; j++) lane[j] = x[t + j] > lane[j] ? x[t + j] : lane[j];
+    for (int j = 0; j < K_SUM_LANES; j++) mx = lane[j] > mx ? lane[j] : mx;
   }
-  for (; t < n; t++) dot += y[t] * dy[t];
-  for (t = 0; t < n; t++) dx[t] = y[t] * (dy[t] - dot);
+  for (; t < n; t++) mx = x[t] > mx ? x[t] : mx;
+  for (t = 0; t < n; t++) y[t] = K_(exp)(x[t] - mx);
+  REAL sum = K_(sum_run)(y, n);
+  for (t = 0; t < n; t++) y[t] = sum > 0 ? y[t] / sum : 0;
+}
+
+// x . y over n values in K_SUM_LANES lanes (K_(sum_run)'s order; serial when short)
+KSTATIC REAL K_(dot_run)(const REAL *restrict x, const REAL *restrict y, int64_t n) {
+  REAL lane[K_SUM_LANES] = {0}, acc = 0;
+  int64_t i = 0;
+  if (n >= 2 * K_SUM_LANES) {
+    for (; i + K_SUM_LANES <= n; i += K_SUM_LANES)
+      for (int j = 0; j < K_SUM_LANES; j++) lane[j] += x[i + j] * y[i + j];
+    for (int j = 0; j < K_SUM_LANES; j++) acc += lane[j];
+  }
+  for (; i < n; i++) acc += x[i] * y[i];
+  return acc;
+}
+
+// dx = y * (dy - <y, dy>) over a row of n
+static inline void K_(softmax_grad_row)(const REAL *y, const REAL *dy, REAL *dx, int64_t n) {
+  REAL dot = K_(dot_run)(y, dy, n);
+  for (int64_t t = 0; t < n; t++) dx[t] = y[t] * (dy[t] - dot);
 }
 
 // d[0..n) = s[0..n) without a memcpy call for short runs (the call costs more than
@@ -352,11 +367,15 @@ KSTATIC void K_(load)(const DmcKShape *x, const DmcKShape *o, int64_t run, const
       i += len;
       if (ex && (at += len) == ex) at = 0, b++;
     }
-  } else if (run < 0) {   // leading axes: x[i / m], each value m times
+  } else if (run < 0) {   // leading axes: x[i / m], each value m times, in vectors
+    // (an attention's weights against [325, 16] rows: a fill loop per 16 values was
+    // a tenth of AFM's inference)
     int64_t m = -run;
     for (int64_t i = 0, c = i0 / m, r = i0 % m; i < n; c++, r = 0) {
-      int64_t len = m - r < n - i ? m - r : n - i;
-      for (int64_t q = 0; q < len; q++) t[i + q] = xe[c];
+      int64_t len = m - r < n - i ? m - r : n - i, q = 0;
+      K_(vec) v = (K_(vec)){0} + xe[c];
+      for (; q + K_LANES <= len; q += K_LANES) *(K_(uvec) *)(t + i + q) = v;
+      for (; q < len; q++) t[i + q] = xe[c];
       i += len;
     }
   } else {
@@ -643,6 +662,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
   }
 }
 
+#include "afm_impl.h"
+
 #define P_CLAMP(p) ((p) < (REAL)1e-7 ? (REAL)1e-7 : (p) > (REAL)(1 - 1e-7) ? (REAL)(1 - 1e-7) : (p))
 
 void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t seed, int training) {
@@ -774,6 +795,12 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   }
   case DMC_OP_GRU:
     K_(gru)(k, B, out, in);
+    return;
+  case DMC_OP_AFM_POOL:
+    K_(afm_pool)(k, B, out, in);
+    return;
+  case DMC_OP_AFM_POOL_GRAD:
+    K_(afm_pool_grad)(k, B, out, in);
     return;
   case DMC_OP_GRU_GRAD:
     K_(gru_grad)(k, B, out, in);

@@ -64,7 +64,7 @@ $(FUZZ_DIR)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h runtime/*.h) 
 
 # the kernels the interpreter runs: sanitized, but without coverage feedback (their
 # branches depend on the random values, not on the model; it would only slow them down)
-$(FUZZ_DIR)/obj/compiler/interp_kernels.o: compiler/interp_kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/kernels.h \
+$(FUZZ_DIR)/obj/compiler/interp_kernels.o: compiler/interp_kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/afm_impl.h runtime/kernels.h \
                                             $(wildcard compiler/*.h) compiler/ops.def
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(filter-out -fsanitize=fuzzer-no-link,$(FUZZ_CFLAGS)) -c -o $@ $<

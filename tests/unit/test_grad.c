@@ -163,6 +163,73 @@ static void test_pairwise_products(void) {
               "p = sigmoid(sum(dense(pp, 2)) + sum(pp * dense(s, 3)))\noutput p\nloss bce(p, y)\n");
 }
 
+// AFM's attention pooling in one kernel (runtime/afm_impl.h), through the
+// interaction rows of several fields and into the loss
+static void test_afm_pool(void) {
+  check_model("afm_pool", HEAD
+              "e = stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0, axis=0)\n"
+              "w = param([3, 4])\nb = param([4])\nv = param([4])\n"
+              "p = sigmoid(sum(afm_pool(e, w, b, v) * dense(s, 3)))\noutput p\nloss bce(p, y)\n");
+  // t = 256: chunks of 16 pairs (afm_impl.h), so 21 pairs are two, recomputed per pass
+  check_model("afm_pool in chunks", HEAD
+              "e = stack(embed(u, 2), sum(embed(h, 2), axis=0), dense(s, 2), embed(u, 2) * 2.0,\n"
+              "          dense(s, 2) - 1.0, mean(embed(h, 2), axis=0), dense(s, 2), axis=0)\n"
+              "w = param([2, 256], init=normal(0.3))\nb = param([256], init=normal(0.3))\nv = param([256], init=normal(0.3))\n"
+              "p = sigmoid(sum(afm_pool(e, w, b, v) * dense(s, 2)))\noutput p\nloss bce(p, y)\n");
+}
+
+// afm_pool equals the ops it stands for (stdlib's earlier afm_attention): the
+// kernel's transposed chunks, triu order and softmax against the plain ops
+static void test_afm_pool_forward(void) {
+  // 12 fields: runs of up to 11 pairs, longer than a vector of doubles
+  Graph *g = compile_text(HEAD "e = stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0,\n"
+                               "          dense(s, 3) - 1.0, dense(s, 3), dense(s, 3), embed(u, 3) - 0.5,\n"
+                               "          mean(embed(h, 3), axis=0), dense(s, 3) * 3.0, dense(s, 3), embed(u, 3), axis=0)\n"
+                               "w = param([3, 4])\nb = param([4])\nv = param([4])\n"
+                               "pp = pairwise_products(e)\n"
+                               "sc = relu(pp @ w + b) @ reshape(v, [4, 1])\n"
+                               "a = softmax(reshape(sc, [66]), axis=0)\n"
+                               "got = afm_pool(e, w, b, v)\nwant = sum(expand(a, 1, 3) * pp, axis=0)\n"
+                               "output got\noutput want\n"
+                               "p = sigmoid(sum(got))\nloss bce(p, y)\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  const int B = 4;
+  Interp *it = interp_new(g, B);
+  fill(it, g, B, 11);
+  interp_run(it, false);
+  CU_ASSERT_EQUAL_FATAL(g->outputs.len, 2);
+  double *got = interp_buffer(it, ((Output *)g->outputs.items[0])->node);
+  double *want = interp_buffer(it, ((Output *)g->outputs.items[1])->node);
+  double worst = 0;
+  for (int i = 0; i < B * 3; i++) worst = fmax(worst, fabs(got[i] - want[i]) / fmax(1e-9, fabs(want[i])));
+  CU_ASSERT(worst < 1e-12);
+  interp_free(it);
+}
+
+// Every value of afm_pool_grad's rows is written, W's, b's and h's zeros too in the
+// rows after a group's first (the runtime's workspace holds other kernels' values)
+static void test_afm_pool_rows(void) {
+  Graph *g = compile_text(HEAD "e = stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), axis=0)\n"
+                               "w = param([3, 4])\nb = param([4])\nv = param([4])\n"
+                               "p = sigmoid(sum(afm_pool(e, w, b, v)))\noutput p\nloss bce(p, y)\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  const int B = 5;
+  Interp *it = interp_new(g, B);
+  fill(it, g, B, 5);
+  IrNode *grad = NULL;
+  for (int i = 0; i < g->nodes.len; i++)
+    if (((IrNode *)g->nodes.items[i])->op == OP_AFM_POOL_GRAD) grad = g->nodes.items[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(grad);
+  double *r = interp_buffer(it, grad);
+  int64_t n = B * shape_numel(grad->shape);
+  for (int64_t i = 0; i < n; i++) r[i] = NAN;
+  interp_run(it, true);
+  int finite = 0;
+  for (int64_t i = 0; i < n; i++) finite += isfinite(r[i]) != 0;
+  CU_ASSERT_EQUAL(finite, n);
+  interp_free(it);
+}
+
 static void test_losses(void) {
   check_model("losses", HEAD
               "feature w : weighted[3] from ws sep \",\" vocab 6\n"
@@ -260,6 +327,9 @@ int main(void) {
   CU_add_test(s, "masked reductions", test_masked_reductions);
   CU_add_test(s, "triu", test_triu);
   CU_add_test(s, "pairwise_products", test_pairwise_products);
+  CU_add_test(s, "afm_pool", test_afm_pool);
+  CU_add_test(s, "afm_pool equals its ops", test_afm_pool_forward);
+  CU_add_test(s, "afm_pool_grad writes its rows", test_afm_pool_rows);
   CU_add_test(s, "batched matmul", test_batched_matmul);
   CU_add_test(s, "augru scan", test_gru);
   CU_add_test(s, "losses", test_losses);
