@@ -180,18 +180,17 @@ static void test_afm_pool(void) {
 
 // afm_pool equals the ops it stands for (stdlib's earlier afm_attention): the
 // kernel's transposed chunks, triu order and softmax against the plain ops
-static void test_afm_pool_forward(void) {
-  // 12 fields: runs of up to 11 pairs, longer than a vector of doubles
-  Graph *g = compile_text(HEAD "e = stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0,\n"
-                               "          dense(s, 3) - 1.0, dense(s, 3), dense(s, 3), embed(u, 3) - 0.5,\n"
-                               "          mean(embed(h, 3), axis=0), dense(s, 3) * 3.0, dense(s, 3), embed(u, 3), axis=0)\n"
-                               "w = param([3, 4])\nb = param([4])\nv = param([4])\n"
-                               "pp = pairwise_products(e)\n"
-                               "sc = relu(pp @ w + b) @ reshape(v, [4, 1])\n"
-                               "a = softmax(reshape(sc, [66]), axis=0)\n"
-                               "got = afm_pool(e, w, b, v)\nwant = sum(expand(a, 1, 3) * pp, axis=0)\n"
-                               "output got\noutput want\n"
-                               "p = sigmoid(sum(got))\nloss bce(p, y)\n");
+static void afm_pool_against_ops(const char *e, int f, int t) {
+  int P = f * (f - 1) / 2;
+  char text[2048];
+  snprintf(text, sizeof text,
+           HEAD "e = %s\nw = param([3, %d], init=normal(0.5))\nb = param([%d], init=normal(0.5))\n"
+                "v = param([%d], init=normal(0.5))\npp = pairwise_products(e)\n"
+                "sc = relu(pp @ w + b) @ reshape(v, [%d, 1])\na = softmax(reshape(sc, [%d]), axis=0)\n"
+                "got = afm_pool(e, w, b, v)\nwant = sum(expand(a, 1, 3) * pp, axis=0)\n"
+                "output got\noutput want\np = sigmoid(sum(got))\nloss bce(p, y)\n",
+           e, t, t, t, t, P);
+  Graph *g = compile_text(text);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
   const int B = 4;
   Interp *it = interp_new(g, B);
@@ -202,8 +201,22 @@ static void test_afm_pool_forward(void) {
   double *want = interp_buffer(it, ((Output *)g->outputs.items[1])->node);
   double worst = 0;
   for (int i = 0; i < B * 3; i++) worst = fmax(worst, fabs(got[i] - want[i]) / fmax(1e-9, fabs(want[i])));
+  if (worst >= 1e-12) printf("\n  afm_pool of %d fields, t = %d: worst relative difference %.3g\n", f, t, worst);
   CU_ASSERT(worst < 1e-12);
   interp_free(it);
+}
+
+static void test_afm_pool_forward(void) {
+  const char *five = "stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0, dense(s, 3) - 1.0, axis=0)";
+  // 12 fields: runs of up to 11 pairs, longer than a vector of doubles; 66 pairs, so
+  // the weighted sum runs on X^T's columns (afm_impl.h), in chunks when t = 256
+  const char *twelve = "stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0,\n"
+                       "  dense(s, 3) - 1.0, dense(s, 3), dense(s, 3), embed(u, 3) - 0.5,\n"
+                       "  mean(embed(h, 3), axis=0), dense(s, 3) * 3.0, dense(s, 3), embed(u, 3), axis=0)";
+  afm_pool_against_ops(five, 5, 4);
+  afm_pool_against_ops(five, 5, 256);
+  afm_pool_against_ops(twelve, 12, 4);
+  afm_pool_against_ops(twelve, 12, 256);
 }
 
 // Every value of afm_pool_grad's rows is written, W's, b's and h's zeros too in the
