@@ -70,11 +70,22 @@ KSTATIC void K_(afm_pairs_grad)(const K_(Afm) *a, const REAL *e, int64_t p0, int
     int64_t len = f - j < n - q ? f - j : n - q;
     REAL *restrict di = de + i * k;
     const REAL *restrict ei = e + i * k;
-    for (int64_t l = 0; l < len; l++) {
-      const REAL *restrict d = dx + (q + l) * k, *restrict ej = e + (j + l) * k;
-      REAL *restrict dj = de + (j + l) * k;
-      for (int64_t c = 0; c < k; c++) di[c] += d[c] * ej[c], dj[c] += d[c] * ei[c];
-    }
+    if (k % K_LANES == 0)   // de_i a vector at a time in a register across the run
+      for (int64_t c = 0; c < k; c += K_LANES) {
+        K_(vec) acc = *(K_(uvec) *)(di + c), vi = *(const K_(uvec) *)(ei + c);
+        for (int64_t l = 0; l < len; l++) {
+          K_(vec) dv = *(const K_(uvec) *)(dx + (q + l) * k + c);
+          acc += dv * *(const K_(uvec) *)(e + (j + l) * k + c);
+          *(K_(uvec) *)(de + (j + l) * k + c) += dv * vi;
+        }
+        *(K_(uvec) *)(di + c) = acc;
+      }
+    else
+      for (int64_t l = 0; l < len; l++) {
+        const REAL *restrict d = dx + (q + l) * k, *restrict ej = e + (j + l) * k;
+        REAL *restrict dj = de + (j + l) * k;
+        for (int64_t c = 0; c < k; c++) di[c] += d[c] * ej[c], dj[c] += d[c] * ei[c];
+      }
     q += len;
   }
 }

@@ -170,6 +170,11 @@ static void test_afm_pool(void) {
               "e = stack(embed(u, 3), sum(embed(h, 3), axis=0), dense(s, 3), embed(u, 3) * 2.0, axis=0)\n"
               "w = param([3, 4])\nb = param([4])\nv = param([4])\n"
               "p = sigmoid(sum(afm_pool(e, w, b, v) * dense(s, 3)))\noutput p\nloss bce(p, y)\n");
+  // k = 16: rows of two whole vectors of doubles (afm_impl.h keeps de_i's in registers)
+  check_model("afm_pool of whole vectors", HEAD
+              "e = stack(embed(u, 16), sum(embed(h, 16), axis=0), dense(s, 16), embed(u, 16) * 2.0, axis=0)\n"
+              "w = param([16, 3])\nb = param([3])\nv = param([3])\n"
+              "p = sigmoid(sum(afm_pool(e, w, b, v) * dense(s, 16)))\noutput p\nloss bce(p, y)\n");
   // t = 256: chunks of 16 pairs (afm_impl.h), so 21 pairs are two, recomputed per pass
   check_model("afm_pool in chunks", HEAD
               "e = stack(embed(u, 2), sum(embed(h, 2), axis=0), dense(s, 2), embed(u, 2) * 2.0,\n"
