@@ -41,14 +41,21 @@ KSTATIC K_(Afm) K_(afm_shape)(const DmcKernel *kn, const void *const *in) {
   return a;
 }
 
+// Pair p0 of f rows in triu's order: (*i, *j).
+KSTATIC void K_(afm_pair_at)(int64_t f, int64_t p0, int64_t *i, int64_t *j) {
+  int64_t start = 0;   // row *i's pairs start at `start`
+  for (*i = 0; start + (f - 1 - *i) <= p0; (*i)++) start += f - 1 - *i;
+  *j = *i + 1 + (p0 - start);
+}
+
 // Pairs p0..p0+n-1 of one example's e^T into X^T's columns from xt, a run at a time:
 // row c's entry i times its entries j.. (pairs (i, j), (i, j + 1), ..). In whole
 // vectors: a run's last one reads e^T's zeros after f and writes past the run,
 // where the next run (or the next example's, or the rows' padding) goes.
 KSTATIC void K_(afm_pairs)(const K_(Afm) *a, const REAL *et, int64_t p0, int64_t n, REAL *xt) {
-  int64_t f = a->f, i = 0, start = 0;   // pair p0 is (i, j), row i's pairs starting at `start`
-  while (start + (f - 1 - i) <= p0) start += f - 1 - i, i++;
-  for (int64_t q = 0, j = i + 1 + (p0 - start); q < n; i++, j = i + 1) {
+  int64_t f = a->f, i, j;
+  K_(afm_pair_at)(f, p0, &i, &j);
+  for (int64_t q = 0; q < n; i++, j = i + 1) {
     int64_t len = f - j < n - q ? f - j : n - q;
     for (int64_t c = 0; c < a->k; c++) {
       const REAL *r = et + c * a->fs;
@@ -64,9 +71,9 @@ KSTATIC void K_(afm_pairs)(const K_(Afm) *a, const REAL *et, int64_t p0, int64_t
 // dx_p e_j and de_j += dx_p e_i, in rows (transposed, de_i's sum over a run was a
 // sum across a vector per run and row of e^T: ex:afm's runs of 1-5 pairs).
 KSTATIC void K_(afm_pairs_grad)(const K_(Afm) *a, const REAL *e, int64_t p0, int64_t n, const REAL *dx, REAL *de) {
-  int64_t f = a->f, k = a->k, i = 0, start = 0;
-  while (start + (f - 1 - i) <= p0) start += f - 1 - i, i++;
-  for (int64_t q = 0, j = i + 1 + (p0 - start); q < n; i++, j = i + 1) {
+  int64_t f = a->f, k = a->k, i, j;
+  K_(afm_pair_at)(f, p0, &i, &j);
+  for (int64_t q = 0; q < n; i++, j = i + 1) {
     int64_t len = f - j < n - q ? f - j : n - q;
     REAL *restrict di = de + i * k;
     const REAL *restrict ei = e + i * k;
@@ -183,7 +190,7 @@ KSTATIC void K_(afm_pool_grad)(const DmcKernel *kn, int B, REAL *out, const void
   REAL et[2 * DMC_AFM_BUF], xt[DMC_AFM_BUF], zt[DMC_AFM_BUF], dz[DMC_AFM_BUF], dx[DMC_AFM_BUF];
   REAL s[DMC_AFM_MAX_F * DMC_AFM_MAX_F / 2], w[DMC_AFM_MAX_F * DMC_AFM_MAX_F / 2], ds[DMC_AFM_MAX_F * DMC_AFM_MAX_F / 2];
   for (int64_t b = 0; b < B; b += a.G) {
-    int64_t g = B - b < a.G ? B - b : a.G, cols = g * a.P, nchunk = (cols + a.C - 1) / a.C;
+    int64_t g = B - b < a.G ? B - b : a.G, cols = g * a.P;
     const REAL *dyb = dy + b * a.k;
     REAL *dW = out + b * os + xn, *db = dW + a.k * a.t, *dh = db + a.t;   // the group's, in its first row
     K_(afm_transpose)(&a, e + b * xn, g, et);
@@ -194,13 +201,11 @@ KSTATIC void K_(afm_pool_grad)(const DmcKernel *kn, int B, REAL *out, const void
       K_(softmax_row)(sm, wm, a.P);
       REAL dot = K_(dot_run)(wm, dm, a.P);
       for (int64_t p = 0; p < a.P; p++) dm[p] = wm[p] * (dm[p] - dot);
-      if (m) memset(out + (b + m) * os + xn, 0, sizeof(REAL) * (size_t)(a.k * a.t + 2 * a.t));
+      memset(out + (b + m) * os, 0, sizeof(REAL) * (size_t)row);
     }
-    for (int64_t m = 0; m < g; m++) memset(out + (b + m) * os, 0, sizeof(REAL) * (size_t)xn);
-    memset(dW, 0, sizeof(REAL) * (size_t)(a.k * a.t + 2 * a.t));
     for (int64_t c0 = 0; c0 < cols; c0 += a.C) {
       int64_t n = cols - c0 < a.C ? cols - c0 : a.C;
-      if (nchunk > 1) K_(afm_chunk)(&a, et, c0, n, xt, zt, NULL, NULL, NULL);
+      if (cols > a.C) K_(afm_chunk)(&a, et, c0, n, xt, zt, NULL, NULL, NULL);   // (else still there)
       const REAL *dsc = ds + c0;
       // dz_p = ds_p h (z_p > 0); dh = sum_p ds_p relu(z_p); db = sum_p dz_p
       for (int64_t j = 0; j < a.t; j++) {

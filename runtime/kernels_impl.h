@@ -266,11 +266,10 @@ KSTATIC REAL K_(sum_run)(const REAL *restrict x, int64_t n) {
   return acc;
 }
 
-// y = softmax(x) over a row of n: the max and the exponentials in vectorizing
-// loops, their sum in K_(sum_run)'s lanes (a serial sum and a scalar exp per
-// element took 3 ns an element: AFM's [325] attention, 1 us a request).
-// The max in K_SUM_LANES lanes, then over the lanes: a max is exact in any order,
-// and a serial one waits on each compare (AFM's [325]: 3% of its inference).
+// y = softmax(x) over a row of n: the max in K_SUM_LANES lanes (exact in any order;
+// a serial max waited on each compare: 3% of AFM's inference), the exponentials in
+// a loop that vectorizes, their sum in K_(sum_run)'s lanes (a serial sum and a
+// scalar exp per element took 3 ns an element: AFM's [325] attention, 1 us a request).
 static inline void K_(softmax_row)(const REAL *restrict x, REAL *restrict y, int64_t n) {
   REAL mx = -INFINITY, lane[K_SUM_LANES];
   int64_t t = 0;
@@ -796,14 +795,14 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
   case DMC_OP_GRU:
     K_(gru)(k, B, out, in);
     return;
+  case DMC_OP_GRU_GRAD:
+    K_(gru_grad)(k, B, out, in);
+    return;
   case DMC_OP_AFM_POOL:
     K_(afm_pool)(k, B, out, in);
     return;
   case DMC_OP_AFM_POOL_GRAD:
     K_(afm_pool_grad)(k, B, out, in);
-    return;
-  case DMC_OP_GRU_GRAD:
-    K_(gru_grad)(k, B, out, in);
     return;
   case DMC_OP_STANDARDIZE: case DMC_OP_STANDARDIZE_GRAD: {
     // per element over the batch: xhat = (x - mean) / sqrt(var + 1e-5). Training uses
