@@ -815,29 +815,33 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     const REAL *dy = k->op == DMC_OP_STANDARDIZE_GRAD ? K_(real)(in, 1) : NULL;
     REAL *run_mean = !dy ? (REAL *)in[1] : NULL, *run_var = !dy ? (REAL *)in[2] : NULL;
     enum { W = 512 };
+    if (!dy && !training) {   // inference: the running statistics, in the kernel's precision
+      for (int64_t c0 = 0; c0 < on; c0 += W) {
+        int w = on - c0 < W ? (int)(on - c0) : W;
+        REAL iv[W];
+        for (int j = 0; j < w; j++) iv[j] = 1 / K_MATH(sqrt)(run_var[c0 + j] + (REAL)1e-5);
+        for (int b = 0; b < B; b++)
+          for (int j = 0; j < w; j++) out[b * on + c0 + j] = (x[b * on + c0 + j] - run_mean[c0 + j]) * iv[j];
+      }
+      return;
+    }
     for (int64_t c0 = 0; c0 < on; c0 += W) {
       int w = on - c0 < W ? (int)(on - c0) : W;
-      double mean[W] = {0}, var[W] = {0}, mdy[W] = {0}, mdyx[W] = {0};
+      double mean[W], var[W], mdy[W], mdyx[W];   // zeroed as far as w: 16 KiB at a time
       REAL inv[W];
-      if (!dy && !training) {   // inference: the running statistics, in the kernel's precision
-        REAL m[W], iv[W];
-        for (int j = 0; j < w; j++) m[j] = run_mean[c0 + j], iv[j] = 1 / K_MATH(sqrt)(run_var[c0 + j] + (REAL)1e-5);
-        for (int b = 0; b < B; b++)
-          for (int j = 0; j < w; j++) out[b * on + c0 + j] = (x[b * on + c0 + j] - m[j]) * iv[j];
-        continue;
-      } else {
-        for (int b = 0; b < B; b++)
-          for (int j = 0; j < w; j++) mean[j] += x[b * on + c0 + j];
-        for (int j = 0; j < w; j++) mean[j] /= B;
-        for (int b = 0; b < B; b++)
-          for (int j = 0; j < w; j++) var[j] += (x[b * on + c0 + j] - mean[j]) * (x[b * on + c0 + j] - mean[j]);
-        for (int j = 0; j < w; j++) var[j] /= B;
-        if (!dy && training == 1)   // 2: a data-parallel share that leaves them to share 0
-          for (int j = 0; j < w; j++) {
-            run_mean[c0 + j] = (REAL)(0.99 * run_mean[c0 + j] + 0.01 * mean[j]);
-            run_var[c0 + j] = (REAL)(0.99 * run_var[c0 + j] + 0.01 * var[j]);
-          }
-      }
+      memset(mean, 0, sizeof(double) * (size_t)w), memset(var, 0, sizeof(double) * (size_t)w);
+      memset(mdy, 0, sizeof(double) * (size_t)w), memset(mdyx, 0, sizeof(double) * (size_t)w);
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < w; j++) mean[j] += x[b * on + c0 + j];
+      for (int j = 0; j < w; j++) mean[j] /= B;
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < w; j++) var[j] += (x[b * on + c0 + j] - mean[j]) * (x[b * on + c0 + j] - mean[j]);
+      for (int j = 0; j < w; j++) var[j] /= B;
+      if (!dy && training == 1)   // 2: a data-parallel share that leaves them to share 0
+        for (int j = 0; j < w; j++) {
+          run_mean[c0 + j] = (REAL)(0.99 * run_mean[c0 + j] + 0.01 * mean[j]);
+          run_var[c0 + j] = (REAL)(0.99 * run_var[c0 + j] + 0.01 * var[j]);
+        }
       for (int j = 0; j < w; j++) inv[j] = 1 / K_MATH(sqrt)((REAL)(var[j] + 1e-5));
       if (!dy) {
         for (int b = 0; b < B; b++)
