@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "params.h"
 
 int rt_opt_parse(const DmcRecord *r, double lr_override, const char *what, RtOptCfg *c,
                  RtError *err) {
@@ -211,9 +212,10 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
       if (o->cfg[j].bc && o->cfg[j].beta1 == c->beta1 && o->cfg[j].beta2 == c->beta2) c->bc = o->cfg[j].bc;
     if (!c->bc) rt_opt_adam_memo(c, o->bc + (size_t)nmemo++ * 2 * RT_ADAM_MEMO);
   }
-  if (!(o->state = malloc((size_t)(nstate ? nstate : 1) * sizeof *o->state)) ||
-      !(o->rowstep = malloc((size_t)(nrows ? nrows : 1) * sizeof *o->rowstep)) ||
-      !(o->slot = malloc((size_t)(nrows ? nrows : 1) * sizeof *o->slot)) ||
+  /* in huge pages when large (params.h): the rows' state is touched at random */
+  if (!(o->state = rt_big_alloc((size_t)(nstate ? nstate : 1) * sizeof *o->state)) ||
+      !(o->rowstep = rt_big_alloc((size_t)(nrows ? nrows : 1) * sizeof *o->rowstep)) ||
+      !(o->slot = rt_big_alloc((size_t)(nrows ? nrows : 1) * sizeof *o->slot)) ||
       !(o->touched = malloc((size_t)o->max_touched * sizeof *o->touched)) ||
       !(o->acc = malloc((size_t)o->max_touched * (size_t)max_dim * sizeof *o->acc)))
     goto oom;

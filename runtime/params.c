@@ -1,10 +1,12 @@
 /* params.c -- initialisers, lagged copies and scans of the parameter block (see params.h). */
+#define _DEFAULT_SOURCE   // madvise
 #include "params.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "checkpoint.h"
 #include "model.h"
@@ -66,9 +68,19 @@ static int init_one(const DmcParam *p, float *w, uint64_t seed, RtError *err) {
   return 0;
 }
 
+void *rt_big_alloc(size_t bytes) {
+  if (bytes < RT_HUGE_MIN) return aligned_alloc(64, (bytes ? bytes + 63 : 64) / 64 * 64);   // a multiple of 64
+  bytes = (bytes + RT_HUGE_PAGE - 1) / RT_HUGE_PAGE * RT_HUGE_PAGE;
+  void *p = aligned_alloc(RT_HUGE_PAGE, bytes);
+#ifdef MADV_HUGEPAGE
+  if (p) madvise(p, bytes, MADV_HUGEPAGE);   // advice only: without huge pages it works as before
+#endif
+  return p;
+}
+
 float *rt_floats_new(int64_t n) {
-  size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;   // aligned_alloc: a multiple of 64
-  float *p = aligned_alloc(64, bytes);
+  size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(float);
+  float *p = rt_big_alloc(bytes);
   if (p) memset(p, 0, bytes);
   return p;
 }

@@ -26,6 +26,14 @@
  * floats in them, so a GEMM's vector loads of a weight row do not straddle cache
  * lines (a load across two lines costs two). */
 float *rt_floats_new(int64_t n);
+/* bytes (not zeroed) at a 64-byte boundary, NULL when out of memory; free() frees
+ * it. From RT_HUGE_MIN bytes on, at a 2 MiB boundary and advised into transparent
+ * huge pages (Linux's default is to give them only where asked): lookups and sparse
+ * updates touch rows of tables at random, and with 4 KiB pages nearly each one
+ * missed the TLB (26 tables of 100,000 x 16 floats span 166 MB, 40,000 pages). */
+#define RT_HUGE_PAGE ((size_t)2 << 20)
+#define RT_HUGE_MIN ((size_t)4 << 20)
+void *rt_big_alloc(size_t bytes);
 int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err);
 /* Copies every lagged parameter from its source where step % lag_every == 0. */
 void rt_params_lag(const DmcModel *m, float *w, int64_t step);
