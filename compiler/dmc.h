@@ -351,6 +351,7 @@ typedef struct {
   int nprep;                // the first nprep forward kernels: values of the parameters alone (prepare.c)
   bool *kept;               // by node id: a prepared value read after them (kept between calls), or NULL
   int nscore;               // the first nscore forward kernels: those the outputs need (loss_last.c)
+  bool *score_reads;        // by node id: a buffer a call that only scores reads (loss_last.c), or NULL
 } Lowered;
 
 Lowered *lower_graph(Graph *g, bool fuse);   // fuse: fuse.c's views and fused kernels

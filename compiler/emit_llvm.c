@@ -367,7 +367,10 @@ static void build_calls(Gen *g, Vec *v, int from, int to) {
       for (int k = 0; k < nin; k++) {
         LLVMValueRef at = k ? LLVMBuildInBoundsGEP2(g->b, g->ptr, g->in0, (LLVMValueRef[]){ci64(g, k)}, 1, "") : g->in0;
         LLVMValueRef x = in_slice(g->l, n, ops[k]) ? LLVMConstNull(g->ptr) : buf_value(g, ops[k]);
-        LLVMBuildStore(g->b, LLVMBuildPointerCast(g->b, x, g->ptr, ""), at);
+        x = LLVMBuildPointerCast(g->b, x, g->ptr, "");
+        if (store_for_training(g->l, v, i, k))   // ctx->loss ? x : NULL
+          x = LLVMBuildSelect(g->b, LLVMBuildIsNull(g->b, ctx_field(g, 7, g->fptr, "loss"), ""), LLVMConstNull(g->ptr), x, "");
+        LLVMBuildStore(g->b, x, at);
       }
       in = g->in0;
     }

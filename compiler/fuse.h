@@ -22,6 +22,10 @@ struct Fused {
 int kernel_operands(const Lowered *l, IrNode *n, IrNode *const **ops);
 // The buffers a kernel call writes besides its output: a fused root's stored members.
 int kernel_stores(const Lowered *l, IrNode *n, IrNode *const **st);
+// Argument k of kernel i of v is a store that a call which only scores (DmcCtx.loss
+// NULL) leaves out: only the losses or the backward pass read it (loss_last.c). The
+// backends pass it as ctx->loss ? buffer : NULL; a fused kernel skips a NULL store.
+bool store_for_training(const Lowered *l, const Vec *v, int i, int k);
 // Every buffer the call passes in its array: the operands, then the stores.
 int kernel_args(const Lowered *l, IrNode *n, IrNode *const **args);
 // The kernel description of a lowered node (fused or not).

@@ -616,7 +616,7 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
         if (head) slot[nin] = y + i0;
         for (int s = head; s < nstep - tail - puts; s++) {
           REAL *d = s == nstep - 1 && !k->orow ? y + i0
-                    : st[s].store                ? (REAL *)in[st[s].store] + b * on + i0
+                    : st[s].store && in[st[s].store] ? (REAL *)in[st[s].store] + b * on + i0
                                                  : tmp[nin + s];
           int unary_b = st[s].op == DMC_OP_CONST || st[s].op == DMC_OP_DROPMASK;   // no second operand
           if (st[s].op == DMC_OP_GATHER)
