@@ -52,14 +52,18 @@ static int save(const char *path, float *w, int64_t n, long k, RtError *err) {
   return r ? -1 : 0;
 }
 
-/* The unsafe way: the same bytes copied over path in place. */
+/* The unsafe way: the same bytes copied over path in place, each MiB flushed to disk
+ * as it goes, so the copy lasts about as long as the save before it and a kill at a
+ * random moment lands in it often (a copy from the page cache took a few ms of a
+ * 60-70 ms cycle: no damage in 15 kills came about one run in ten). */
 static int save_in_place(const char *path, const char *staging, float *w, int64_t n, long k,
                          RtError *err) {
   if (save(staging, w, n, k, err)) return -1;
   FILE *in = fopen(staging, "rb"), *out = fopen(path, "wb");
   static char buf[1 << 16];
   size_t got;
-  while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+  for (size_t done = 0; in && out && (got = fread(buf, 1, sizeof buf, in)) > 0;)
+    if (fwrite(buf, 1, got, out) == got && (done += got) % (1 << 20) == 0 && !fflush(out)) fsync(fileno(out));
   int r = in && out ? 0 : rt_error(err, "%s: cannot copy", path);
   if (in) fclose(in);
   if (out && fclose(out)) r = rt_error(err, "%s: cannot write", path);
