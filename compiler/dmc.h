@@ -326,10 +326,12 @@ void kernel_describe(const IrNode *n, struct DmcKernel *k);   // the node as a k
 // lowered form that both backends print. Workspace buffers are placed at
 // fixed + per_row * B floats (B: the batch at hand), shared by liveness (plan.c).
 //
-typedef enum { BUF_INPUT, BUF_PARAM, BUF_WORK } BufKind;
+// BUF_GRAD: a parameter's gradient, computed straight into the gradient block the
+// runtime passes (ctx->grads), not in the workspace and copied there (plan.c).
+typedef enum { BUF_INPUT, BUF_PARAM, BUF_WORK, BUF_GRAD } BufKind;
 typedef struct {
   BufKind kind;
-  int64_t index;            // input number, or float offset in the parameter block
+  int64_t index;            // input number, or float offset in the parameter (or gradient) block
   int64_t fixed, per_row;   // workspace place
 } Buf;
 

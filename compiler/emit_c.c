@@ -43,6 +43,7 @@ static const char *buf_expr(Lowered *l, IrNode *n) {
   switch (b->kind) {
   case BUF_INPUT: return arena_printf("ctx->inputs[%lld]", (long long)b->index);
   case BUF_PARAM: return arena_printf("(ctx->params + %lld)", (long long)b->index);
+  case BUF_GRAD: return arena_printf("(ctx->grads + %lld)", (long long)b->index);
   default:
     if (b->per_row) return arena_printf("(W + %lld + %lld * (int64_t)B)", (long long)b->fixed, (long long)b->per_row);
     return arena_printf("(W + %lld)", (long long)b->fixed);
@@ -199,7 +200,7 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
   for (int i = 0; i < g->params.len; i++) {
     IrNode *gn = g->grads.items[i];
     Param *p = g->params.items[i];
-    if (!gn) continue;
+    if (!gn || l->buf[gn->id].kind == BUF_GRAD) continue;   // computed in place
     fprintf(out, "  memcpy(ctx->grads + %lld, %s, sizeof(float) * %d);   // d/d %s\n", (long long)l->param_offset[i],
             buf_expr(l, gn), shape_numel(p->shape), p->name);
   }

@@ -66,7 +66,7 @@ typedef struct {
   LLVMValueRef *kconst;             // by node id: @kN
   // within the function being built
   LLVMValueRef ctx_arg, B, B64, W, in_array, in0;   // in0: &in[0], what `in` decays to
-  LLVMValueRef seed, training, params;
+  LLVMValueRef seed, training, params, grads;
   LLVMValueRef *input_ptr;          // by input number: ctx->inputs[i], read on entry
 } Gen;
 
@@ -308,6 +308,8 @@ static LLVMValueRef buf_value(Gen *g, IrNode *n) {
   case BUF_INPUT: return g->input_ptr[b->index];
   case BUF_PARAM:
     return LLVMBuildInBoundsGEP2(g->b, g->f32, g->params, (LLVMValueRef[]){ci64(g, b->index)}, 1, n->name ? n->name : "");
+  case BUF_GRAD:
+    return LLVMBuildInBoundsGEP2(g->b, g->f32, g->grads, (LLVMValueRef[]){ci64(g, b->index)}, 1, "");
   default: {
     LLVMValueRef off = place(g, b->fixed, b->per_row, g->B64);
     return LLVMBuildInBoundsGEP2(g->b, g->f32, g->W, &off, 1, arena_printf("n%d.%s", n->id, op_info[n->op].name));
@@ -337,6 +339,7 @@ static LLVMValueRef begin_entry(Gen *g, const char *name, Vec *v) {
   g->seed = ctx_field(g, 2, g->i64, "seed");
   g->params = ctx_field(g, 4, g->fptr, "params");
   g->W = ctx_field(g, 6, g->fptr, "W");
+  g->grads = ctx_field(g, 5, g->fptr, "grads");   // (unread by the forward: deleted as dead)
   // the inputs these nodes read
   int ninputs = g->l->inputs.len;
   g->input_ptr = arena_alloc(sizeof(LLVMValueRef) * (size_t)(ninputs + 1));
@@ -418,7 +421,7 @@ static void build_functions(Gen *g, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVa
   for (int i = 0; i < gr->params.len; i++) {
     IrNode *gn = gr->grads.items[i];
     Param *p = gr->params.items[i];
-    if (!gn) continue;
+    if (!gn || l->buf[gn->id].kind == BUF_GRAD) continue;   // computed in place
     if (!grads) grads = ctx_field(g, 5, g->fptr, "grads");
     LLVMValueRef dst = LLVMBuildInBoundsGEP2(g->b, g->f32, grads, (LLVMValueRef[]){ci64(g, l->param_offset[i])}, 1,
                                              arena_printf("d.%s", p->name));

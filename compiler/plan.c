@@ -7,6 +7,9 @@
 // (the kernels are not in-place safe). Outputs, the total loss, gradients and
 // table-row gradients live to the end: the runtime reads them after the kernels.
 // Sizes are rounded to 16 floats, so every buffer is 64-byte aligned for any B.
+// A parameter's gradient that is a kernel's own result is computed in the
+// gradient block (BUF_GRAD), where the runtime reads it, and takes no workspace:
+// copying it there cost a pass over every dense weight a step (autorec's 24 MB).
 // A program with prepared values (prepare.c) keeps those a later kernel reads to
 // the end, and starts its workspace with the stamp that says for which
 // parameters they were computed.
@@ -78,6 +81,35 @@ static IrNode *held_in(const Lowered *l, IrNode *n, IrNode *x) {
   return in_slice(l, n, x) ? NULL : concat_home(l, view_root(l, x));
 }
 
+// Parameter i's gradient gn goes straight into the gradient block unless its memory
+// is another value's too (a view, a concat or its slice) or something else reads it
+// after the kernels (an output, the loss, a sparse step, another parameter's gradient).
+static void place_grads(Lowered *l, const int *last, int end) {
+  Graph *g = l->g;
+  int *claims = calloc((size_t)g->nodes.len + 1, sizeof *claims);
+  if (!claims) die("out of memory planning the gradients");
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *h = concat_home(l, g->nodes.items[i]);
+    if (h != g->nodes.items[i]) claims[h->id] += 2;   // a concat: its slices are other values
+  }
+  for (int i = 0; i < g->grads.len; i++)
+    if (g->grads.items[i]) claims[((IrNode *)g->grads.items[i])->id]++;
+  for (int i = 0; i < g->outputs.len; i++) claims[view_root(l, ((Output *)g->outputs.items[i])->node)->id] += 2;
+  if (g->total_loss) claims[view_root(l, g->total_loss)->id] += 2;
+  for (int i = 0; i < g->sparse.len; i++) {
+    IrNode *read[2];
+    for (int k = sparse_grad_nodes(g->sparse.items[i], read) - 1; k >= 0; k--) claims[view_root(l, read[k])->id] += 2;
+  }
+  for (int i = 0; i < g->grads.len; i++) {
+    IrNode *gn = g->grads.items[i];
+    if (!gn || claims[gn->id] != 1 || l->view[gn->id] || concat_home(l, gn) != gn || gn->batched ||
+        gn->dt != DT_F32 || l->buf[gn->id].kind != BUF_WORK || (l->kept && l->kept[gn->id]) || last[gn->id] != end)
+      continue;
+    l->buf[gn->id] = (Buf){BUF_GRAD, l->param_offset[i], 0, 0};
+  }
+  free(claims);
+}
+
 static void release(Pool *fixed, Pool *rows, const Lowered *l, IrNode *n) {
   if (n->batched) give(rows, l->buf[n->id].per_row, rounded(n));
   else give(fixed, l->buf[n->id].fixed, rounded(n));
@@ -111,6 +143,7 @@ void plan_memory(Lowered *l) {
   }
   for (int i = 0; l->kept && i < g->nodes.len; i++)   // prepared values read between calls (prepare.c)
     if (l->kept[i]) last[i] = end;
+  place_grads(l, last, end);
 
   Pool fixed = {0}, rows = {0};
   if (l->nprep) take(&fixed, DMC_STAMP_FLOATS);   // the workspace's first floats: its stamp (kernels.h)
@@ -120,7 +153,7 @@ void plan_memory(Lowered *l) {
     int nst = kernel_stores(l, n, &st);
     for (int k = -1; k < nst; k++) {   // its output (or its concat's), and the members a fused kernel stores
       IrNode *w = concat_home(l, k < 0 ? n : st[k]);
-      if (taken[w->id]) continue;
+      if (taken[w->id] || l->buf[w->id].kind == BUF_GRAD) continue;
       taken[w->id] = true;
       if (w->batched) l->buf[w->id].per_row = take(&rows, rounded(w));
       else l->buf[w->id].fixed = take(&fixed, rounded(w));

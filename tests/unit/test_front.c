@@ -1,6 +1,7 @@
 // test_front.c: CUnit tests of the front end, stage by stage: lexer and parser
 // (AST shapes and located syntax errors), sema (the graph a small program
-// builds, and the errors it reports), the IR's shape rules and the verifier.
+// builds, and the errors it reports), the IR's shape rules and the verifier, and
+// where memory planning puts the gradients.
 #include <CUnit/Basic.h>
 #include <string.h>
 
@@ -199,6 +200,34 @@ static void test_ir_dce_keeps_reachable(void) {
   CU_ASSERT_EQUAL(g->params.len, 2);              // its parameters still exist
 }
 
+// ---- memory planning ----
+
+// A parameter's gradient that a kernel computes alone goes straight into the
+// gradient block (plan.c); two parameters' identical gradients (a bias each, which
+// CSE merges) stay in the workspace and are copied.
+static void test_plan_gradients_in_place(void) {
+  Graph *g = build(HEAD "a = dense(s, 8)\np = sigmoid(sum(dense(a, 1)) + sum(dense(s, 1)))\noutput p\nloss bce(p, y)\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  ir_dce(g);
+  ir_build_training(g, true);
+  Lowered *l = lower_graph(g, true);
+  int in_place = 0, copied = 0;
+  for (int i = 0; i < g->params.len; i++) {
+    IrNode *gn = g->grads.items[i];
+    Param *p = g->params.items[i];
+    if (!gn) continue;
+    if (l->buf[gn->id].kind == BUF_GRAD) {
+      in_place++;
+      CU_ASSERT_EQUAL(l->buf[gn->id].index, l->param_offset[i]);
+    } else {
+      copied++;
+      CU_ASSERT_TRUE(strstr(p->name, "/b") != NULL);   // only the shared bias gradients
+    }
+  }
+  CU_ASSERT_TRUE(in_place >= 4);   // the three weights and the hidden layer's bias
+  CU_ASSERT_EQUAL(copied, 2);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 2;
   CU_pSuite s = CU_add_suite("front end", NULL, NULL);
@@ -216,6 +245,7 @@ int main(void) {
   CU_add_test(s, "sema poison", test_sema_poison_does_not_cascade);
   CU_add_test(s, "ir shape rules", test_ir_shape_rules);
   CU_add_test(s, "ir dce", test_ir_dce_keeps_reachable);
+  CU_add_test(s, "plan: gradients in place", test_plan_gradients_in_place);
   CU_basic_set_mode(CU_BRM_NORMAL);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
