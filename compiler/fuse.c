@@ -18,8 +18,9 @@
 //    ones only it reads (and reads an expand's operand broadcast) in one program
 //    whose last CONCAT steps write each operand's rows into it (din_attention).
 //  - Pooled lookups: a sum or mean over the id axis of an embedding lookup
-//    (a list feature's bag) becomes one kernel that adds the table rows
-//    straight into the result, never writing the [L, D] rows in between.
+//    (a list feature's bag), its rows weighted or not (a weighted list's), becomes
+//    one kernel that adds the table rows straight into the result, never writing
+//    the [L, D] rows in between.
 // A node is absorbed if it runs in the same pass and nothing else reads it (no
 // other kernel, not an output, loss, gradient or table-row gradient), or if
 // everything else that reads it runs after the fused kernel: then its step is
@@ -347,14 +348,26 @@ static void commit(Lowered *l, Facts *fa, IrNode *n, Fused *f) {
   }
 }
 
-// sum/mean(gather(table, ids)[, mask], axis=0) with ids [L] per example: the
-// program {GATHER table ids; SUM|MEAN of it, masked by operand b (-1: none)}.
+// sum/mean(gather(table, ids)[ * w][, mask], axis=0) with ids [L] per example, w
+// [L] or [L, 1] per example (a weighted list's weights): the program {GATHER table
+// ids; [MUL by w;] SUM|MEAN of it, masked by operand b (-1: none)}.
+static bool only_reader(const Lowered *l, const Facts *fa, IrNode *x, const IrNode *n) {
+  return fa->uses[x->id] == 1 && !fa->pinned[x->id] && !fa->absorbed[x->id] && x->is_grad == n->is_grad &&
+         l->buf[x->id].kind == BUF_WORK;
+}
+
 static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
   if ((n->op != OP_SUM && n->op != OP_MEAN) || n->axis != 0 || !n->batched) return NULL;
-  IrNode *g = n->in[0];
-  if (g->op != OP_GATHER || fa->uses[g->id] != 1 || fa->pinned[g->id] || fa->absorbed[g->id] ||
-      g->is_grad != n->is_grad || l->buf[g->id].kind != BUF_WORK)
-    return NULL;
+  IrNode *g = n->in[0], *w = NULL, *mul = NULL;
+  if (g->op == OP_MUL && g->shape.rank == 2 && only_reader(l, fa, g, n))
+    for (int k = 0; k < 2 && !w; k++) {
+      IrNode *x = g->in[k], *y = g->in[1 - k];
+      int64_t L = x->shape.dim[0];
+      if (x->op == OP_GATHER && y->batched && y->dt == DT_F32 && shape_numel64(y->shape) == L &&
+          y->shape.dim[0] == L)   // [L] or [L, 1]: one weight per looked-up row
+        mul = g, g = x, w = y;
+    }
+  if (g->op != OP_GATHER || !only_reader(l, fa, g, mul ? mul : n)) return NULL;
   IrNode *table = g->in[0], *ids = g->in[1];
   if (table->batched || table->shape.rank != 2 || !ids->batched || ids->shape.rank != 1) return NULL;
   if (n->nin == 2 && (!n->in[1]->batched || n->in[1]->shape.rank != 1)) return NULL;
@@ -362,10 +375,16 @@ static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
   f->in[f->nin++] = table;
   f->in[f->nin++] = ids;
   if (n->nin == 2) f->in[f->nin++] = n->in[1];
-  f->nstep = 2;
-  f->member[0] = g, f->member[1] = n;
-  f->step[0] = (DmcStep){DMC_OP_GATHER, 0, 1, 0, 0};
-  f->step[1] = (DmcStep){n->op == OP_SUM ? DMC_OP_SUM : DMC_OP_MEAN, f->nin, n->nin == 2 ? 2 : -1, 0, 0};
+  if (w) f->in[f->nin++] = w;
+  f->member[f->nstep] = g;
+  f->step[f->nstep++] = (DmcStep){DMC_OP_GATHER, 0, 1, 0, 1};   // val 1: a pooled lookup (kernels.h)
+  if (w) {
+    f->member[f->nstep] = mul;
+    f->step[f->nstep++] = (DmcStep){DMC_OP_MUL, f->nin, f->nin - 1, 0, 0};
+  }
+  f->member[f->nstep] = n;
+  f->step[f->nstep] = (DmcStep){n->op == OP_SUM ? DMC_OP_SUM : DMC_OP_MEAN, f->nin + f->nstep - 1, n->nin == 2 ? 2 : -1, 0, 0};
+  f->nstep++;
   return f;
 }
 
@@ -436,7 +455,7 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
     Fused *pooled = fa->absorbed[n->id] ? NULL : pooled_lookup(l, n, fa);
     if (pooled) {
       l->fused[n->id] = pooled;
-      fa->absorbed[pooled->member[0]->id] = true;
+      for (int s = 0; s < pooled->nstep - 1; s++) fa->absorbed[pooled->member[s]->id] = true;
       continue;
     }
     Fused *cat = fa->absorbed[n->id] ? NULL : concat_program(l, n, fa);

@@ -14,8 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMC_ABI_VERSION 5   // 5: a scoring call may pass a fused kernel NULL stores (loss_last.c); 4: factored sparse
-                            // gradients (DmcSparseGrad.vec_*); 3: forward with loss NULL scores only
+#define DMC_ABI_VERSION 6   // 6: a pooled lookup's GATHER step says so (val 1: kernels.h) and may
+                            // weight its rows; 5: a scoring call may pass a fused kernel NULL
+                            // stores (loss_last.c); 4: factored sparse gradients
+                            // (DmcSparseGrad.vec_*); 3: forward with loss NULL scores only
 
 typedef enum {
   DMC_FEAT_ID,        // ids through a vocabulary learned on the training pass

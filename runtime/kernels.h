@@ -81,9 +81,12 @@ typedef struct {
 } DmcStep;
 
 // A bag of table rows summed or averaged straight into the output (compiler/fuse.c):
-// step 0 GATHER table ids, step 1 SUM or MEAN of it, masked by operand b (-1: none).
+// step 0 GATHER table ids, val 1 (a tail sum's program may also start with a GATHER,
+// val 0: a sampled softmax's rows times the user vector, summed along each row),
+// [a MUL of it by operand b, one weight per row,] last a SUM or MEAN of it, masked by
+// operand b (-1: none).
 static inline int dmc_pooled_lookup(const DmcStep *st, int nstep) {
-  return nstep == 2 && st[0].op == DMC_OP_GATHER && (st[1].op == DMC_OP_SUM || st[1].op == DMC_OP_MEAN);
+  return nstep >= 2 && st[0].op == DMC_OP_GATHER && st[0].val == 1;
 }
 
 typedef struct DmcKernel {

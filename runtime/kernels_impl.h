@@ -434,28 +434,34 @@ KSTATIC void K_(bcast_index)(const DmcKShape *x, const DmcKShape *o, int64_t on,
   }
 }
 
-// {GATHER table ids; SUM|MEAN [mask]}: table rows added straight into the result
-// (the semantics of the two kernels it replaces: ids outside the table read row
-// 0, masked steps are skipped, a mean divides by the mask's count, at least 1).
-KSTATIC void K_(pooled_lookup)(const DmcKernel *k, int B, REAL *out, const void *const *in) {
-  const DmcStep *st = k->step;
-  const REAL *t = K_(real)(in, st[0].a), *m = st[1].b >= 0 ? K_(real)(in, st[1].b) : NULL;
+// {GATHER table ids; [MUL w;] SUM|MEAN [mask]}: table rows, times their weights,
+// added straight into the result (the semantics of the kernels it replaces: ids
+// outside the table read row 0, masked steps are skipped, a mean divides by the
+// mask's count, at least 1).
+KSTATIC void K_(pooled_lookup)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in) {
+  const DmcStep *pool = &st[nstep - 1];
+  const REAL *t = K_(real)(in, st[0].a), *m = pool->b >= 0 ? K_(real)(in, pool->b) : NULL;
+  const REAL *w = nstep == 3 ? K_(real)(in, st[1].b) : NULL;
   const int32_t *ids = K_(ids)(in, st[0].b);
   int64_t V = k->in[st[0].a].dim[0], D = k->in[st[0].a].dim[1], L = k->in[st[0].b].dim[0];
   int64_t os = k->ostride ? k->ostride : D;
   for (int b = 0; b < B; b++) {
     REAL *y = out + b * os, count = 0;
     const int32_t *ib = ids + b * L;
-    const REAL *mb = m ? m + b * L : NULL;
+    const REAL *mb = m ? m + b * L : NULL, *wb = w ? w + b * L : NULL;
     memset(y, 0, sizeof(REAL) * (size_t)D);
     for (int64_t s = 0; s < L; s++) {
       count += mb ? mb[s] : 1;
       if (mb && mb[s] == 0) continue;
       int64_t id = ib[s] < 0 || ib[s] >= V ? 0 : ib[s];
       const REAL *row = t + id * D;
-      for (int64_t d = 0; d < D; d++) y[d] += row[d];
+      if (wb) {
+        REAL ws = wb[s];
+        for (int64_t d = 0; d < D; d++) y[d] += ws * row[d];
+      } else
+        for (int64_t d = 0; d < D; d++) y[d] += row[d];
     }
-    if (st[1].op == DMC_OP_MEAN) {
+    if (pool->op == DMC_OP_MEAN) {
       REAL c = count > 1 ? count : 1;
       for (int64_t d = 0; d < D; d++) y[d] /= c;
     }
@@ -482,7 +488,7 @@ KSTATIC void K_(put)(const DmcKernel *k, REAL *y, int64_t i, const REAL *v, int6
 KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, REAL *out, const void *const *in,
                        uint64_t seed, int training) {
   if (dmc_pooled_lookup(st, nstep)) {
-    K_(pooled_lookup)(k, B, out, in);
+    K_(pooled_lookup)(k, st, nstep, B, out, in);
     return;
   }
   // A tail sum (a last SUM step): the program runs in its operand's shape, the
