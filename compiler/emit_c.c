@@ -119,9 +119,11 @@ static void emit_calls(Lowered *l, Vec *v, int from, int to, FILE *out) {
     int nin = kernel_args(l, n, &ops);
     if (nin) {
       fprintf(out, "    const void *in[%d] = {", nin);
-      for (int k = 0; k < nin; k++)
-        fprintf(out, "%s%s%s%s", k ? ", " : "", store_for_training(l, v, i, k) ? "ctx->loss ? " : "",
-                in_slice(l, n, ops[k]) ? "NULL" : buf_expr(l, ops[k]), store_for_training(l, v, i, k) ? " : NULL" : "");
+      for (int k = 0; k < nin; k++) {
+        bool training_only = store_for_training(l, v, i, k);
+        fprintf(out, "%s%s%s%s", k ? ", " : "", training_only ? "ctx->loss ? " : "",
+                in_slice(l, n, ops[k]) ? "NULL" : buf_expr(l, ops[k]), training_only ? " : NULL" : "");
+      }
       fprintf(out, "};\n");
     } else {
       fprintf(out, "    const void *const *in = NULL;\n");

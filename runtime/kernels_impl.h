@@ -833,10 +833,9 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
     }
     for (int64_t c0 = 0; c0 < on; c0 += W) {
       int w = on - c0 < W ? (int)(on - c0) : W;
-      double mean[W], var[W], mdy[W], mdyx[W];   // zeroed as far as w: 16 KiB at a time
+      double mean[W], var[W], mdy[W], mdyx[W];   // zeroed as far as w, the gradient's sums only with dy
       REAL inv[W];
       memset(mean, 0, sizeof(double) * (size_t)w), memset(var, 0, sizeof(double) * (size_t)w);
-      memset(mdy, 0, sizeof(double) * (size_t)w), memset(mdyx, 0, sizeof(double) * (size_t)w);
       for (int b = 0; b < B; b++)
         for (int j = 0; j < w; j++) mean[j] += x[b * on + c0 + j];
       for (int j = 0; j < w; j++) mean[j] /= B;
@@ -854,6 +853,7 @@ void KFN(const DmcKernel *k, int B, REAL *out, const void *const *in, uint64_t s
           for (int j = 0; j < w; j++) out[b * on + c0 + j] = (REAL)((x[b * on + c0 + j] - mean[j]) * inv[j]);
         continue;
       }
+      memset(mdy, 0, sizeof(double) * (size_t)w), memset(mdyx, 0, sizeof(double) * (size_t)w);
       for (int b = 0; b < B; b++)
         for (int j = 0; j < w; j++) {
           double xh = (x[b * on + c0 + j] - mean[j]) * inv[j];

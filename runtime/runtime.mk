@@ -76,10 +76,12 @@ KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast -fno-math-errno
 # without contraction, so its results are the scalar loop's bit for bit (vector sqrt
 # and division round as the scalar ones do).
 $(BUILD)/runtime/optim.o: CFLAGS += -O3 -fno-math-errno
-$(BUILD)/runtime/kernels.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/afm_impl.h runtime/kernels.h compiler/ops.def runtime/runtime.mk
+KERNEL_SRCS := runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/afm_impl.h \
+  runtime/kernels.h compiler/ops.def runtime/runtime.mk
+$(BUILD)/runtime/kernels.o: $(KERNEL_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(RT_INC) -c $< -o $@
-$(BUILD)/runtime/kernels_portable.o: runtime/kernels.c runtime/kernels_impl.h runtime/gemm_impl.h runtime/rnn_impl.h runtime/afm_impl.h runtime/kernels.h compiler/ops.def runtime/runtime.mk
+$(BUILD)/runtime/kernels_portable.o: $(KERNEL_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O3 -ffp-contract=fast -fno-math-errno $(RT_INC) -c $< -o $@
 $(RT_LIB): $(BUILD)/runtime/kernels_portable.o
