@@ -239,28 +239,31 @@ static IrNode *unviewed(IrNode *x) {
   return x;
 }
 
-// x a column of L values ([L, 1] per example).
+// x a column of L values ([L, 1] per example); a row of D values (one vector per example).
 static bool column(const IrNode *x, int64_t L) {
   return x->batched && x->dt == DT_F32 && x->shape.rank == 2 && x->shape.dim[0] == L && x->shape.dim[1] == 1;
 }
+static bool row(const IrNode *x, int64_t D) {
+  return x->batched && x->dt == DT_F32 && shape_numel64(x->shape) == D && x->shape.dim[x->shape.rank - 1] == D;
+}
 
 // rows = (vec * c1) * c2 with c1, c2 columns (a weighted list's rows: the pooled
-// gradient, masked, times each row's weight): rows = (c1 * c2) * vec, the column's
-// product a new node. With a 0/1 mask as c1 the values are the same.
-static void factor_columns(Graph *g, IrNode *r, int64_t L, const int *uses) {
+// gradient, masked, times each row's weight) becomes (c1 * c2) * vec, the columns'
+// product a new node, so it factors as below. With a 0/1 mask as c1 the values are
+// the same.
+static void factor_columns(Graph *g, IrNode *r, int64_t L, int64_t D, const int *uses) {
   for (int k = 0; k < 2; k++) {
     IrNode *c2 = r->in[k], *m = r->in[1 - k];
-    if (!column(c2, L) || m->op != OP_MUL || uses[m->id] != 1 || m->shape.rank != 2) continue;
+    if (!column(c2, L) || m->op != OP_MUL || uses[m->id] != 1) continue;
     for (int j = 0; j < 2; j++) {
       IrNode *c1 = m->in[j], *v = m->in[1 - j];
-      if (!column(c1, L) || v->shape.dim[v->shape.rank - 1] != r->shape.dim[1] || shape_numel64(v->shape) != r->shape.dim[1])
-        continue;
+      if (!column(c1, L) || !row(v, D)) continue;
       IrNode attrs = {.is_grad = r->is_grad}, *ops[2] = {c1, c2};
       const char *err = NULL;
       IrNode *c = ir_add(g, OP_MUL, ops, 2, &attrs, r->loc, &err);
       if (!c) die("factoring a weighted lookup's rows: %s", err);
       c->scope = r->scope;
-      r->in[k] = c, r->in[1 - k] = v;   // rows = c * v, factored below
+      r->in[k] = c, r->in[1 - k] = v;
       return;
     }
   }
@@ -280,15 +283,13 @@ void ir_factor_sparse_rows(Graph *g) {
     if (r->op != OP_MUL || uses[r->id] || !r->batched || r->dt != DT_F32 || r->shape.rank != 2 || L < 2 ||
         r->shape.dim[0] != L || r->shape.dim[1] != D)
       continue;
-    factor_columns(g, r, L, uses);
+    factor_columns(g, r, L, D, uses);
     for (int k = 0; k < 2; k++) {
       IrNode *c = r->in[k], *v = r->in[1 - k];
-      bool col = c->batched && c->shape.rank == 2 && c->shape.dim[0] == L && c->shape.dim[1] == 1;
-      bool row = v->batched && shape_numel64(v->shape) == D && v->shape.dim[v->shape.rank - 1] == D;
       IrNode *cu = unviewed(c), *vu = unviewed(v);
       bool computed = cu->op != OP_INPUT && cu->op != OP_PARAM && cu->op != OP_CONST && vu->op != OP_INPUT &&
                       vu->op != OP_PARAM && vu->op != OP_CONST;
-      if (col && row && computed && c->dt == DT_F32 && v->dt == DT_F32) {
+      if (column(c, L) && row(v, D) && computed) {
         s->coef = cu, s->vec = vu, s->rows = NULL;
         break;
       }

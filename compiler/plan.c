@@ -84,7 +84,7 @@ static IrNode *held_in(const Lowered *l, IrNode *n, IrNode *x) {
 // Parameter i's gradient gn goes straight into the gradient block unless its memory
 // is another value's too (a view, a concat or its slice) or something else reads it
 // after the kernels (an output, the loss, a sparse step, another parameter's gradient).
-static void place_grads(Lowered *l, const int *last, int end) {
+static void place_grads(Lowered *l) {
   Graph *g = l->g;
   int *claims = calloc((size_t)g->nodes.len + 1, sizeof *claims);
   if (!claims) die("out of memory planning the gradients");
@@ -103,7 +103,7 @@ static void place_grads(Lowered *l, const int *last, int end) {
   for (int i = 0; i < g->grads.len; i++) {
     IrNode *gn = g->grads.items[i];
     if (!gn || claims[gn->id] != 1 || l->view[gn->id] || concat_home(l, gn) != gn || gn->batched ||
-        gn->dt != DT_F32 || l->buf[gn->id].kind != BUF_WORK || (l->kept && l->kept[gn->id]) || last[gn->id] != end)
+        gn->dt != DT_F32 || l->buf[gn->id].kind != BUF_WORK)
       continue;
     l->buf[gn->id] = (Buf){BUF_GRAD, l->param_offset[i], 0, 0};
   }
@@ -143,7 +143,7 @@ void plan_memory(Lowered *l) {
   }
   for (int i = 0; l->kept && i < g->nodes.len; i++)   // prepared values read between calls (prepare.c)
     if (l->kept[i]) last[i] = end;
-  place_grads(l, last, end);
+  place_grads(l);
 
   Pool fixed = {0}, rows = {0};
   if (l->nprep) take(&fixed, DMC_STAMP_FLOATS);   // the workspace's first floats: its stamp (kernels.h)
