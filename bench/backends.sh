@@ -36,6 +36,8 @@ PY
   else echo "skip $m: $(grep -o 'error: .*' "$work/err" | head -1)" >&2; fi
 done
 {
+  echo "On $(bench/cpu.sh)."
+  echo
   echo "| model | C: compile | C: latency p50 / p99 (µs) | C: infer rows/s | C: train rows/s | LLVM: compile | LLVM: latency p50 / p99 (µs) | LLVM: infer rows/s | LLVM: train rows/s |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"

@@ -80,9 +80,9 @@ for m in "${MODELS[@]}"; do
   echo "== $m: $(( $(date +%s) - t_model )) s for seeds $SEEDS" >&2
 done
 echo "== all models: $(( $(date +%s) - t_start )) s" >&2
-/usr/bin/python3 - "$out" <<'PY'
+/usr/bin/python3 - "$out" "$(bench/cpu.sh)" "${MODELS[*]}" <<'PY'
 import json, statistics, sys, glob, os
-out = sys.argv[1]
+out, cpu, ran = sys.argv[1], sys.argv[2], sys.argv[3]
 # the zoo's order; models with runs but not listed come after, by name
 ORDER = ["lr", "fm", "deep_crossing", "wide_deep", "deepfm", "neuralcf", "mlr", "pnn", "dcn", "fnn",
          "nfm", "afm", "xdeepfm", "din", "dien", "drn", "autorec", "youtube_dnn"]
@@ -119,7 +119,9 @@ for m in models:
         shown = f"{diff:+.4f}{'' if abs(diff) <= tol else ' (outside ' + format(tol, 'g') + ')'}"
     rows.append(f"| {m} | {data} | {len(d[0]['epochs'])} | {name} | {statistics.mean(da):.4f} ± {sd(da):.4f} | "
                 f"{statistics.mean(ta):.4f} ± {sd(ta):.4f} | {shown} | {ds:.2f} | {ts:.2f} |")
-text = "\n".join(rows) + "\n"
+this = [m for m in models if m in ran.split()]
+where = f"Runs on {cpu}" if len(this) == len(models) else f"Runs of {', '.join(this)} on {cpu}; the other models' from an earlier run"
+text = where + ".\n\n" + "\n".join(rows) + "\n"
 open(f"{out}/quality.md", "w").write(text)
 print(text)
 PY

@@ -67,7 +67,7 @@ done
 
 {
   echo "{\"date\": \"$(date -u '+%Y-%m-%d %H:%M UTC')\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo '?')\","
-  echo " \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\", \"cores\": $(nproc),"
+  echo " \"cpu\": \"$(bench/cpu.sh)\", \"cores\": $(nproc),"
   echo " \"load_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"time\": $TIME, \"rounds\": $ROUNDS,"
   echo " \"threads\": \"$THREADS\", \"zipf\": $ZIPF, \"torch\": $TORCH}"
 } > "$runs/meta.json"

@@ -227,7 +227,7 @@ try:
         load_after = f.read().strip()
 except OSError:
     load_after = "?"
-md = [f"Run of {meta['date']} at commit {meta['commit']}: {len(rows)} benchmarks, {meta['rounds']} round(s) "
+md = [f"Run of {meta['date']} at commit {meta['commit']} on {meta['cpu']}: {len(rows)} benchmarks, {meta['rounds']} round(s) "
       f"of {meta['time']} s per measurement, threads {meta['threads']}, ids Zipf({meta['zipf']}). "
       f"Load average before: {meta['load_before']}; after: {load_after} (the machine is shared: "
       "figures swing with the load).", "",

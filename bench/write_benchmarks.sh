@@ -7,8 +7,9 @@ r=bench/results
 {
   echo "# Benchmarks"
   echo
-  echo "Every figure here was measured on this project's machine (2 cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-  echo "by the command in its section's heading, which rewrites the section. PyTorch runs"
+  echo "Every figure here was measured on this project's machine (2 cores) by the command in"
+  echo "its section's heading, which rewrites the section; each run names its CPU (bench/cpu.sh),"
+  echo "as the machine behind the project changes between runs. PyTorch runs"
   echo "in its fair setting (bench/torch_env.sh: OpenBLAS OpenMP build, tcmalloc, the"
   echo "OpenBLAS core type set when the build does not know the CPU, never the environment's; see ../shared/BENCHMARKING.md)."
   echo
