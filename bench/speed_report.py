@@ -24,10 +24,10 @@ def load(path):
 
 
 def report(key):
-    """forward FLOPs and gathered bytes per example, of the whole forward (training) and of
-    the outputs alone (scoring: what latency and inference run), dense-weight bytes
-    (dmc --report)."""
-    flops = gathered = dense = 0
+    """FLOPs and gathered bytes per example, of the whole forward and of the outputs alone
+    (scoring: what latency and inference run), a training step's FLOPs (forward and
+    backward), dense-weight bytes (dmc --report)."""
+    flops = gathered = dense = train = 0
     score = None
     with open(f"{RUNS}/{key}.report.txt") as f:
         for line in f:
@@ -39,10 +39,14 @@ def report(key):
                 else:
                     score = (fl, by)
                 continue
+            m = re.match(r"\s+training step \(forward \+ backward\)\s+([\d,]+)", line)
+            if m:
+                train = int(m[1].replace(",", ""))
+                continue
             m = re.match(r"\s+\S+\s+\[[\d,]*\]\s+([\d,]+)\s+[\d.]+ (?:B|KiB|MiB|GiB)(\s+table)?\s*$", line)
             if m and not m[2]:
                 dense += 4 * int(m[1].replace(",", ""))
-    return flops, gathered, dense, score or (flops, gathered)
+    return flops, gathered, dense, score or (flops, gathered), train
 
 
 def medians(side, key, t):
@@ -115,10 +119,11 @@ for bid in IDS:
     if not os.path.exists(f"{RUNS}/{key}.report.txt"):
         rows.append(dict(id=bid, error="does not compile"))
         continue
-    flops, gathered, dense, (score_flops, score_gathered) = report(key)
+    flops, gathered, dense, (score_flops, score_gathered), train_flops = report(key)
     with open(f"{RUNS}/{key}.compile_ms.txt") as f:
         ms = [int(x) for x in f.read().split()]
-    r = dict(id=bid, flops=flops, score_flops=score_flops, gathered=score_gathered, dense_bytes=dense,
+    r = dict(id=bid, flops=flops, score_flops=score_flops, train_flops=train_flops, gathered=score_gathered,
+             dense_bytes=dense,
              compile_ms=statistics.median(ms),
              dmc={t: medians("dmc", key, t) for t in threads}, torch={t: medians("torch", key, t) for t in threads})
     r["bound"] = {t: bound(score_flops, dense, score_gathered, t) for t in sorted(set(threads + [1]))}
@@ -199,7 +204,7 @@ for r in rows:
         mark = ""
         if d is not None and d.get("train_threads", t) < t:
             mark, serial_train = " ¹", True
-        gt = None if dt is None else 3 * r["flops"] * dt
+        gt = None if dt is None else r["train_flops"] * dt
         warn = " ⚠" if t in suspect and pt is not None else ""
         cells_t.append(f"{fmt_rate(dt)}{mark} | {fmt_rate(pt)}{warn} | {fmt_x(ratio(dt, pt))}{warn} | "
                        + ("n/a" if gt is None else f"{gt / 1e9:.1f} ({100 * gt / peak(t):.1f}%)"))
@@ -257,8 +262,9 @@ md += ["", "### Inference at batch 1024", "",
        "alone) times rows/s, against the FMA peak of T threads.", ""] + inf
 md += ["", "### Training (batch 256; an example at its own batch)", "",
        "Forward, backward and optimizer step. PyTorch: sparse embedding gradients with SparseAdam "
-       "(examples: the peer's optimizers), Adam for the dense weights, eager. GFLOP/s counts 3x the "
-       "forward FLOPs per example (forward + backward), against the FMA peak of T threads.", ""] + trn
+       "(examples: the peer's optimizers), Adam for the dense weights, eager. GFLOP/s: a training "
+       "step's FLOPs per example (`dmc --report`: forward and backward of the model as written, "
+       "not what a kernel recomputes) times rows/s, against the FMA peak of T threads.", ""] + trn
 if serial_train:
     md += ["", "¹ dmc trained on one thread: its training is serial today, and `bench --threads` only "
            "spreads the batch-1024 inference over threads (the JSON's `train_threads`)."]

@@ -401,6 +401,7 @@ Graph *sema_build(Node *prog, Node *stdlib);
 void ir_print(Graph *g, FILE *out);
 void ir_print_dot(Graph *g, FILE *out);
 void ir_report(Graph *g, FILE *out);
+void ir_report_training(Graph *g, FILE *out);
 double ir_node_flops(IrNode *n);
 
 //

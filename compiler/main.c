@@ -280,7 +280,11 @@ static int compile(Options *o) {
   }
   if (o->emit && !strcmp(o->emit, "ir")) ir_print(g, out);
   else if (o->emit && !strcmp(o->emit, "dot")) ir_print_dot(g, out);
-  if (o->report) ir_report(g, out);
+  if (o->report) {
+    ir_report(g, out);
+    ir_build_training(g, false);   // the last use of g: it now holds the gradients
+    ir_report_training(g, out);
+  }
   if (o->check && !o->emit && !o->report)
     printf("%s: ok (model %s: %d features, %d parameter tensors, %d graph nodes)\n", o->input, g->model_name,
            g->features.len, g->params.len, g->nodes.len);

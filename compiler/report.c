@@ -1,20 +1,44 @@
 // report.c: what an architecture costs before it is trained (`dmc --report`):
 // parameters and bytes per table and layer, and forward FLOPs per example by
-// layer. FLOPs count multiply-adds as 2; lookups and moves count 0 (they cost
-// memory traffic, reported as bytes gathered).
+// layer, and of a training step (forward and backward). FLOPs count multiply-adds
+// as 2; lookups and moves count 0 (they cost memory traffic, reported as bytes
+// gathered). They are the model's as written, as in a model-FLOPs utilization:
+// neither the work the compiler's rewrites save nor what a kernel recomputes.
 #include "dmc.h"
 
 #include <string.h>
 
+// The forward formula of AFM's attention pooling: pairs, W and b, relu, h, softmax,
+// weighted sum over p pairs of k values, attention size t.
+static double afm_pool_flops(double p, double k, double t) { return p * (3 * k + 2 * t * k + 4 * t + 4); }
+
+// Work per example: a node with the batch dimension, or one summing over the batch
+// (a weight's gradient, X^T dY: its share of the sum is one example's product).
+static bool per_example(IrNode *n) {
+  if (n->batched) return true;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i]->batched) return true;
+  return false;
+}
+
 double ir_node_flops(IrNode *n) {
-  if (!n->batched) return 0;
+  if (!per_example(n)) return 0;
   double out = shape_numel(n->shape);
   switch (op_info[n->op].kind) {
   case OK_MATMUL: {
     Shape a = n->in[0]->shape;
-    if (n->op == OP_AFM_POOL) {   // the ops it stands for: pairs, W and b, relu, h, softmax, weighted sum
+    if (n->op == OP_AFM_POOL || n->op == OP_AFM_POOL_GRAD) {
       double k = a.dim[1], t = n->in[1]->shape.dim[1], p = a.dim[0] * (a.dim[0] - 1) / 2.0;
-      return p * (3 * k + 2 * t * k + 4 * t + 4);
+      // the gradient: dW = X^T dZ and dX = dZ W^T (not the forward it recomputes)
+      return n->op == OP_AFM_POOL ? afm_pool_flops(p, k, t) : p * (4 * t * k + 6 * t + 4 * k);
+    }
+    if (n->op == OP_GRU_GRAD) {   // per step dL/dh_prev by U^T (not the gates it recomputes)
+      double t = n->in[4]->shape.dim[0], h = n->in[4]->shape.dim[1];
+      return t * 6 * h * h;
+    }
+    if (n->op == OP_MATMUL_TN) {   // sum over a's leading axes of a[p,k] b[p,n]
+      double lead = shape_numel(a) / a.dim[a.rank - 1];
+      return 2.0 * out * lead;
     }
     int k = a.dim[a.rank - 1];
     return 2.0 * out * k;
@@ -95,4 +119,18 @@ void ir_report(Graph *g, FILE *out) {
   fprintf(out, "  %-36s %16s %14s\n", "total", b, bytes_str(all_bytes));
   thousands(b, sizeof b, scored);
   fprintf(out, "  %-36s %16s %14s\n", "scoring (the outputs alone)", b, bytes_str(scored_bytes));
+}
+
+// After ir_build_training without rewrites: the step's forward (what training
+// computes, the losses included) and its backward, per example.
+void ir_report_training(Graph *g, FILE *out) {
+  double fwd = 0, bwd = 0;
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    *(n->is_grad ? &bwd : &fwd) += ir_node_flops(n);
+  }
+  char a[32], b[32];
+  thousands(a, sizeof a, fwd + bwd);
+  thousands(b, sizeof b, bwd);
+  fprintf(out, "  %-36s %16s   (backward %s)\n", "training step (forward + backward)", a, b);
 }

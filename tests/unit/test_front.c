@@ -1,7 +1,7 @@
 // test_front.c: CUnit tests of the front end, stage by stage: lexer and parser
 // (AST shapes and located syntax errors), sema (the graph a small program
-// builds, and the errors it reports), the IR's shape rules and the verifier, and
-// where memory planning puts the gradients.
+// builds, and the errors it reports), the IR's shape rules and the verifier,
+// where memory planning puts the gradients, and the FLOPs --report counts.
 #include <CUnit/Basic.h>
 #include <string.h>
 
@@ -228,6 +228,26 @@ static void test_plan_gradients_in_place(void) {
   CU_ASSERT_EQUAL(copied, 2);
 }
 
+// ---- FLOPs (--report) ----
+
+// The GEMMs of a training step, per example: [3]@[3,8] and [8]@[8,1] forward (48 +
+// 16); backward, both weights' gradients (48 + 16, each an example's share of the
+// sum over the batch) and the hidden layer's input gradient (16), but none for the
+// input features, which take no gradient.
+static void test_report_training_flops(void) {
+  Graph *g = build(HEAD "a = dense(s, 8)\np = sigmoid(sum(dense(a, 1)))\noutput p\nloss bce(p, y)\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  ir_dce(g);
+  ir_build_training(g, false);
+  double fwd = 0, bwd = 0;
+  for (int i = 0; i < g->nodes.len; i++) {
+    IrNode *n = g->nodes.items[i];
+    if (op_info[n->op].kind == OK_MATMUL) *(n->is_grad ? &bwd : &fwd) += ir_node_flops(n);
+  }
+  CU_ASSERT_DOUBLE_EQUAL(fwd, 64, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(bwd, 80, 1e-9);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 2;
   CU_pSuite s = CU_add_suite("front end", NULL, NULL);
@@ -246,6 +266,7 @@ int main(void) {
   CU_add_test(s, "ir shape rules", test_ir_shape_rules);
   CU_add_test(s, "ir dce", test_ir_dce_keeps_reachable);
   CU_add_test(s, "plan: gradients in place", test_plan_gradients_in_place);
+  CU_add_test(s, "report: a training step's FLOPs", test_report_training_flops);
   CU_basic_set_mode(CU_BRM_NORMAL);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
