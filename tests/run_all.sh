@@ -5,10 +5,11 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 pass=0; fail=0; failed=()
-suite() {   # suite NAME COMMAND...
-  local name=$1; shift
+suite() {   # suite NAME COMMAND... (its time printed: CI must stay under 30 minutes)
+  local name=$1 start=$SECONDS; shift
   echo "== $name"
   if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); fi
+  echo "($name: $((SECONDS - start)) s)"
   echo
 }
 suite "compiler unit tests" "$BUILD/tests/test_compiler"
@@ -33,5 +34,5 @@ suite "kill -9 during checkpoint saves" tests/crash_save.sh "$BUILD/tests/save_l
 # a short run of each libFuzzer harness, then every past crash input (tests/fuzz/)
 suite "fuzz smoke" make -s fuzz-smoke BUILD="$BUILD"
 [ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
-echo "suites: $pass passed, $fail failed"
+echo "suites: $pass passed, $fail failed ($SECONDS s)"
 [ "$fail" -eq 0 ]
