@@ -2,6 +2,8 @@
 # The C backend against the reference interpreter on every example that
 # compiles to a program: same inputs and parameters, forward and backward;
 # losses, outputs and every gradient must agree (float vs double, 1e-4).
+# Usage: tests/backend.sh [DMC [MODEL...]]; JOBS=N runs the models in N groups at
+# once (default: the number of cores).
 set -u
 cd "$(dirname "$0")/.."
 DMC=${1:-bin/dmc}
@@ -9,7 +11,17 @@ BUILD=${BUILD:-build}
 CC=${CC:-cc}
 pass=0; fail=0; skip=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-for f in examples/*.model tests/kernels/*.model; do   # tests/kernels: fusion edge cases
+shift $(($# > 0))
+files=("$@")
+[ $# -gt 0 ] || files=(examples/*.model tests/kernels/*.model)   # tests/kernels: fusion edge cases
+# With several cores and no files given, the models run in groups at once
+jobs=${JOBS:-$(nproc 2> /dev/null || echo 1)}
+if [ $# -eq 0 ] && [ "$jobs" -gt 1 ]; then
+  . tests/groups.sh
+  run_groups backend "$jobs" bash tests/backend.sh "$DMC" -- "${files[@]}"
+  exit
+fi
+for f in "${files[@]}"; do
   name=$(basename "$f" .model)
   if ! "$DMC" "$f" --emit=c -o "$tmp/$name.c" 2> "$tmp/err"; then
     if grep -q "cannot be compiled to a program yet" "$tmp/err"; then

@@ -18,6 +18,7 @@
 #   VALGRIND=1  also run dmc under valgrind (when installed); its errors and
 #               definite leaks fail the case
 #   VERBOSE=1   print dmc's stderr for failing cases
+#   JOBS=N      cases run in N groups at once (default: the number of cores)
 set -u
 export LC_ALL=C
 
@@ -75,6 +76,17 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "golden: no cases in $cases"
   echo "golden: 0 passed, 1 failed"
   exit 1
+fi
+
+# With several cores and no names given, the cases run in groups at once (under
+# valgrind a case takes seconds)
+jobs=${JOBS:-$(nproc 2> /dev/null || echo 1)}
+if [ $# -eq 0 ] && [ "$jobs" -gt 1 ]; then
+  . "$root/tests/groups.sh"
+  names=()
+  for path in "${files[@]}"; do names+=("$(basename "$path")"); done
+  run_groups golden "$jobs" bash "$root/tests/golden.sh" "$dmc" -- "${names[@]}"
+  exit
 fi
 
 for path in "${files[@]}"; do
