@@ -14,8 +14,8 @@
 # must land inside a save, or the test did not test anything.
 # Then the same loop with `save_loop unsafe` (the file overwritten in place) must be caught
 # damaged within CRASH_UNSAFE_ITERS tries (60; it stops at the first), each kill sent
-# during its in-place copy: the check itself can fail. (Random kills missed the copy
-# for 60 tries once: its safe save to a staging file took 58-170 ms here.)
+# during its in-place copy (random kills mostly hit its safe save to a staging file):
+# the check itself can fail.
 # With strace installed: the writer fsyncs the file before the rename and the directory
 # after it. Ends with "crash_save: N passed, M failed".
 set -uo pipefail

@@ -54,10 +54,9 @@ static int save(const char *path, float *w, int64_t n, long k, RtError *err) {
 }
 
 /* The unsafe way: the same bytes copied over path in place, each MiB flushed to disk
- * and followed by a 3 ms pause, so the copy lasts about as long as the save before it
- * and a kill at a random moment lands in it often. Without the pause a copy from the
- * page cache took a few ms of a 60-70 ms cycle where fsync is fast: a kill landed in
- * it one time in ten or less (42 kills once). */
+ * and followed by a 3 ms pause, so the copy lasts at least 96 ms for 32 MB and the
+ * test's kill, 0-40 ms after "copying K", lands inside it (where fsync is fast, a copy
+ * from the page cache took only a few ms). */
 static int save_in_place(const char *path, const char *staging, float *w, int64_t n, long k,
                          RtError *err) {
   if (save(staging, w, n, k, err)) return -1;
