@@ -209,10 +209,24 @@ static bool same_values(const IrNode *p, const IrNode *shape) {
   return true;
 }
 
+// A lookup that only this program reads runs in it as a GATHER step, as many values
+// as the program's in the same order (a [1] lookup in a program of []): the rows go
+// into the program's blocks, not through a gather kernel's output (criteo_lr: 26
+// lookups of one value each, 26 kernels of a 31-kernel forward pass).
+static bool own_lookup(Group *gr, IrNode *p) {
+  const IrNode *t = p->in[0], *ids = p->in[1];
+  return p->op == OP_GATHER && t->op == OP_PARAM && !t->batched && t->shape.rank == 2 && ids->batched &&
+         ids->dt == DT_I32 && p->batched && gr->shape->batched && p->dt == DT_F32 &&
+         shape_numel(p->shape) == shape_numel(gr->shape->shape) && p->is_grad == gr->root->is_grad &&
+         gr->l->buf[p->id].kind == BUF_WORK && !gr->l->view[p->id] && !gr->pinned[p->id] &&
+         gr->nmember + 1 < DMC_KMAX_STEPS && outside_readers(gr, p) == 0;
+}
+
 // 0: not absorbed; 1: absorbed; 2: absorbed and stored; 3: recomputed.
 static int can_absorb(Group *gr, IrNode *p) {
   if (gr->absorbed[p->id]) return 0;
   if (recomputable(p)) return same_shape(p, gr->shape) && gr->nmember + 1 < DMC_KMAX_STEPS ? 3 : 0;
+  if (p->op == OP_GATHER) return own_lookup(gr, p);
   if (p->is_grad != gr->root->is_grad) return 0;
   if (gr->l->buf[p->id].kind != BUF_WORK || gr->l->view[p->id]) return 0;
   if (gr->nmember + 1 >= DMC_KMAX_STEPS) return 0;
@@ -233,14 +247,30 @@ static int count_inputs(Group *gr, IrNode *extra) {
     IrNode *x = m < gr->nmember ? gr->member[m] : extra;
     if (!x) continue;
     for (int i = 0; i < x->nin; i++) {
-      IrNode *q = x->in[i];
-      bool inside = q == extra;
-      for (int j = 0; j < gr->nmember && !inside; j++) inside = gr->member[j] == q;
+      IrNode *q = x->in[i], *r = view_root(gr->l, q);   // a member read through a reshape is no operand (slot_of)
+      bool inside = q == extra || r == extra;
+      for (int j = 0; j < gr->nmember && !inside; j++) inside = gr->member[j] == q || gr->member[j] == r;
       for (int j = 0; j < n && !inside; j++) inside = seen[j] == q;
       if (!inside) seen[n++] = q;
     }
   }
   return n + gr->nstore;
+}
+
+// The lookups p reads that the program could run as steps, were p a member: each
+// would cost one operand more than reading its output. A member that leaves no room
+// for them ends the program, so that the next one runs them (criteo_lr: a chain
+// of adds taking the last operands left its last lookups as kernels of their own).
+static int lookups_left(Group *gr, IrNode *p) {
+  if (p->op == OP_GATHER || gr->nmember + 1 >= DMC_KMAX_STEPS) return 0;
+  int n = 0;
+  gr->member[gr->nmember++] = p;
+  for (int i = 0; i < p->nin; i++) {
+    IrNode *q = view_root(gr->l, p->in[i]);
+    n += q->op == OP_GATHER && !is_member(gr, q) && own_lookup(gr, q);
+  }
+  gr->nmember--;
+  return n;
 }
 
 static void absorb(Group *gr, IrNode *n, bool store) {
@@ -251,14 +281,17 @@ static void absorb(Group *gr, IrNode *n, bool store) {
     gr->head = true;
     return;   // its operands are the head's: never absorbed
   }
-  for (int i = 0; i < n->nin; i++) {
-    IrNode *p = view_root(gr->l, n->in[i]);   // through reshapes: same_values
-    if (is_member(gr, p)) continue;   // x * x: one step serves both operands
-    int how = can_absorb(gr, p);
-    if (!how || count_inputs(gr, p) + (how == 2) > DMC_KMAX_IN) continue;
-    if (how == 3 && tail_sum(n)) continue;   // {GATHER, SUM} is a pooled lookup's program (kernels.h)
-    absorb(gr, p, how == 2);
-  }
+  // lookups first: each costs the call two operands (table, ids) and saves a kernel;
+  // a chain of adds absorbed first would leave them none (criteo_lr's 26 terms)
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n->nin; i++) {
+      IrNode *p = view_root(gr->l, n->in[i]);   // through reshapes: same_values
+      if ((p->op == OP_GATHER) != (pass == 0) || is_member(gr, p)) continue;   // x * x: one step serves both operands
+      int how = can_absorb(gr, p);
+      if (!how || count_inputs(gr, p) + (how == 2) + lookups_left(gr, p) > DMC_KMAX_IN) continue;
+      if ((how == 3 || p->op == OP_GATHER) && tail_sum(n)) continue;   // {GATHER, SUM} is a pooled lookup's program (kernels.h)
+      absorb(gr, p, how == 2);
+    }
 }
 
 static int slot_of(Group *gr, IrNode *q) {

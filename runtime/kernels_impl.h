@@ -321,9 +321,18 @@ static inline void K_(copy)(REAL *restrict d, const REAL *restrict s, int64_t n)
 #define K_GATHER_STEP_AHEAD 8
 KSTATIC void K_(gather_run)(const DmcKShape *ts, const REAL *t, const int32_t *ids, int64_t rows, int64_t g, int64_t n,
                             REAL *d) {
-  int64_t V = ts->dim[0], D = ts->dim[1];
-  for (int64_t i = 0; i < n;) {
-    int64_t r = (g + i) / D, c = (g + i) % D, len = D - c < n - i ? D - c : n - i, id = ids[r];
+  int64_t V = ts->dim[0], D = ts->dim[1], r = g / D, c = g % D;
+  if (D == 1) {   // rows of one value (criteo_lr's 26 lookups): an element a row, asked
+                  // for K_GATHER_AHEAD rows before, as by the gather kernel
+    for (int64_t i = 0; i < n; i++, r++) {
+      if (r + K_GATHER_AHEAD < rows) __builtin_prefetch(t + ids[r + K_GATHER_AHEAD]);   // a prefetch cannot fault
+      int64_t id = ids[r];
+      d[i] = t[id < 0 || id >= V ? 0 : id];   // as the gather kernel: never read outside
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; r++, c = 0) {
+    int64_t len = D - c < n - i ? D - c : n - i, id = ids[r];
     if (c == 0 && r + K_GATHER_STEP_AHEAD < rows) {
       const REAL *ahead = t + (int64_t)ids[r + K_GATHER_STEP_AHEAD] * D;   // a prefetch cannot fault
       for (int64_t q = 0; q < D; q += 64 / (int64_t)sizeof(REAL)) __builtin_prefetch(ahead + q);
@@ -541,40 +550,54 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
       if (used[j] && k->in[j].batched && xn[j] == on) xn[j] = on * ob;
     ex = on, on *= ob, yn *= tail ? ob : 1, ob = 1;
   }
-  // An operand that repeats a run of at least K_DIRECT_RUN values (a bias, a query
-  // against every step) is read in place: blocks end where its runs do, instead of
-  // copying the run into every block (DIN's [50, 80] attention layer spent more on
-  // those copies than on its sigmoid). Shorter runs are copied: a block per run
-  // would cost more than the copy. So are runs that divide K_BLOCK: every block
-  // then copies whole runs (a sampled softmax's user vector of 64 against 500
-  // rows: 6.2 ms a batch of 512 in blocks of a run, 4.1 ms copied).
-  int direct[DMC_KMAX_IN] = {0}, ndirect = 0;
-  for (int j = 0; j < nin; j++)
-    if (used[j] && run[j] >= K_DIRECT_RUN && K_BLOCK % run[j] && xn[j] != on) direct[j] = 1, ndirect++;
-  // An operand broadcast in general (a CIN grid's [d, m, 1] and [d, 1, h] against
-  // [d, m, h]) along rows shorter than K_BCAST_ROW is read through the offset of each
-  // of an example's elements, found once per call: walking its multi-index a row at a
-  // time cost more than the op (ex:xdeepfm's rows of 6, when stdlib's grid was still
-  // [d, h, m]: 2.4 ns an element, training 1.23x faster with the offsets; its first
-  // layer, h = m = 6, still takes this path). Longer rows are copies and fills (rows
-  // of 26: 8% slower through offsets).
+  // An operand that repeats a run (a bias, a query against every step) is tiled:
+  // copied, repeated, into a block once (a parameter: once per call; an example's
+  // own run, a query of 80 against its 50 steps, once per example) and blocks are a
+  // multiple of every such run, so each block reads the same tile. Only runs of at
+  // least K_DIRECT_RUN are tiled per example: shorter ones are copied into each
+  // block, so that small examples can still share a block (flat, below).
+  // Before, a run that did not divide K_BLOCK ended every block, and DIN's
+  // [50, 80] attention layer paid a block's set-up every 80 values: its bias and
+  // sigmoid took 0.9 ms of a 3.0 ms kernel at the training batch.
+  // When the runs' least common multiple exceeds K_BLOCK, such an operand is read
+  // in place (direct) and blocks end where its runs do.
+  REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
+  const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
+  int tiled[DMC_KMAX_IN] = {0}, direct[DMC_KMAX_IN] = {0}, ndirect = 0, pertile = 0;
+  int64_t blk = K_BLOCK, lcm = 1, loaded[DMC_KMAX_IN];
+  for (int j = 0; j < nin; j++) {
+    loaded[j] = -1;
+    if (used[j] && run[j] > 0 && xn[j] != on && (!k->in[j].batched || run[j] >= K_DIRECT_RUN)) {
+      int64_t g = lcm, h = run[j];
+      while (h) {   // g = gcd(lcm, run)
+        int64_t r = g % h;
+        g = h, h = r;
+      }
+      lcm = lcm / g * run[j] > K_BLOCK ? K_BLOCK + 1 : lcm / g * run[j];
+      tiled[j] = k->in[j].batched ? 2 : 1;
+    }
+  }
+  if (lcm <= K_BLOCK) {
+    blk = K_BLOCK / lcm * lcm;
+    for (int j = 0; j < nin; j++)
+      if (tiled[j] == 1) K_(load)(&k->in[j], o, run[j], K_(real)(in, j), 0, blk, tmp[j], 0);
+      else pertile |= tiled[j] == 2;
+  } else {
+    for (int j = 0; j < nin; j++) {
+      tiled[j] = 0;
+      if (used[j] && run[j] >= K_DIRECT_RUN && K_BLOCK % run[j] && xn[j] != on) direct[j] = 1, ndirect++;
+    }
+    for (int j = 0; j < nin; j++)   // a parameter's run that divides K_BLOCK: once per call
+      if (used[j] && !ndirect && run[j] > 0 && xn[j] != on && !k->in[j].batched && K_BLOCK % run[j] == 0) {
+        K_(load)(&k->in[j], o, run[j], K_(real)(in, j), 0, K_BLOCK, tmp[j], 0);
+        tiled[j] = 1;
+      }
+  }
   int32_t bidx[K_BCAST_INDEX];
   const int32_t *bi[DMC_KMAX_IN] = {0};
   for (int j = 0, have = 0; j < nin; j++)
     if (used[j] && run[j] == 0 && !direct[j] && o->rank && o->dim[o->rank - 1] < K_BCAST_ROW && have + on <= K_BCAST_INDEX)
       K_(bcast_index)(&k->in[j], o, on, bidx + have), bi[j] = bidx + have, have += (int)on;
-  REAL tmp[DMC_KMAX_IN + DMC_KMAX_STEPS][K_BLOCK];
-  const REAL *slot[DMC_KMAX_IN + DMC_KMAX_STEPS];
-  // A parameter repeating a run that divides K_BLOCK (a bias of 16, a scalar) is the
-  // same in every block, which (no operand read in place) starts at a multiple of
-  // K_BLOCK: copied once per call, not once per block (criteo_afm's [325, 16] layer
-  // copied 32 runs a block).
-  int tiled[DMC_KMAX_IN] = {0};
-  for (int j = 0; j < nin; j++)
-    if (used[j] && !ndirect && run[j] > 0 && xn[j] != on && !k->in[j].batched && K_BLOCK % run[j] == 0) {
-      K_(load)(&k->in[j], o, run[j], K_(real)(in, j), 0, K_BLOCK, tmp[j], 0);
-      tiled[j] = 1;
-    }
   int64_t kk = 0, nn = 0, rows = 0, wrs = 0, wcs = 1;   // the head's weight element (p, j) at [p * wrs + j * wcs]
   if (head) {
     int nt = st[0].op == DMC_OP_MATMUL_NT;
@@ -596,7 +619,8 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
       REAL *y = out + b * os;
       if (tail) memset(y, 0, sizeof(REAL) * (size_t)yn);
       for (int64_t i0 = 0, n; i0 < on; i0 += n) {
-        n = on - i0 < K_BLOCK ? on - i0 : K_BLOCK;
+        n = on - i0 < blk ? on - i0 : blk;
+        if (pertile && ex && ex - i0 % ex < n) n = ex - i0 % ex;   // an example's tile: blocks end with it
         for (int j = 0; ndirect && j < nin; j++)
           if (direct[j] && run[j] - i0 % run[j] < n) n = run[j] - i0 % run[j];
         for (int j = 0; j < nin; j++) {
@@ -609,6 +633,10 @@ KSTATIC void K_(fused)(const DmcKernel *k, const DmcStep *st, int nstep, int B, 
           if (direct[j]) {   // (flat, ex a multiple of the run: example i0 / ex's own values)
             slot[j] = xe + (ex && k->in[j].batched ? i0 / ex * xn[j] : 0) + i0 % run[j];
             continue;
+          }
+          if (tiled[j] == 2 && loaded[j] != (ex ? i0 / ex : b)) {   // (i0: where an example starts)
+            K_(load)(&k->in[j], o, run[j], xe, i0, blk < (ex ? ex : on) ? blk : (ex ? ex : on), tmp[j], ex);
+            loaded[j] = ex ? i0 / ex : b;
           }
           if (tiled[j]) {
             slot[j] = tmp[j];

@@ -29,6 +29,11 @@
 static const DmcStep s23[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 3, 2, 0, 0}, {DMC_OP_SIGMOID, 4, 4, 0, 0}};
 static const DmcStep s32[2] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 3, 2, 0, 0}};
 static const DmcStep s126[4] = {{DMC_OP_MATMUL_NT, 0, 1, 0, 0}, {DMC_OP_SUB, 2, 3, 0, 0}, {DMC_OP_MUL, 3, 5, 0, 0}, {DMC_OP_MUL, 4, 6, 0, 0}};
+/* the first layer as split_matmul leaves it: the steps' [k, q * k] columns (64), then
+ * its bias and the query's share, one [80] an example (operand 2, batched) */
+static const DmcStep s30[4] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 4, 2, 0, 0}, {DMC_OP_ADD, 5, 3, 0, 0}, {DMC_OP_SIGMOID, 6, 6, 0, 0}};
+static const DmcKernel k30 = {DMC_OP_FUSED, {2, {50, 80, 0, 0}, 1, 0}, 4, {{2, {50, 64, 0, 0}, 1, 0}, {2, {64, 80, 0, 0}, 0, 0}, {1, {80, 0, 0, 0}, 1, 0}, {1, {80, 0, 0, 0}, 0, 0}, ZS}, 0, 0, 0, 0, 4, s30, 0};
+static const DmcKernel m30 = {DMC_OP_MATMUL, {2, {50, 80, 0, 0}, 1, 0}, 2, {{2, {50, 64, 0, 0}, 1, 0}, {2, {64, 80, 0, 0}, 0, 0}, Z, Z, ZS}, 0, 0, 0, 0, 0, NULL, 0};
 static const DmcKernel k23 = {DMC_OP_FUSED, {2, {50, 80, 0, 0}, 1, 0}, 3, {{2, {50, 128, 0, 0}, 1, 0}, {2, {128, 80, 0, 0}, 0, 0}, {1, {80, 0, 0, 0}, 0, 0}, Z, ZS}, 0, 0, 0, 0, 3, s23, 0};
 static const DmcKernel k28 = {DMC_OP_FUSED, {2, {50, 40, 0, 0}, 1, 0}, 3, {{2, {50, 80, 0, 0}, 1, 0}, {2, {80, 40, 0, 0}, 0, 0}, {1, {40, 0, 0, 0}, 0, 0}, Z, ZS}, 0, 0, 0, 0, 3, s23, 0};
 static const DmcKernel k32 = {DMC_OP_FUSED, {2, {50, 1, 0, 0}, 1, 0}, 3, {{2, {50, 40, 0, 0}, 1, 0}, {2, {40, 1, 0, 0}, 0, 0}, {1, {1, 0, 0, 0}, 0, 0}, Z, ZS}, 0, 0, 0, 0, 2, s32, 0};
@@ -90,6 +95,8 @@ int main(int argc, char **argv) {
   RUN("matmul_nt [50,80] K=40", &m132, B, 2.0 * R * 80 * 40);
   RUN("fused nt sub mul mul [50,40] K=1", &k126, B, 2.0 * R * 40 * 1);
   RUN("matmul_nt [50,40] K=1", &m126, B, 2.0 * R * 40 * 1);
+  RUN("fused mm add add sigm [50,80] K=64", &k30, B, 2.0 * R * 80 * 64);
+  RUN("matmul [50,80] K=64", &m30, B, 2.0 * R * 80 * 64);
   RUN("fused mm add sigm [50,80] K=128", &k23, B, 2.0 * R * 80 * 128);
   RUN("matmul [50,80] K=128", &m23, B, 2.0 * R * 80 * 128);
   RUN("fused mm add sigm [50,40] K=80", &k28, B, 2.0 * R * 40 * 80);
@@ -99,9 +106,11 @@ int main(int argc, char **argv) {
   RUN("matmul_tn [128,80]", &k135, B, 2.0 * R * 128 * 80);
   RUN("matmul_tn [80,40]", &k129, B, 2.0 * R * 80 * 40);
   RUN("matmul_tn [40,1]", &k123, B, 2.0 * R * 40 * 1);
+  RUN("I fused mm add add sigm [50,80] K=64", &k30, 1024, 2.0 * 51200 * 80 * 64);
   RUN("I fused mm add sigm [50,80] K=128", &k23, 1024, 2.0 * 51200 * 80 * 128);
   RUN("I fused mm add sigm [50,40] K=80", &k28, 1024, 2.0 * 51200 * 40 * 80);
   RUN("I fused mm add [50,1] K=40", &k32, 1024, 2.0 * 51200 * 1 * 40);
+  RUN("L fused mm add add sigm [50,80] K=64", &k30, 1, 2.0 * 50 * 80 * 64);
   RUN("L fused mm add sigm [50,80] K=128", &k23, 1, 2.0 * 50 * 80 * 128);
   RUN("L fused mm add sigm [50,40] K=80", &k28, 1, 2.0 * 50 * 40 * 80);
   RUN("L fused mm add [50,1] K=40", &k32, 1, 2.0 * 50 * 1 * 40);

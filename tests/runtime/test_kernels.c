@@ -349,6 +349,52 @@ static void test_fused_over_the_batch(void) {
   CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* Operands that repeat a run are tiled (kernels_impl.h): (x + bias[v]) * q[b, v] + r[b, u, v]
+ * over [T, U, V] examples, a parameter's run and an example's own runs, in the
+ * batch's blocks, against the element-wise definition. [7, 1, 80]: runs of 80, each
+ * tiled, blocks of 480 ending with each example of 560; [3, 9, 70]: runs of 70 and 630,
+ * whose multiple exceeds a block of 512, read in place. With and without a matmul
+ * head (by an identity W: the program then runs an example at a time). */
+static int check_tiled_runs(int T, int U, int V, int head) {
+  enum { NB = 5 };
+  int on = T * U * V;
+  float *x = malloc(sizeof(float) * NB * on), *out = malloc(sizeof(float) * NB * on), *bias = malloc(sizeof(float) * V);
+  float *q = malloc(sizeof(float) * NB * V), *r = malloc(sizeof(float) * NB * U * V), *eye = calloc((size_t)V * V, sizeof(float));
+  for (int i = 0; i < NB * on; i++) x[i] = (float)(i % 13) - 6;
+  for (int i = 0; i < V; i++) bias[i] = (float)(100 * (i + 1)), eye[i * V + i] = 1;
+  for (int i = 0; i < NB * V; i++) q[i] = (float)(i % 7 + 1);
+  for (int i = 0; i < NB * U * V; i++) r[i] = (float)(i % 17);
+  DmcStep prog[4] = {{DMC_OP_ADD, 0, 1, 0, 0}, {DMC_OP_MUL, 4, 2, 0, 0}, {DMC_OP_ADD, 5, 3, 0, 0}};
+  DmcKernel k = {.op = DMC_OP_FUSED, .out = {3, {T, U, V, 0}, 1, 0, 0}, .nin = 4,
+                 .in = {{3, {T, U, V, 0}, 1, 0, 0}, shape1(V, 0), shape1(V, 1), {2, {U, V, 0, 0}, 1, 0, 0}},
+                 .nstep = 3, .step = prog};
+  const void *in[5] = {x, bias, q, r, eye};
+  if (head) {   // x @ eye first: operands 0 and 4, the program's slots after them
+    k.nin = 5, k.in[4] = (DmcKShape){2, {V, V, 0, 0}, 0, 0, 0}, k.nstep = 4;
+    prog[0] = (DmcStep){DMC_OP_MATMUL, 0, 4, 0, 0}, prog[1] = (DmcStep){DMC_OP_ADD, 5, 1, 0, 0};
+    prog[2] = (DmcStep){DMC_OP_MUL, 6, 2, 0, 0}, prog[3] = (DmcStep){DMC_OP_ADD, 7, 3, 0, 0};
+  }
+  dmc_kernel_f32(&k, NB, out, in, 0, 0);
+  int bad = 0;
+  for (int b = 0; b < NB; b++)
+    for (int t = 0; t < T; t++)
+      for (int u = 0; u < U; u++)
+        for (int v = 0; v < V; v++) {
+          int i = b * on + (t * U + u) * V + v;
+          bad += out[i] != (x[i] + bias[v]) * q[b * V + v] + r[(b * U + u) * V + v];
+        }
+  free(x), free(out), free(bias), free(q), free(r), free(eye);
+  return bad;
+}
+
+static void test_tiled_runs(void) {
+  for (int head = 0; head < 2; head++) {
+    CU_ASSERT_EQUAL(check_tiled_runs(7, 1, 80, head), 0);
+    CU_ASSERT_EQUAL(check_tiled_runs(3, 9, 70, head), 0);
+    CU_ASSERT_EQUAL(check_tiled_runs(50, 1, 80, head), 0);
+  }
+}
+
 /* Sums in 16 lanes (K_(sum_run)): every length from 0 to 100 (short serial runs,
  * whole lanes, a remainder) of integers, exact in float, against n(n+1)/2; and
  * through the kernels that use it: a sum over all axes, a dot product's tail sum
@@ -433,6 +479,7 @@ void add_kernel_tests(void) {
   CU_add_test(s, "a small head over the batch", test_flat_head);
   CU_add_test(s, "a tail sum over the batch", test_flat_tail_sum);
   CU_add_test(s, "a fused program over the whole batch", test_fused_over_the_batch);
+  CU_add_test(s, "operands repeating a run: tiled, or read in place", test_tiled_runs);
   CU_add_test(s, "sums in 16 lanes: every length, and the kernels that use them", test_sum_lanes);
   CU_add_test(s, "a dropout mask inside a fused program is the DROPMASK kernel's", test_fused_dropout);
 }
