@@ -1,6 +1,7 @@
 /* gemm_shapes.c -- times the kernels whose GEMMs have small and odd shapes: DIN's
  * attention MLP (128 -> 80 -> 40 -> 1 over 50 history rows an example, so 12800
- * rows at the training batch of 256 and 51200 at inference's 1024), forward heads
+ * rows at the training batch of 256 and 51200 at inference's 1024; the first layer
+ * also as the program runs it, K = 64 after split_matmul, "add add"), forward heads
  * with their bias and sigmoid, backward matmul_nt heads with the sigmoid gradient,
  * plain GEMMs of the same shapes without the epilogue, and the weight gradients
  * (matmul_tn over every row), the forward heads again at batch 1024 (I) and 1 (L,
