@@ -84,9 +84,9 @@ int main(void) {
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   unsigned failures = CU_get_number_of_failures();
-  unsigned tests_failed = CU_get_number_of_tests_failed();
+  unsigned tests_failed = CU_get_number_of_tests_failed(), tests_run = CU_get_number_of_tests_run();
   CU_cleanup_registry();
   remove_tmpdir();
-  printf("\ntest_runtime: %u failed assertion(s) in %u test(s)\n", failures, tests_failed);
+  printf("\ntest_runtime: %u of %u test(s) failed, %u failed assertion(s)\n", tests_failed, tests_run, failures);
   return failures ? 1 : 0;
 }
