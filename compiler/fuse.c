@@ -67,7 +67,8 @@ static void fused_describe(IrNode *n, const Fused *f, DmcKernel *k) {
   k->nstep = f->nstep;
   k->step = f->step;
   if (k->step[k->nstep - 1].op == DMC_OP_CONCAT) k->len = n->in[0]->shape.dim[n->axis];   // the operands' rows
-  if (k->step[k->nstep - 1].op == DMC_OP_SUM && !dmc_pooled_lookup(k->step, k->nstep)) {   // a tail sum: the steps summed
+  if (dmc_pooled_lookup(k->step, k->nstep)) k->axis = n->op == OP_SUM && n->axis == 1;   // each row summed (1) or the rows (0)
+  else if (k->step[k->nstep - 1].op == DMC_OP_SUM) {   // a tail sum: the steps summed
     k->axis = n->op == OP_SUM_TO || n->axis == DMC_AXIS_ALL ? 0 : n->axis;
     k->len = n->in[0]->shape.dim[k->axis];
   }
@@ -381,29 +382,41 @@ static void commit(Lowered *l, Facts *fa, IrNode *n, Fused *f) {
   }
 }
 
-// sum/mean(gather(table, ids)[ * w][, mask], axis=0) with ids [L] per example, w
-// [L] or [L, 1] per example (a weighted list's weights): the program {GATHER table
-// ids; [MUL by w;] SUM|MEAN of it, masked by operand b (-1: none)}.
+// sum/mean(gather(table, ids)[ * w][, mask], axis=0) with ids [L] per example and w
+// [L, 1] per example (a weighted list's weights): the program {GATHER table ids;
+// [MUL by w;] SUM|MEAN of it, masked by operand b (-1: none)}, the rows summed. Two
+// more sums of an example's looked-up rows [L, D] times one value per example run as
+// the same loops over rows read in place, not through a program's blocks:
+// - sum(gather * x, axis=1), x [D]: each row's dot product with x (a sampled
+//   softmax's logits: 500 rows of 64 against the user vector), the kernel's axis 1;
+// - sum_to(gather * w) onto [D], w [L, 1]: the rows weighted and summed (the
+//   gradient of that user vector).
+// Those read a lookup that other programs may read as well, when recomputable.
 static bool only_reader(const Lowered *l, const Facts *fa, IrNode *x, const IrNode *n) {
   return fa->uses[x->id] == 1 && !fa->pinned[x->id] && !fa->absorbed[x->id] && x->is_grad == n->is_grad &&
          l->buf[x->id].kind == BUF_WORK;
 }
 
 static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
-  if ((n->op != OP_SUM && n->op != OP_MEAN) || n->axis != 0 || !n->batched) return NULL;
+  bool each_row = n->op == OP_SUM && n->axis == 1 && n->nin == 1 && n->batched && n->in[0]->shape.rank == 2,
+       sum_to = n->op == OP_SUM_TO && sums_leading_axis(n) && n->shape.rank == 1;
+  if (!each_row && !sum_to && ((n->op != OP_SUM && n->op != OP_MEAN) || n->axis != 0 || !n->batched)) return NULL;
   IrNode *g = n->in[0], *w = NULL, *mul = NULL;
   if (g->op == OP_MUL && g->shape.rank == 2 && only_reader(l, fa, g, n))
     for (int k = 0; k < 2 && !w; k++) {
       IrNode *x = g->in[k], *y = g->in[1 - k];
-      int64_t L = x->shape.dim[0];
-      if (x->op == OP_GATHER && y->batched && y->dt == DT_F32 && shape_numel64(y->shape) == L &&
-          y->shape.dim[0] == L)   // [L] or [L, 1]: one weight per looked-up row
+      int64_t L = x->shape.dim[0], D = x->shape.dim[1], r = y->shape.rank;
+      bool per_row = r == 2 && y->shape.dim[0] == L && y->shape.dim[1] == 1,   // [L, 1]: one weight a row
+           per_col = r >= 1 && r <= 2 && shape_numel64(y->shape) == D && y->shape.dim[r - 1] == D;   // [D] or [1, D]
+      if (x->op == OP_GATHER && x->shape.rank == 2 && y->batched && y->dt == DT_F32 && (each_row ? per_col : per_row))
         mul = g, g = x, w = y;
     }
-  if (g->op != OP_GATHER || !only_reader(l, fa, g, mul ? mul : n)) return NULL;
+  if (g->op != OP_GATHER || (each_row && !w)) return NULL;
+  bool own = only_reader(l, fa, g, mul ? mul : n);
+  if (!own && !((each_row || sum_to) && recomputable(g))) return NULL;
   IrNode *table = g->in[0], *ids = g->in[1];
   if (table->batched || table->shape.rank != 2 || !ids->batched || ids->shape.rank != 1) return NULL;
-  if (n->nin == 2 && (!n->in[1]->batched || n->in[1]->shape.rank != 1)) return NULL;
+  if (n->nin == 2 && (n->op == OP_SUM_TO || !n->in[1]->batched || n->in[1]->shape.rank != 1)) return NULL;
   Fused *f = arena_alloc(sizeof *f);
   f->in[f->nin++] = table;
   f->in[f->nin++] = ids;
@@ -416,7 +429,7 @@ static Fused *pooled_lookup(Lowered *l, IrNode *n, Facts *fa) {
     f->step[f->nstep++] = (DmcStep){DMC_OP_MUL, f->nin, f->nin - 1, 0, 0};
   }
   f->member[f->nstep] = n;
-  f->step[f->nstep] = (DmcStep){n->op == OP_SUM ? DMC_OP_SUM : DMC_OP_MEAN, f->nin + f->nstep - 1, n->nin == 2 ? 2 : -1, 0, 0};
+  f->step[f->nstep] = (DmcStep){n->op == OP_MEAN ? DMC_OP_MEAN : DMC_OP_SUM, f->nin + f->nstep - 1, n->nin == 2 ? 2 : -1, 0, 0};
   f->nstep++;
   return f;
 }
@@ -487,8 +500,7 @@ static void fuse_pass(Lowered *l, Vec *v, Facts *fa) {
     IrNode *n = v->items[i];
     Fused *pooled = fa->absorbed[n->id] ? NULL : pooled_lookup(l, n, fa);
     if (pooled) {
-      l->fused[n->id] = pooled;
-      for (int s = 0; s < pooled->nstep - 1; s++) fa->absorbed[pooled->member[s]->id] = true;
+      commit(l, fa, n, pooled);
       continue;
     }
     Fused *cat = fa->absorbed[n->id] ? NULL : concat_program(l, n, fa);

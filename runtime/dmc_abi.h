@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DMC_ABI_VERSION 6   // 6: a pooled lookup's GATHER step says so (val 1: kernels.h) and may
+#define DMC_ABI_VERSION 7   // 7: a pooled lookup may sum along each row (DmcKernel.axis 1);
+                            // 6: a pooled lookup's GATHER step says so (val 1: kernels.h) and may
                             // weight its rows; 5: a scoring call may pass a fused kernel NULL
                             // stores (loss_last.c); 4: factored sparse gradients
                             // (DmcSparseGrad.vec_*); 3: forward with loss NULL scores only

@@ -80,11 +80,12 @@ typedef struct {
   double val;
 } DmcStep;
 
-// A bag of table rows summed or averaged straight into the output (compiler/fuse.c):
-// step 0 GATHER table ids, val 1 (a tail sum's program may also start with a GATHER,
-// val 0: a sampled softmax's rows times the user vector, summed along each row),
-// [a MUL of it by operand b, one weight per row,] last a SUM or MEAN of it, masked by
-// operand b (-1: none).
+// A bag of table rows summed straight into the output (compiler/fuse.c): step 0
+// GATHER table ids, val 1 (a tail sum's program may also start with a GATHER, val 0:
+// rows recomputed into its blocks), [a MUL of it by operand b,] last a SUM or MEAN of
+// it, masked by operand b (-1: none). DmcKernel.axis 0: the rows summed, each times
+// its weight (b [L, 1]); 1: each row summed, times b (an example's [D]): one dot
+// product a row (runtime/kernels_impl.h: pooled_lookup).
 static inline int dmc_pooled_lookup(const DmcStep *st, int nstep) {
   return nstep >= 2 && st[0].op == DMC_OP_GATHER && st[0].val == 1;
 }
