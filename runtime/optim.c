@@ -283,67 +283,70 @@ static void state_slots(RtOptim *o, int i, int64_t at, float **s0, float **s1) {
 #define RT_PREFETCH 8
 #define RT_PREFETCH_SLOT 16
 
-/* a[k] = (or +=) scale * (c * v[k]), rounded as backward's product (c is 1 for an
- * unfactored row: c * v[k] is v[k]). A copy per vector width, as update_loops: in
- * SSE, a sampled softmax's 256k rows of 64 a batch (youtube_dnn) were half the
- * training step's time in this loop. */
-RT_CLONES static void add_row(float *restrict a, const float *restrict v, float c, float scale, int64_t dim, int first) {
-  if (first)
-    for (int64_t k = 0; k < dim; k++) a[k] = scale * (c * v[k]);
-  else
-    for (int64_t k = 0; k < dim; k++) a[k] += scale * (c * v[k]);
+/* Where a table's lookups are summed: the rows' sums (acc, a row per
+ * slot), the slot of each table row (-1: none yet), the rows touched in slot order. */
+typedef struct {
+  float *acc;
+  int32_t *slot;
+  int64_t *touched, nt;
+  int64_t rows, dim;
+  uint32_t owners, me;   /* thread me sums the rows r with (r >> 4) % owners == me */
+} RowSums;
+
+/* The n = batch * per lookups of ids into their rows' sums: row gradient j is
+ * scale * (g[j] * vec[j / per]) when factored (DmcSparseGrad: rounded as backward's
+ * product), else scale * g[j * dim ..]. A copy per vector width, as update_loops,
+ * the row's loop inlined: in SSE, and through a call a row, a sampled softmax's
+ * 256k rows of 64 a batch (youtube_dnn) took most of the training step. */
+RT_CLONES static void sum_lookups(RowSums *rs, const int32_t *ids, const float *g, const float *vec, float scale,
+                                  int64_t batch, int64_t per) {
+  int64_t rows = rs->rows, dim = rs->dim, n = batch * per;
+  uint32_t owners = rs->owners, me = rs->me;   /* 32-bit: a 64-bit division a lookup cost more */
+  int32_t *slot = rs->slot;
+  for (int64_t e = 0, j = 0; e < batch; e++)
+    for (int64_t s = 0; s < per; s++, j++) {
+      int32_t id = ids[j];
+      if (j + RT_PREFETCH_SLOT < n) {   /* the slot of an id ahead: a miss in a map of every row */
+        int32_t ahead = ids[j + RT_PREFETCH_SLOT];
+        if (ahead >= 0 && ahead < rows && (owners == 1 || ((uint32_t)ahead >> 4) % owners == me))
+          __builtin_prefetch(slot + ahead, 1);
+      }
+      if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
+      if (owners > 1 && ((uint32_t)id >> 4) % owners != me) continue;   /* another thread's row */
+      int first = slot[id] < 0;
+      if (first) {
+        slot[id] = (int32_t)rs->nt;
+        rs->touched[rs->nt++] = id;
+      }
+      float *restrict a = rs->acc + (int64_t)slot[id] * dim;
+      const float *restrict v = vec ? vec + e * dim : g + j * dim;
+      float c = vec ? g[j] : 1.0f;   /* (c * v[k] is v[k] when 1) */
+      if (first)
+        for (int64_t k = 0; k < dim; k++) a[k] = scale * (c * v[k]);
+      else
+        for (int64_t k = 0; k < dim; k++) a[k] += scale * (c * v[k]);
+    }
 }
 
-/* Table pi's rows that thread t owns: summed over every lookup in the shares,
- * then updated once each. */
-static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, int nparts, int t) {
+/* Each row summed in rs: its update, once. */
+static void update_rows(RtOptim *o, int pi, float *w, const RowSums *rs) {
   const DmcModel *m = o->m;
   const DmcParam *p = &m->params[pi];
-  int64_t rows = p->shape[0], dim = p->shape[1], nt = 0, owners = o->nthreads;
-  int32_t *slot = o->slot + o->roff[pi];
-  int64_t *touched = o->touched + t * o->max_touched;
-  float *acc = o->acc + t * o->max_touched * o->max_dim;
-  for (int q = 0; q < nparts; q++)
-    for (int s = 0; s < m->nsparse; s++) {
-      const DmcSparseGrad *sg = &m->sparse[s];
-      if (sg->param != pi) continue;
-      const int32_t *ids = parts[q].inputs[sg->ids_input];
-      const float *g = parts[q].workspace + sg->grad_fixed + sg->grad_per_row * parts[q].batch;
-      const float *vec = sg->vec_per_row ? parts[q].workspace + sg->vec_fixed + sg->vec_per_row * parts[q].batch : NULL;
-      float scale = parts[q].scale;
-      int64_t n = (int64_t)parts[q].batch * sg->ids_per_example;
-      for (int64_t j = 0; j < n; j++) {
-        int32_t id = ids[j];
-        if (j + RT_PREFETCH_SLOT < n) {   /* the slot of an id ahead: a miss in a map of every row */
-          int32_t ahead = ids[j + RT_PREFETCH_SLOT];
-          if (ahead >= 0 && ahead < rows && (owners == 1 || (ahead >> 4) % owners == t)) __builtin_prefetch(slot + ahead, 1);
-        }
-        if (id < 0 || id >= rows) continue; /* cannot happen: the encoder bounds ids */
-        if (owners > 1 && (id >> 4) % owners != t) continue;   /* another thread's row */
-        int first = slot[id] < 0;
-        if (first) {
-          slot[id] = (int32_t)nt;
-          touched[nt++] = id;
-        }
-        float *a = acc + (int64_t)slot[id] * dim;
-        if (vec) add_row(a, vec + j / sg->ids_per_example * dim, g[j], scale, dim, first);
-        else add_row(a, g + j * dim, 1.0f, scale, dim, first);
-      }
-    }
+  int64_t dim = rs->dim, nt = rs->nt;
   float l2 = (float)m->l2;
   RtOptCfg c = o->cfg[pi];
   c.lr *= o->lr_mult;
   int ns = rt_opt_nstate(&c);
   for (int64_t r = 0; r < nt; r++) {
     if (r + RT_PREFETCH < nt) {   /* rows at random: their memory requested ahead (criteo_deepfm's optimizer step about 10% faster, noisy) */
-      int64_t ahead = touched[r + RT_PREFETCH];
+      int64_t ahead = rs->touched[r + RT_PREFETCH];
       __builtin_prefetch(w + p->offset + ahead * dim, 1);
       __builtin_prefetch(&o->rowstep[o->roff[pi] + ahead], 1);
       for (int k = 0; k < ns; k++) __builtin_prefetch(o->state + o->soff[pi] + k * p->size + ahead * dim, 1);
     }
-    int64_t row = touched[r];
-    const float *a = acc + r * dim;
-    slot[row] = -1;
+    int64_t row = rs->touched[r];
+    const float *a = rs->acc + r * dim;
+    rs->slot[row] = -1;
     int64_t k = 0;
     while (k < dim && a[k] == 0.0f) k++;
     if (k == dim) continue;
@@ -352,6 +355,29 @@ static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, i
     state_slots(o, pi, row * dim, &s0, &s1);
     rt_opt_update(&c, w + p->offset + row * dim, a, s0, s1, dim, (int64_t)++*count, l2);
   }
+}
+
+/* Table pi's rows that thread t owns: summed over every lookup in the shares,
+ * then updated once each. Tried and dropped, for a sampled softmax's 10,000 rows of
+ * 64 summed from 256k lookups a batch (2.3-2.4 ms of a 7 ms step, its 2.5 MB of sums
+ * in L3): a range of rows at a time, each range's sums within 512 KB of L2, a scan
+ * of the ids a range (slower: the optimizer step 4.1-4.4 ms against 2.4-3.6), and
+ * sums at each row's own place, asked for 16 lookups ahead (2.06-2.11 ms against
+ * 2.27-2.39: not worth a second way of summing). */
+static void sparse_step(RtOptim *o, int pi, float *w, const RtGradPart *parts, int nparts, int t) {
+  const DmcModel *m = o->m;
+  const DmcParam *p = &m->params[pi];
+  RowSums rs = {o->acc + t * o->max_touched * o->max_dim, o->slot + o->roff[pi], o->touched + t * o->max_touched, 0,
+                p->shape[0], p->shape[1], (uint32_t)o->nthreads, (uint32_t)t};
+  for (int q = 0; q < nparts; q++)
+    for (int s = 0; s < m->nsparse; s++) {
+      const DmcSparseGrad *sg = &m->sparse[s];
+      if (sg->param != pi) continue;
+      const float *g = parts[q].workspace + sg->grad_fixed + sg->grad_per_row * parts[q].batch;
+      const float *vec = sg->vec_per_row ? parts[q].workspace + sg->vec_fixed + sg->vec_per_row * parts[q].batch : NULL;
+      sum_lookups(&rs, parts[q].inputs[sg->ids_input], g, vec, parts[q].scale, parts[q].batch, sg->ids_per_example);
+    }
+  update_rows(o, pi, w, &rs);
 }
 
 void rt_optim_step(RtOptim *o, float *w, const float *g, const float *workspace,

@@ -53,12 +53,15 @@ for m in criteo_deepfm din; do
 done
 
 # --profile: each phase timed kernel by kernel, the costliest listed (din's attention
-# MLP runs as fused kernels headed by its matmul)
+# MLP runs as fused kernels headed by its matmul), and the optimizer steps, which
+# run no kernel, on a line of their own
 "$work/din" bench --time 0.01 --profile > "$work/profile.txt" 2> "$work/err"
 ok "din bench --profile runs" $? "$(cat "$work/err")"
 grep -q "^  batch 1024, 4 batches (in the forward calls predict makes): [0-9]* kernels" "$work/profile.txt" &&
   grep -q "^  training, 8 steps" "$work/profile.txt" && grep -q "fused\[matmul add" "$work/profile.txt"
 ok "din bench --profile lists the kernels of each phase" $? "$(cat "$work/profile.txt")"
+grep -q "^  optimizer steps (dense and table rows' updates): [0-9.]* ms a step, [0-9.]*% of the 8 steps'" "$work/profile.txt"
+ok "din bench --profile times the optimizer steps apart" $? "$(cat "$work/profile.txt")"
 
 for bad in "--threads 0" "--zipf -1" "--time 0" "--zipf x" "--epochs 2"; do
   # shellcheck disable=SC2086
