@@ -3,25 +3,47 @@
 // for the interpreter, with its REAL, K_ and KSTATIC).
 // C[M, N] = (C +) A[M, K] W[K, N], with A's element (r, p) at A[r * ars + p * acs]
 // (so a transposed A costs nothing). A register-blocked micro-kernel: a tile of
-// up to K_MR rows by up to 5 vectors of columns (80 floats with AVX-512) keeps
+// up to K_MR rows by up to K_VBIG vectors of columns (80 floats with AVX-512) keeps
 // its sums in registers while K runs; each step loads the tile's W row once and
 // broadcasts one A value per row. K is cut into K_KC-long blocks; a block's W panel
 // (K_KC x 80 floats, L2-resident) serves every row block, read from W in place or,
 // when W's rows are not whole cache lines or W is transposed, from a packed copy
 // (see K_(gemm)). A is not packed: its broadcasts are a small share of the loads,
 // and measured, a KC of 128 (a panel in L1) was no faster. Vectors are GCC/Clang
-// vector extensions, so -march=native picks the instructions (AVX-512, AVX2, or
-// SSE for --portable). N need not be a multiple of the vector: the last vector
-// of a row is its last K_LANES columns, overlapping the one before it (N = 40:
-// columns 0-15, 16-31, 24-39), in the same tile, so both compute the shared
+// vector extensions as wide as the instructions -march=native picks: 64 bytes for
+// AVX-512 (32 registers), 32 for AVX2 (16), 16 for SSE (--portable; 16). The tiles
+// fit the registers: tiles of 64-byte vectors built for AVX2 spill their sums (Zen
+// 3: a 1024 x 429 x 400 GEMM ran at 3.5 GFLOP/s of 99). N need not be a multiple of
+// the vector: the last vector of a row is its last K_LANES columns, overlapping the
+// one before it (N = 40, 16 lanes: columns 0-15, 16-31, 24-39), in the same tile, so both compute the shared
 // columns from the same loaded sums and store the same values; only N < K_LANES
 // goes through a zero-padded staging tile, and N = 1 or 2 through dot products.
+#if defined(__AVX512F__)
+#define K_VBYTES 64
+#define K_VREGS 32
+#elif defined(__AVX__)
+#define K_VBYTES 32
+#define K_VREGS 16
+#else
+#define K_VBYTES 16
+#define K_VREGS 16
+#endif
+// A tile's column blocks: K_VMAX vectors by K_MR rows, or K_VBIG by 4 rows where
+// K_VMAX would leave one vector alone (the sums, W's vectors and a broadcast fit
+// the registers).
+#if K_VREGS == 32
+#define K_VMAX 4
+#define K_VBIG 5
+#else
+#define K_VMAX 2
+#define K_VBIG 3
+#endif
 #define K_MR 6
 #define K_KC 256
 #define K_SWAP_MAX 4096   // the most elements of a C computed transposed (K_(gemm))
-#define K_LANES (64 / (int)sizeof(REAL))
-typedef REAL K_(vec) __attribute__((vector_size(64)));
-typedef REAL K_(uvec) __attribute__((vector_size(64), aligned(sizeof(REAL))));   // unaligned access
+#define K_LANES (K_VBYTES / (int)sizeof(REAL))
+typedef REAL K_(vec) __attribute__((vector_size(K_VBYTES)));
+typedef REAL K_(uvec) __attribute__((vector_size(K_VBYTES), aligned(sizeof(REAL))));   // unaligned access
 typedef REAL K_(vec32) __attribute__((vector_size(32)));
 typedef REAL K_(vec16) __attribute__((vector_size(16)));
 
@@ -69,17 +91,29 @@ static inline void K_(prefetch_run)(const REAL *p, int64_t n, int write) {
 // The sum of a vector's lanes, by halves (a lane at a time is a chain of 16 adds);
 // by pointer: a 64-byte vector passed by value changes the ABI without AVX-512.
 static inline REAL K_(hsum)(const K_(vec) *v) {
-  K_(vec32) a, b;
-  memcpy(&a, v, 32), memcpy(&b, (const char *)v + 32, 32);
+  K_(vec16) c;
+#if K_VBYTES >= 32
+  K_(vec32) a;
+  memcpy(&a, v, 32);
+#if K_VBYTES == 64
+  K_(vec32) b;
+  memcpy(&b, (const char *)v + 32, 32);
   a += b;
-  K_(vec16) c, d;
+#endif
+  K_(vec16) d;
   memcpy(&c, &a, 16), memcpy(&d, (const char *)&a + 16, 16);
   c += d;
+#else
+  memcpy(&c, v, 16);
+#endif
   REAL s = 0;
   for (int l = 0; l < (int)(16 / sizeof(REAL)); l++) s += c[l];
   return s;
 }
 
+#if defined(K_TRANSPOSE16) && K_VBYTES != 64
+#undef K_TRANSPOSE16   // float with AVX-512 only (16 lanes)
+#endif
 #ifdef K_TRANSPOSE16
 // Lane i: K_(hsum)(&v[i]) for 16 vectors, with the same adds in the same order (by
 // halves, then the last four lanes in turn from 0), but two rows to a vector: a dot
@@ -191,7 +225,7 @@ static inline __attribute__((always_inline)) void K_(pack)(const REAL *W, int64_
   }
 
 // The panel a K block packs W into, per thread (pool threads run kernels at once).
-static _Thread_local K_(vec) K_(wpanel)[K_KC * 5];
+static _Thread_local K_(vec) K_(wpanel)[K_KC * K_VBIG];
 
 // A row's dot product with wc over kn values, in K_LANES lanes: whole vectors, then
 // the last kn % K_LANES as one vector ending at kn against wt (zero before the tail);
@@ -275,11 +309,12 @@ __attribute__((noinline)) KSTATIC void K_(gemm_narrow)(int64_t M, int64_t N, int
   else K_(narrow_body)(M, N, Kd, A, ars, acs, W, wrs, wcs, C, ldc, accumulate);
 }
 
-// The columns of a row, nv vectors, in blocks of 4 (a register tile of 6 x 4);
-// when that would leave one vector (N = 80, 400), the last block takes 5 (a tile
-// of 4 x 5): a tile one vector wide has too few sums in flight, and the vector
-// that overlaps its neighbour must share its tile.
-static inline int K_(block)(int64_t left) { return left == 5 ? 5 : left >= 4 ? 4 : (int)left; }
+// The columns of a row, nv vectors, in blocks of K_VMAX (a register tile of 6 x 4
+// with AVX-512, 6 x 2 with 16 registers); when that would leave one vector (N = 80,
+// 400 with 16 lanes), the last block takes K_VBIG (a tile of 4 x 5, or 4 x 3): a tile
+// one vector wide has too few sums in flight, and the vector that overlaps its
+// neighbour must share its tile.
+static inline int K_(block)(int64_t left) { return left == K_VBIG ? K_VBIG : left >= K_VMAX ? K_VMAX : (int)left; }
 
 // K_(gemm) for N >= K_LANES. far, farw: ask for A's and W's rows ahead (K_(gemm_far)).
 static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64_t N, int64_t Kd, const REAL *A,
@@ -303,22 +338,26 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
   // row tiles while the block's lines and the panel stay in L1 (matmul_tn
   // [80, 40] over 12800 rows: 0.85 -> 0.76 ms). The blocks are of equal length,
   // not a short one last (K = 400: 4 x 100, not 3 x 128 and 16).
-  int64_t kc = (nv > 1 && nv % 4 == 1) || acs != 1 ? K_KC / 2 : K_KC, nkb = (Kd + kc - 1) / kc;
+  int64_t kc = (nv > 1 && nv % K_VMAX == 1) || acs != 1 ? K_KC / 2 : K_KC, nkb = (Kd + kc - 1) / kc;
   if (nkb > 1) kc = (Kd + nkb - 1) / nkb;
   for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
     int64_t k1 = Kd - k0 < kc ? Kd : k0 + kc, kn = k1 - k0;
     int load = accumulate || k0 > 0;
     const REAL *Ak = A + k0 * acs;
-    if (stream)   // wide tiles, so 16 sums are in flight, not 4; an overlapping last vector not alone;
-                  // the last 1-7 vectors as one tile, so their K steps are one chain of FMA
-                  // latencies, not two (a GRU step's [32, 96] product: 6 vectors, not 4 + 2)
+    if (stream)   // wide tiles (half the registers), so 16 sums are in flight, not 4; an overlapping
+                  // last vector not alone; the last 1-7 vectors as one tile, so their K steps are one
+                  // chain of FMA latencies, not two (a GRU step's [32, 96] product: 6 vectors, not 4 + 2)
       for (int64_t j0 = 0; j0 < nv * K_LANES;) {
+        enum { S = K_VREGS / 2 };
         int64_t left = nv - j0 / K_LANES;
-        int v = left >= 16 ? 16 : left >= 8 ? 8 : (int)left, s = 0;
+        int v = left >= S ? S : left >= 8 ? 8 : (int)left, s = 0;
         if (sh && left - v == 1) v = v == 16 ? 8 : v == 8 ? 4 : v - 1;
         if (v == left) s = sh;
+#if K_VREGS == 32
         if (v == 16) K_(tile)(1, 16, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
-        else if (v == 8) K_(tile)(1, 8, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
+        else
+#endif
+        if (v == 8) K_(tile)(1, 8, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 7) K_(tile)(1, 7, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 6) K_(tile)(1, 6, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
         else if (v == 5) K_(tile)(1, 5, 0, j0, k0, k1, A, ars, acs, W, wrs, s, C, ldc, s, load);
@@ -342,7 +381,7 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
           Wp = wp, shw = 0;
         }
         for (int64_t r0 = 0; r0 < M;) {
-          int rmax = V == 5 ? 4 : K_MR, rn = M - r0 < rmax ? (int)(M - r0) : rmax;
+          int rmax = V == K_VBIG ? 4 : K_MR, rn = M - r0 < rmax ? (int)(M - r0) : rmax;
           for (int i = 0; far && i < rmax && r0 + rn + i < M; i++) K_(prefetch_run)(Ak + (r0 + rn + i) * ars, kn, 0);
           if (farw && j0 == 0 && k1 < Kd) {   // this tile's share of the next K block's rows
             int64_t per = (kc + (M + rmax - 1) / rmax - 1) / ((M + rmax - 1) / rmax), p0 = k1 + r0 / rmax * per;
@@ -351,9 +390,12 @@ static inline __attribute__((always_inline)) void K_(gemm_body)(int64_t M, int64
               if (acs != 1) K_(prefetch_run)(A + p * acs, M, 0);
             }
           }
+#if K_VREGS == 32
           if (V == 5) { K_TILE_V(5) }
           else if (V == 4) { K_TILE_V(4) }
-          else if (V == 3) { K_TILE_V(3) }
+          else
+#endif
+          if (V == 3) { K_TILE_V(3) }
           else if (V == 2) { K_TILE_V(2) }
           else { K_TILE_V(1) }
           r0 += rn;

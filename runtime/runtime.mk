@@ -69,7 +69,11 @@ test-runtime: $(RT_TEST_BIN)
 # the GEMM's speed; the kernels' results are checked against the double
 # interpreter with a tolerance, not bit for bit. -fno-math-errno: sqrtf in vector
 # form (Dice's standardize at batch 1 spent 2 us in scalar sqrt); the same values.
-KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast -fno-math-errno
+# GCC tuned for Zen leaves a loop's lone accumulator as a multiply and an add
+# (avoid-fma-max-bits): a one-vector tile would round otherwise than a wide one, and a
+# GEMM shared among threads would not give one thread's bits.
+NO_FMA_AVOID := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,--param avoid-fma-max-bits=0)
+KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast -fno-math-errno $(NO_FMA_AVOID)
 # The optimizer's dense loops (Adam over a 400x400 weight) vectorize at -O3 only
 # with sqrtf free of errno; for this CPU family, not the host (portable programs link
 # the same archive: its loops pick their AVX-512 or AVX2 copy at start), and
@@ -83,5 +87,5 @@ $(BUILD)/runtime/kernels.o: $(KERNEL_SRCS)
 	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(RT_INC) -c $< -o $@
 $(BUILD)/runtime/kernels_portable.o: $(KERNEL_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O3 -ffp-contract=fast -fno-math-errno $(RT_INC) -c $< -o $@
+	$(CC) $(CFLAGS) -O3 -ffp-contract=fast -fno-math-errno $(NO_FMA_AVOID) $(RT_INC) -c $< -o $@
 $(RT_LIB): $(BUILD)/runtime/kernels_portable.o
