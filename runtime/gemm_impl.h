@@ -15,9 +15,10 @@
 // fit the registers: tiles of 64-byte vectors built for AVX2 spill their sums (Zen
 // 3: a 1024 x 429 x 400 GEMM ran at 3.5 GFLOP/s of 99). N need not be a multiple of
 // the vector: the last vector of a row is its last K_LANES columns, overlapping the
-// one before it (N = 40, 16 lanes: columns 0-15, 16-31, 24-39), in the same tile, so both compute the shared
-// columns from the same loaded sums and store the same values; only N < K_LANES
-// goes through a zero-padded staging tile, and N = 1 or 2 through dot products.
+// one before it (N = 40, 16 lanes: columns 0-15, 16-31, 24-39), in the same tile,
+// so both compute the shared columns from the same loaded sums and store the same
+// values; only N < K_LANES goes through a zero-padded staging tile, and N = 1 or 2
+// through dot products.
 #if defined(__AVX512F__)
 #define K_VBYTES 64
 #define K_VREGS 32

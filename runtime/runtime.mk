@@ -77,7 +77,8 @@ test-runtime: $(RT_TEST_BIN)
 # (avoid-fma-max-bits): a one-vector tile would round otherwise than a wide one, and a
 # GEMM shared among threads would not give one thread's bits.
 NO_FMA_AVOID := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,--param avoid-fma-max-bits=0)
-KERNEL_FLAGS ?= -O3 -march=native -ffp-contract=fast -fno-math-errno -fno-trapping-math $(NO_FMA_AVOID)
+KERNEL_MATH := -ffp-contract=fast -fno-math-errno -fno-trapping-math $(NO_FMA_AVOID)
+KERNEL_FLAGS ?= -O3 -march=native $(KERNEL_MATH)
 # The optimizer's dense loops (Adam over a 400x400 weight) vectorize at -O3 only
 # with sqrtf free of errno (FTRL's in the AVX2 and SSE copies only free of traps
 # too); for this CPU family, not the host (portable programs link
@@ -92,5 +93,5 @@ $(BUILD)/runtime/kernels.o: $(KERNEL_SRCS)
 	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(RT_INC) -c $< -o $@
 $(BUILD)/runtime/kernels_portable.o: $(KERNEL_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O3 -ffp-contract=fast -fno-math-errno -fno-trapping-math $(NO_FMA_AVOID) $(RT_INC) -c $< -o $@
+	$(CC) $(CFLAGS) -O3 $(KERNEL_MATH) $(RT_INC) -c $< -o $@
 $(RT_LIB): $(BUILD)/runtime/kernels_portable.o
