@@ -60,7 +60,7 @@ static const DmcKernel dtn429 = {DMC_OP_MATMUL_TN, {2, {429, 400, 0, 0}, 0, 0}, 
  * stored for the backward (buffer 3); and its backward: dY W^T times step(Z) */
 static const DmcStep srelu[3] = {{DMC_OP_MATMUL, 0, 1, 0, 0}, {DMC_OP_ADD, 3, 2, 3, 0}, {DMC_OP_RELU, 4, 4, 0, 0}};
 static const DmcStep sdrelu[3] = {{DMC_OP_MATMUL_NT, 0, 1, 0, 0}, {DMC_OP_STEP, 2, 2, 0, 0}, {DMC_OP_MUL, 3, 4, 0, 0}};
-static const DmcKernel fr400 = {DMC_OP_FUSED, {1, {400, 0, 0, 0}, 1, 0}, 4, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 1, 0}, ZS}, 0, 0, 0, 0, 3, srelu, 0};
+static const DmcKernel fr400 = {DMC_OP_FUSED, {1, {400, 0, 0, 0}, 1, 0}, 3, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 0, 0}, Z, ZS}, 0, 0, 0, 0, 3, srelu, 0};
 static const DmcKernel fdr400 = {DMC_OP_FUSED, {1, {400, 0, 0, 0}, 1, 0}, 3, {{1, {400, 0, 0, 0}, 1, 0}, {2, {400, 400, 0, 0}, 0, 0}, {1, {400, 0, 0, 0}, 1, 0}, Z, ZS}, 0, 0, 0, 0, 3, sdrelu, 0};
 
 /* ex:afm's attention weight gradient: [16, 8] over 15 pairs an example */
@@ -76,6 +76,8 @@ static size_t numel(const DmcKShape *s, int B) { size_t n = 1; for (int i = 0; i
 static void run(const char *name, const DmcKernel *k, int B, double flop, int off) {
   const void *in[12]; float *ins[12];
   for (int j = 0; j < k->nin; j++) { ins[j] = buf(numel(&k->in[j], B) + 16, j) + (k->in[j].batched ? 0 : off); in[j] = ins[j]; }
+  for (int s = 0; s < k->nstep; s++)   /* a stored step's buffer, after the operands, in the output's shape */
+    if (k->step[s].store) in[k->step[s].store] = buf(numel(&k->out, B), 10 + s);
   float *out = buf(numel(&k->out, B), 9);
   dmc_kernel_f32(k, B, out, in, 0, 1);
   double best = 1e9;
