@@ -202,6 +202,9 @@ void cgen_emit(Lowered *l, const char *source_name, FILE *out) {
   for (int i = 0; i < g->params.len; i++) {
     IrNode *gn = g->grads.items[i];
     Param *p = g->params.items[i];
+    if (!gn && !p->is_table)   // no path to a loss: zero, so every gradient block is written each step
+      fprintf(out, "  memset(ctx->grads + %lld, 0, sizeof(float) * %d);   // d/d %s\n", (long long)l->param_offset[i],
+              shape_numel(p->shape), p->name);
     if (!gn || l->buf[gn->id].kind == BUF_GRAD) continue;   // computed in place
     fprintf(out, "  memcpy(ctx->grads + %lld, %s, sizeof(float) * %d);   // d/d %s\n", (long long)l->param_offset[i],
             buf_expr(l, gn), shape_numel(p->shape), p->name);

@@ -421,11 +421,16 @@ static void build_functions(Gen *g, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVa
   for (int i = 0; i < gr->params.len; i++) {
     IrNode *gn = gr->grads.items[i];
     Param *p = gr->params.items[i];
-    if (!gn || l->buf[gn->id].kind == BUF_GRAD) continue;   // computed in place
+    if ((!gn && p->is_table) || (gn && l->buf[gn->id].kind == BUF_GRAD)) continue;   // none, or computed in place
     if (!grads) grads = ctx_field(g, 5, g->fptr, "grads");
     LLVMValueRef dst = LLVMBuildInBoundsGEP2(g->b, g->f32, grads, (LLVMValueRef[]){ci64(g, l->param_offset[i])}, 1,
                                              arena_printf("d.%s", p->name));
-    LLVMBuildMemCpy(g->b, dst, 4, buf_value(g, gn), 4, ci64(g, (long long)sizeof(float) * shape_numel(p->shape)));
+    LLVMValueRef bytes = ci64(g, (long long)sizeof(float) * shape_numel(p->shape));
+    if (!gn) {   // no path to a loss: zero, so every gradient block is written each step
+      LLVMBuildMemSet(g->b, dst, LLVMConstInt(LLVMInt8TypeInContext(g->cx), 0, 0), bytes, 4);
+      continue;
+    }
+    LLVMBuildMemCpy(g->b, dst, 4, buf_value(g, gn), 4, bytes);
   }
   LLVMBuildRetVoid(g->b);
 

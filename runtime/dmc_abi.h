@@ -111,7 +111,7 @@ typedef struct {
   uint64_t seed;               // randomness of this step (dropout)
   const void *const *inputs;   // [ninputs] each [B, E]: int32_t ids or float values
   float *params;               // the parameter block (forward reads; running statistics may update)
-  float *grads;                // dense gradients, same layout as params (backward adds; tables untouched)
+  float *grads;                // dense gradients, same layout as params (backward writes each; tables untouched)
   float *workspace;            // workspace_floats(max_batch) floats
   float *loss;                 // [B] per-example sum of the losses (forward writes); NULL in
                                // inference: only the outputs are computed, not the losses nor

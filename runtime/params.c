@@ -101,13 +101,6 @@ void rt_params_lag(const DmcModel *m, float *w, int64_t step) {
   }
 }
 
-void rt_grads_zero(const DmcModel *m, float *g) {
-  for (int i = 0; i < m->nparams; i++) {
-    const DmcParam *p = &m->params[i];
-    if (!p->is_table && rt_param_trained(p)) memset(g + p->offset, 0, (size_t)p->size * sizeof *g);
-  }
-}
-
 double rt_grads_clip(const DmcModel *m, float *g, double max_norm) {
   double ss = 0;
   for (int i = 0; i < m->nparams; i++) {

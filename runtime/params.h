@@ -37,8 +37,6 @@ void *rt_big_alloc(size_t bytes);
 int rt_params_init(const DmcModel *m, float *w, uint64_t seed, RtError *err);
 /* Copies every lagged parameter from its source where step % lag_every == 0. */
 void rt_params_lag(const DmcModel *m, float *w, int64_t step);
-/* Zeroes the gradients of the dense parameters (tables have none in g). */
-void rt_grads_zero(const DmcModel *m, float *g);
 /* Gradient clipping (train --clip): the L2 norm of the dense gradients
  * (every parameter but tables, lagged copies and running statistics, all
  * taken together) and, when it is above max_norm > 0, every one of them

@@ -96,7 +96,6 @@ static void run_share(void *arg, int t) {
   if (!rows) return;
   for (int i = 0; i < m->ninputs; i++)   /* every input is 4-byte elements, [B, size] */
     h->in[i] = (const char *)s->inputs[i] + (size_t)first * (size_t)m->inputs[i].size * 4;
-  rt_grads_zero(m, h->g);
   DmcCtx ctx = {.batch = rows, .training = t ? 2 : 1, .seed = s->seed ^ (uint64_t)t * 0xd6e8feb86659fd93ULL,
                 .inputs = h->in, .params = s->w, .grads = h->g, .workspace = h->ws, .loss = s->loss + first};
   m->forward(&ctx);

@@ -219,7 +219,9 @@ int main(int argc, char **argv) {
       d[k] = v;
     }
   }
-  float *grads = calloc((size_t)m->params_size, sizeof(float));
+  // NaN, not zeros: the backward must write every dense gradient (zeros where no loss reaches)
+  float *grads = malloc(sizeof(float) * (size_t)(m->params_size ? m->params_size : 1));
+  for (int64_t k = 0; grads && k < m->params_size; k++) grads[k] = NAN;
   float *ws = calloc((size_t)m->workspace_floats(B), sizeof(float));
   float *loss = calloc((size_t)B, sizeof(float));
   DmcCtx ctx = {B, 0, 7, (const void *const *)inputs, params, grads, ws, loss};
@@ -233,8 +235,14 @@ int main(int argc, char **argv) {
             interp_buffer(it, ((Output *)g->outputs.items[i])->node), m->outputs[i].size * B);
   for (int i = 0; i < g->params.len; i++) {
     IrNode *gn = g->grads.items[i];
-    if (gn) compare(((Param *)g->params.items[i])->name, grads + l->param_offset[i], interp_buffer(it, gn),
-                    shape_numel(gn->shape));
+    Param *p = g->params.items[i];
+    if (gn) compare(p->name, grads + l->param_offset[i], interp_buffer(it, gn), shape_numel(gn->shape));
+    else if (!p->is_table) {   // no gradient in the graph: zeros
+      double *zeros = calloc((size_t)shape_numel(p->shape), sizeof(double));
+      if (!zeros) die("out of memory");
+      compare(p->name, grads + l->param_offset[i], zeros, shape_numel(p->shape));
+      free(zeros);
+    }
   }
   for (int i = 0; i < m->nsparse; i++) {   // the rows, built from their factors when factored (both sides)
     const DmcSparseGrad *s = &m->sparse[i];

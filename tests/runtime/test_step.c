@@ -197,6 +197,7 @@ static void w_forward(const DmcCtx *ctx) {
 static void w_backward(const DmcCtx *ctx) {
   const float *x = ctx->inputs[IN_X], *y = ctx->inputs[IN_Y], *z = ctx->workspace;
   float *g_one = ctx->workspace + ctx->batch, *g_list = ctx->workspace + 4 * ctx->batch;
+  memset(ctx->grads + OFF_WIDE, 0, sizeof(float) * WIDE);   /* written, as compiled code does */
   for (int b = 0; b < ctx->batch; b++) {
     float dz = (z[b] - y[b]) / (float)ctx->batch;   /* d(mean loss)/dz */
     for (int k = 0; k < WIDE; k++) ctx->grads[OFF_WIDE + k] += dz * x[WIDE * b + k];
