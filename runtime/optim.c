@@ -115,8 +115,10 @@ RT_CLONES static void update_loops(const RtOptCfg *c, float *w, const float *g, 
     break;
   case RT_OPT_ADAM: {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, bc1, bc2;
-    if (c->bc && t >= 1 && t <= RT_ADAM_MEMO) bc1 = c->bc[2 * (t - 1)], bc2 = c->bc[2 * (t - 1) + 1];
-    else bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
+    if (c->bc && t >= 1 && (t <= RT_ADAM_MEMO || c->bc_one)) {
+      int64_t k = t <= RT_ADAM_MEMO ? t : RT_ADAM_MEMO;   // past the memo, its last pair: 1.0f, 1.0f
+      bc1 = c->bc[2 * (k - 1)], bc2 = c->bc[2 * (k - 1) + 1];
+    } else bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
     float step = lr / bc1, rb2 = 1.0f / bc2, eps = (float)c->eps;
     for (int64_t i = 0; i < n; i++) {
       float gi = g[i] + l2 * w[i];
@@ -146,9 +148,15 @@ void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float
 }
 
 void rt_opt_adam_memo(RtOptCfg *c, float *bc) {
+  c->bc_one = 0;
   for (int64_t t = 1; t <= RT_ADAM_MEMO; t++) {
+    if (c->bc_one) {   // powers fall with t, so once both round to 1.0f every later pair does
+      bc[2 * (t - 1)] = bc[2 * (t - 1) + 1] = 1.0f;
+      continue;
+    }
     bc[2 * (t - 1)] = (float)(1 - pow(c->beta1, (double)t));
     bc[2 * (t - 1) + 1] = (float)(1 - pow(c->beta2, (double)t));
+    if (bc[2 * (t - 1)] == 1.0f && bc[2 * (t - 1) + 1] == 1.0f) c->bc_one = t;
   }
   c->bc = bc;
 }
@@ -209,7 +217,8 @@ RtOptim *rt_optim_new(const DmcModel *m, double lr_override, int max_batch, RtEr
     RtOptCfg *c = &o->cfg[i];
     if (!rt_param_trained(&m->params[i]) || c->kind != RT_OPT_ADAM) continue;
     for (int j = 0; j < i && !c->bc; j++)
-      if (o->cfg[j].bc && o->cfg[j].beta1 == c->beta1 && o->cfg[j].beta2 == c->beta2) c->bc = o->cfg[j].bc;
+      if (o->cfg[j].bc && o->cfg[j].beta1 == c->beta1 && o->cfg[j].beta2 == c->beta2)
+        c->bc = o->cfg[j].bc, c->bc_one = o->cfg[j].bc_one;
     if (!c->bc) rt_opt_adam_memo(c, o->bc + (size_t)nmemo++ * 2 * RT_ADAM_MEMO);
   }
   /* in huge pages when large (params.h): the rows' state is touched at random */

@@ -55,12 +55,17 @@ typedef struct RtOptCfg {
   /* Adam, optional: bc[2 * (t - 1)] and bc[2 * (t - 1) + 1] are the bias
    * corrections (float)(1 - beta1^t), (float)(1 - beta2^t) for t in [1,
    * RT_ADAM_MEMO]; rt_optim_new fills them (a table's rows each have their own
-   * t, so the pow calls were most of a sparse step: rt_opt_adam_memo) */
+   * t, so the pow calls were most of a sparse step: rt_opt_adam_memo). Both
+   * fall as t grows and round to 1.0f from some t on: bc_one is that t when the
+   * memo reaches it (every later t then takes the memo's last pair, the bits pow
+   * gives), else 0 (pow past the memo) */
   const float *bc;
+  int64_t bc_one;
 } RtOptCfg;
 
-#define RT_ADAM_MEMO 4096
-/* Fills c->bc's RT_ADAM_MEMO pairs into bc (2 * RT_ADAM_MEMO floats) and points c->bc at them. */
+/* beta2 = 0.999 (the default) rounds to 1.0f from t = 17,321 on */
+#define RT_ADAM_MEMO 32768
+/* Fills c->bc's RT_ADAM_MEMO pairs into bc (2 * RT_ADAM_MEMO floats), points c->bc at them and sets c->bc_one. */
 void rt_opt_adam_memo(RtOptCfg *c, float *bc);
 
 /* Reads an optimizer record (name NULL: adam defaults); lr_override > 0

@@ -41,11 +41,13 @@ static void test_adam_by_hand(void) {
 }
 
 /* The memo of bias corrections (rt_opt_adam_memo, which rt_optim_new fills)
- * gives the bits of pow at every t it holds, and pow past its end, over the
- * 16 lanes of a table row (a vector loop and its scalar tail). */
-static void test_adam_memo(void) {
+ * gives the bits of pow at every t it holds and past its end: its last pair
+ * when both have reached 1.0f within it (beta2 0.99 and the default 0.999, from
+ * t = 1,725 and 17,321), pow otherwise (0.9999, from t = 173,279); over the 16
+ * lanes of a table row (a vector loop and its scalar tail). */
+static void check_adam_memo(double beta2, int64_t bc_one) {
   static const char *const k[] = {"lr", "beta1", "beta2"};
-  static const double v[] = {0.01, 0.8, 0.99};
+  const double v[] = {0.01, 0.8, beta2};
   DmcRecord r = rec("adam", 3, k, v);
   RtOptCfg plain, memo;
   CU_ASSERT_FATAL(rt_opt_parse(&r, 0, "t", &plain, NULL) == 0);
@@ -53,7 +55,9 @@ static void test_adam_memo(void) {
   static float bc[2 * RT_ADAM_MEMO];
   rt_opt_adam_memo(&memo, bc);
   CU_ASSERT_FATAL(memo.bc == bc && plain.bc == NULL);
-  static const int64_t ts[] = {1, 2, 3, 100, RT_ADAM_MEMO - 1, RT_ADAM_MEMO, RT_ADAM_MEMO + 1, 100000};
+  CU_ASSERT_EQUAL(memo.bc_one, bc_one);
+  static const int64_t ts[] = {1,     2,     3,     100,   1724,  1725,   1726,   RT_ADAM_MEMO - 1, RT_ADAM_MEMO,
+                               17320, 17321, 17322, 20000, 32769, 100000, 173278, 173279, 1000000};
   int same = 1;
   for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
     float w[2][17], m[2][17], s[2][17], g[17];
@@ -63,6 +67,12 @@ static void test_adam_memo(void) {
     same &= !memcmp(w[0], w[1], sizeof w[0]) && !memcmp(m[0], m[1], sizeof m[0]) && !memcmp(s[0], s[1], sizeof s[0]);
   }
   CU_ASSERT(same);
+}
+
+static void test_adam_memo(void) {
+  static const double beta2[] = {0.99, 0.999, 0.9999};
+  static const int64_t one[] = {1725, 17321, 0};
+  for (int b = 0; b < 3; b++) check_adam_memo(beta2[b], one[b]);
 }
 
 static void test_adagrad_by_hand(void) {
