@@ -55,8 +55,8 @@ typedef struct RtOptCfg {
   /* Adam, optional: bc[2 * (t - 1)] and bc[2 * (t - 1) + 1] are the bias
    * corrections (float)(1 - beta1^t), (float)(1 - beta2^t) for t in [1,
    * RT_ADAM_MEMO]; rt_optim_new fills them (a table's rows each have their own
-   * t, so the pow calls were most of a sparse step: rt_opt_adam_memo). Both
-   * fall as t grows and round to 1.0f from some t on: bc_one is that t when the
+   * t, so the pow calls were most of a sparse step: rt_opt_adam_memo). The
+   * powers fall as t grows, so both round to 1.0f from some t on: bc_one is that t when the
    * memo reaches it (every later t then takes the memo's last pair, the bits pow
    * gives), else 0 (pow past the memo) */
   const float *bc;
