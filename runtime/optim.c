@@ -115,10 +115,9 @@ RT_CLONES static void update_loops(const RtOptCfg *c, float *w, const float *g, 
     break;
   case RT_OPT_ADAM: {
     float b1 = (float)c->beta1, b2 = (float)c->beta2, bc1, bc2;
-    if (c->bc && t >= 1 && (t <= RT_ADAM_MEMO || c->bc_one)) {
-      int64_t k = t <= RT_ADAM_MEMO ? t : RT_ADAM_MEMO;   // past the memo, its last pair: 1.0f, 1.0f
-      bc1 = c->bc[2 * (k - 1)], bc2 = c->bc[2 * (k - 1) + 1];
-    } else bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
+    int64_t k = c->bc_one && t > c->bc_one ? c->bc_one : t;   // from bc_one on, the pair 1.0f, 1.0f
+    if (c->bc && k >= 1 && k <= RT_ADAM_MEMO) bc1 = c->bc[2 * (k - 1)], bc2 = c->bc[2 * (k - 1) + 1];
+    else bc1 = (float)(1 - pow(c->beta1, (double)t)), bc2 = (float)(1 - pow(c->beta2, (double)t));
     float step = lr / bc1, rb2 = 1.0f / bc2, eps = (float)c->eps;
     for (int64_t i = 0; i < n; i++) {
       float gi = g[i] + l2 * w[i];
@@ -149,13 +148,10 @@ void rt_opt_update(const RtOptCfg *c, float *w, const float *g, float *s0, float
 
 void rt_opt_adam_memo(RtOptCfg *c, float *bc) {
   c->bc_one = 0;
-  for (int64_t t = 1; t <= RT_ADAM_MEMO; t++) {
-    if (c->bc_one) {   // powers fall with t, so once both round to 1.0f every later pair does
-      bc[2 * (t - 1)] = bc[2 * (t - 1) + 1] = 1.0f;
-      continue;
-    }
+  for (int64_t t = 1; t <= RT_ADAM_MEMO && !c->bc_one; t++) {
     bc[2 * (t - 1)] = (float)(1 - pow(c->beta1, (double)t));
     bc[2 * (t - 1) + 1] = (float)(1 - pow(c->beta2, (double)t));
+    // the powers fall with t: once both pairs round to 1.0f, every later one does
     if (bc[2 * (t - 1)] == 1.0f && bc[2 * (t - 1) + 1] == 1.0f) c->bc_one = t;
   }
   c->bc = bc;

@@ -57,15 +57,15 @@ typedef struct RtOptCfg {
    * RT_ADAM_MEMO]; rt_optim_new fills them (a table's rows each have their own
    * t, so the pow calls were most of a sparse step: rt_opt_adam_memo). The
    * powers fall as t grows, so both round to 1.0f from some t on: bc_one is that t when the
-   * memo reaches it (every later t then takes the memo's last pair, the bits pow
-   * gives), else 0 (pow past the memo) */
+   * memo reaches it (every later t then takes its pair, the bits pow gives, and
+   * the memo stops there), else 0 (pow past the memo) */
   const float *bc;
   int64_t bc_one;
 } RtOptCfg;
 
 /* beta2 = 0.999 (the default) rounds to 1.0f from t = 17,321 on */
 #define RT_ADAM_MEMO 32768
-/* Fills c->bc's RT_ADAM_MEMO pairs into bc (2 * RT_ADAM_MEMO floats), points c->bc at them and sets c->bc_one. */
+/* Fills c->bc's pairs, up to RT_ADAM_MEMO or bc_one, into bc (2 * RT_ADAM_MEMO floats), points c->bc at them and sets c->bc_one. */
 void rt_opt_adam_memo(RtOptCfg *c, float *bc);
 
 /* Reads an optimizer record (name NULL: adam defaults); lr_override > 0

@@ -41,10 +41,10 @@ static void test_adam_by_hand(void) {
 }
 
 /* The memo of bias corrections (rt_opt_adam_memo, which rt_optim_new fills)
- * gives the bits of pow at every t it holds and past its end: its last pair
- * when both have reached 1.0f within it (beta2 0.99 and the default 0.999, from
- * t = 1,725 and 17,321), pow otherwise (0.9999, from t = 173,279); over the 16
- * lanes of a table row (a vector loop and its scalar tail). */
+ * gives the bits of pow at every t it holds and past its end: the pair at
+ * bc_one when both have reached 1.0f within it (beta2 0.99 and the default 0.999, from
+ * t = 1,725 and 17,321), pow otherwise (0.9999, from t = 173,279); over 257
+ * values (vector loops and a scalar tail). */
 static void check_adam_memo(double beta2, int64_t bc_one) {
   static const char *const k[] = {"lr", "beta1", "beta2"};
   const double v[] = {0.01, 0.8, beta2};
@@ -60,10 +60,14 @@ static void check_adam_memo(double beta2, int64_t bc_one) {
                                17320, 17321, 17322, 20000, 32769, 100000, 173278, 173279, 1000000};
   int same = 1;
   for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
-    float w[2][17], m[2][17], s[2][17], g[17];
-    for (int j = 0; j < 17; j++) g[j] = 0.1f * (float)(j - 8), w[0][j] = w[1][j] = 1, m[0][j] = m[1][j] = 0.01f, s[0][j] = s[1][j] = 0.02f;
-    rt_opt_update(&plain, w[0], g, m[0], s[0], 17, ts[i], 0);
-    rt_opt_update(&memo, w[1], g, m[1], s[1], 17, ts[i], 0);
+    enum { N = 257 };   // many values, so a correction one ulp off changes some weight's bits
+    float w[2][N], m[2][N], s[2][N], g[N];
+    for (int j = 0; j < N; j++) {
+      g[j] = 0.01f * (float)(j - 128), w[0][j] = w[1][j] = 1 + 0.001f * (float)j;
+      m[0][j] = m[1][j] = 0.01f, s[0][j] = s[1][j] = 0.02f + 0.0001f * (float)j;
+    }
+    rt_opt_update(&plain, w[0], g, m[0], s[0], N, ts[i], 0);
+    rt_opt_update(&memo, w[1], g, m[1], s[1], N, ts[i], 0);
     same &= !memcmp(w[0], w[1], sizeof w[0]) && !memcmp(m[0], m[1], sizeof m[0]) && !memcmp(s[0], s[1], sizeof s[0]);
   }
   CU_ASSERT(same);
